@@ -1,0 +1,189 @@
+package dev.dice.gpu;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Batched sampling. Prompts of different lengths are left-padded so every row's next token sits in the
+ * last column; each row's positions start at 0 after its padding, so it samples what it would alone.
+ * Each row draws from its own seeded RNG: the same seed gives the same sample.
+ */
+public final class Generator {
+
+    /** Sampling settings; temperature 0 means greedy, topP 1 means the full distribution. */
+    public record Params(double temperature, double topP, int maxNewTokens) {
+        public Params {
+            if (temperature < 0 || topP <= 0 || topP > 1 || maxNewTokens < 1) {
+                throw new BadInputException("sampling: need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1; got "
+                        + temperature + ", " + topP + ", " + maxNewTokens);
+            }
+        }
+    }
+
+    /** A sampled response; {@code tokens} excludes the end-of-sequence token even when it ended on one. */
+    public record Sample(int[] tokens, boolean endedOnEos) {}
+
+    private final Llama model;
+    private final int eosId;
+    private final int padId;
+
+    public Generator(Llama model, int eosId, int padId) {
+        this.model = model;
+        this.eosId = eosId;
+        this.padId = padId;
+    }
+
+    /** Samples one response per prompt with a KV cache: one prefill, then one position per step. */
+    public List<Sample> generate(List<int[]> prompts, Params params, long[] seeds) {
+        return run(prompts, params, seeds, true);
+    }
+
+    /** The same sampling, recomputing the whole prefix every step (the benchmark's baseline). */
+    public List<Sample> generateWithoutCache(List<int[]> prompts, Params params, long[] seeds) {
+        return run(prompts, params, seeds, false);
+    }
+
+    private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, boolean useCache) {
+        Autograd.off();
+        int rows = prompts.size();
+        int context = model.config().maxPositionEmbeddings();
+        int promptLength = 0;
+        for (int i = 0; i < rows; i++) {
+            int len = prompts.get(i).length;
+            if (len == 0 || len >= context) {
+                throw new BadInputException("prompt " + i + " has " + len + " tokens; it must be non-empty and shorter"
+                        + " than the context (max_position_embeddings = " + context + ")");
+            }
+            promptLength = Math.max(promptLength, len);
+        }
+        int steps = Math.min(params.maxNewTokens(), context - promptLength);
+        int[] pads = new int[rows];
+        long[] tokens = new long[rows * (promptLength + steps)]; // the growing left-padded sequences
+        int[][] out = new int[rows][steps];
+        int[] produced = new int[rows];
+        boolean[] done = new boolean[rows];
+        SplittableRandom[] rngs = new SplittableRandom[rows];
+        for (int b = 0; b < rows; b++) {
+            int[] p = prompts.get(b);
+            pads[b] = promptLength - p.length;
+            Arrays.fill(tokens, b * (promptLength + steps), (b + 1) * (promptLength + steps), padId);
+            for (int j = 0; j < p.length; j++) {
+                tokens[b * (promptLength + steps) + pads[b] + j] = p[j];
+            }
+            rngs[b] = new SplittableRandom(seeds[b]);
+        }
+        NDManager m = model.manager();
+        try (Llama.KvCache cache = new Llama.KvCache()) {
+            int known = promptLength; // columns filled so far
+            for (int step = 0; step < steps; step++) {
+                float[] logits;
+                try (NDScope scope = new NDScope()) {
+                    int from = useCache && step > 0 ? known - 1 : 0;
+                    NDArray last = forwardLast(m, tokens, promptLength + steps, pads, from, known,
+                            useCache ? cache : null);
+                    logits = last.toFloatArray();
+                }
+                int vocab = logits.length / rows;
+                boolean all = true;
+                for (int b = 0; b < rows; b++) {
+                    int next = padId;
+                    if (!done[b]) {
+                        next = sample(logits, b * vocab, vocab, params, rngs[b]);
+                        if (next == eosId) {
+                            done[b] = true;
+                        } else {
+                            out[b][produced[b]++] = next;
+                        }
+                    }
+                    tokens[b * (promptLength + steps) + known] = next;
+                    all &= done[b];
+                }
+                known++;
+                if (all) {
+                    break;
+                }
+            }
+        }
+        List<Sample> samples = new ArrayList<>(rows);
+        for (int b = 0; b < rows; b++) {
+            samples.add(new Sample(Arrays.copyOf(out[b], produced[b]), done[b]));
+        }
+        return samples;
+    }
+
+    /** Logits [B, V] for the position after column {@code to − 1}, feeding columns {@code from..to−1}. */
+    private NDArray forwardLast(NDManager m, long[] tokens, int width, int[] pads, int from, int to,
+            Llama.KvCache cache) {
+        int rows = pads.length;
+        int t = to - from;
+        long[] window = new long[rows * t];
+        long[] positions = new long[rows * t];
+        for (int b = 0; b < rows; b++) {
+            for (int j = 0; j < t; j++) {
+                window[b * t + j] = tokens[b * width + from + j];
+                positions[b * t + j] = Math.max(0, from + j - pads[b]);
+            }
+        }
+        NDArray logits = model.forward(m.create(window, new Shape(rows, t)), m.create(positions, new Shape(rows, t)),
+                Masks.leftPadded(m, pads, t, to), cache);
+        return logits.get(":, -1, :");
+    }
+
+    /** One draw from softmax(logits / T), restricted to the smallest top set with mass ≥ topP. */
+    static int sample(float[] logits, int offset, int vocab, Params params, SplittableRandom rng) {
+        int best = offset;
+        for (int i = offset; i < offset + vocab; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        if (params.temperature() == 0) {
+            return best - offset;
+        }
+        double max = logits[best];
+        double[] probs = new double[vocab];
+        double total = 0;
+        for (int i = 0; i < vocab; i++) {
+            probs[i] = Math.exp((logits[offset + i] - max) / params.temperature());
+            total += probs[i];
+        }
+        double u = rng.nextDouble();
+        if (params.topP() >= 1) {
+            double target = u * total;
+            for (int i = 0; i < vocab; i++) {
+                target -= probs[i];
+                if (target < 0) {
+                    return i;
+                }
+            }
+            return best - offset;
+        }
+        // Sort token ids by probability, descending, with a primitive sort: the bits of a positive float
+        // order like its value, so (MAX - bits, id) packed in a long sorts ascending as we need.
+        long[] keyed = new long[vocab];
+        for (int i = 0; i < vocab; i++) {
+            long rank = Integer.MAX_VALUE - Float.floatToIntBits((float) probs[i]);
+            keyed[i] = (rank << 32) | i;
+        }
+        Arrays.sort(keyed);
+        double kept = 0;
+        int n = 0;
+        while (n < vocab && kept < params.topP() * total) {
+            kept += probs[(int) keyed[n++]];
+        }
+        double target = u * kept;
+        for (int k = 0; k < n; k++) {
+            target -= probs[(int) keyed[k]];
+            if (target < 0) {
+                return (int) keyed[k];
+            }
+        }
+        return (int) keyed[n - 1];
+    }
+}

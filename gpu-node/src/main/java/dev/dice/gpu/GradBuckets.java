@@ -1,0 +1,120 @@
+package dev.dice.gpu;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The accumulated gradients packed into a few flat fp32 buffers, ready for an all-reduce. Buckets follow
+ * the parameters in reverse order, the order a backward pass finishes them. {@link #buffer} is a view of
+ * a bucket's memory (no copy): reduce into it in place, then the optimizer reads each parameter's
+ * gradient through {@link #gradient}, a view of the same memory — so the reduced values are what it steps
+ * with.
+ */
+public final class GradBuckets implements AutoCloseable {
+    /** 25 MB, PyTorch DDP's default bucket size. */
+    public static final long DEFAULT_BUCKET_BYTES = 25L << 20;
+
+    private final List<NDArray> buckets = new ArrayList<>();
+    private final Map<String, NDArray> views = new LinkedHashMap<>();
+
+    GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        List<String> names = new ArrayList<>(params.keySet());
+        java.util.Collections.reverse(names);
+        List<String> group = new ArrayList<>();
+        long bytes = 0;
+        for (String name : names) {
+            long size = params.get(name).size() * 4;
+            if (!group.isEmpty() && bytes + size > bucketBytes) {
+                pack(group, params, manager);
+                group.clear();
+                bytes = 0;
+            }
+            group.add(name);
+            bytes += size;
+        }
+        if (!group.isEmpty()) {
+            pack(group, params, manager);
+        }
+    }
+
+    private void pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
+        NDArray flat;
+        try (NDScope scope = new NDScope()) {
+            NDList grads = new NDList();
+            for (String name : names) {
+                NDArray g = Autograd.gradient(params.get(name));
+                grads.add(g == null ? params.get(name).zerosLike().flatten() : g.flatten());
+            }
+            flat = NDArrays.concat(grads);
+            flat.attach(manager);
+            NDScope.unregister(flat);
+        }
+        buckets.add(flat);
+        long offset = 0;
+        for (String name : names) {
+            NDArray p = params.get(name);
+            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+            view.attach(manager);
+            views.put(name, view);
+            offset += p.size();
+        }
+    }
+
+    public int size() {
+        return buckets.size();
+    }
+
+    /** Bucket {@code i} as native-order bytes over the tensor's own memory; writes go straight to it. */
+    public ByteBuffer buffer(int i) {
+        return JniUtils.getByteBuffer((PtNDArray) buckets.get(i), true);
+    }
+
+    public FloatBuffer floats(int i) {
+        return buffer(i).asFloatBuffer();
+    }
+
+    /** The flat bucket tensor {@code i}. */
+    public NDArray bucket(int i) {
+        return buckets.get(i);
+    }
+
+    /** The gradient of one parameter, a view into its bucket. */
+    public NDArray gradient(String name) {
+        return views.get(name);
+    }
+
+    /** sqrt(Σ g²) over every bucket. */
+    public double globalNorm() {
+        double sum = 0;
+        for (NDArray b : buckets) {
+            try (NDArray sq = b.square(); NDArray s = sq.sum()) {
+                sum += s.getFloat();
+            }
+        }
+        return Math.sqrt(sum);
+    }
+
+    /** Multiplies every gradient by {@code factor}, in place (clipping, averaging across ranks). */
+    public void scale(double factor) {
+        for (NDArray b : buckets) {
+            b.muli(factor);
+        }
+    }
+
+    @Override
+    public void close() {
+        views.values().forEach(NDArray::close);
+        buckets.forEach(NDArray::close);
+    }
+}

@@ -1,0 +1,265 @@
+package dev.dice.gpu;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A decoder-only transformer of the Llama family, written out op by op: RMSNorm, rotary position
+ * embeddings, grouped-query attention, a SwiGLU MLP, an optionally tied output head. Parameters live in
+ * one map under their Hugging Face names, so {@code model.safetensors} files load as they are.
+ *
+ * <p>Shapes: B batch, T new positions, S attended positions (cache + new), H heads, G key/value heads,
+ * D head dim, C hidden size, V vocabulary.
+ */
+public final class Llama implements AutoCloseable {
+
+    /** Added to attention scores that must be ignored; finite so a fully masked pad row stays NaN-free. */
+    public static final float MASKED = -1e9f;
+
+    private final LlamaConfig config;
+    private final NDManager manager;
+    private final Map<String, NDArray> params;
+    private final NDArray cos; // [maxPositions, D]
+    private final NDArray sin;
+
+    private Llama(LlamaConfig config, NDManager manager, Map<String, NDArray> params) {
+        this.config = config;
+        this.manager = manager;
+        this.params = params;
+        NDArray[] table = rotaryTables(config, manager);
+        this.cos = table[0];
+        this.sin = table[1];
+    }
+
+    /** Wraps weights (for example from {@link Checkpoint#loadModel}); the model owns {@code manager}. */
+    public static Llama of(LlamaConfig config, NDManager manager, Map<String, NDArray> weights) {
+        Map<String, NDArray> params = new LinkedHashMap<>();
+        config.parameterShapes().forEach((name, shape) -> {
+            NDArray w = weights.get(name);
+            if (w == null) {
+                throw new BadInputException("model weights: missing tensor '" + name + "'");
+            }
+            if (!w.getShape().equals(shape)) {
+                throw new BadInputException("model weights: tensor '" + name + "' has shape " + w.getShape()
+                        + ", config implies " + shape);
+            }
+            params.put(name, w);
+        });
+        return new Llama(config, manager, params);
+    }
+
+    /** GPT-2 style initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2·layers), norms 1. */
+    public static Llama init(LlamaConfig config, NDManager manager, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        double residualStd = 0.02 / Math.sqrt(2.0 * config.numHiddenLayers());
+        Map<String, NDArray> params = new LinkedHashMap<>();
+        config.parameterShapes().forEach((name, shape) -> {
+            float[] values = new float[(int) shape.size()];
+            if (name.endsWith("norm.weight")) {
+                Arrays.fill(values, 1f);
+            } else {
+                double std = name.endsWith("o_proj.weight") || name.endsWith("down_proj.weight") ? residualStd : 0.02;
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = (float) (std * rng.nextGaussian());
+                }
+            }
+            params.put(name, manager.create(values, shape));
+        });
+        return new Llama(config, manager, params);
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** The parameters in Hugging Face order and naming; the arrays are the model's own, not copies. */
+    public Map<String, NDArray> parameters() {
+        return params;
+    }
+
+    /** A frozen deep copy (for example the DPO reference), on its own manager. */
+    public Llama copy() {
+        NDManager target = manager.getParentManager().newSubManager(manager.getDevice());
+        Map<String, NDArray> copies = new LinkedHashMap<>();
+        params.forEach((name, p) -> {
+            NDArray c = p.duplicate();
+            c.attach(target);
+            copies.put(name, c);
+        });
+        return new Llama(config, target, copies);
+    }
+
+    /** Marks every parameter as trainable, so backward passes fill its {@code .grad}. */
+    public void requireGradients() {
+        params.values().forEach(p -> p.setRequiresGradient(true));
+    }
+
+    /**
+     * Next-token logits for {@code tokens} [B, T] at {@code positions} [B, T], attending through the
+     * additive {@code mask} (broadcastable to [B, H, T, S]). With a cache, keys and values of these
+     * tokens are appended to it and attention also covers what it already holds.
+     *
+     * @return logits [B, T, V]
+     */
+    public NDArray forward(NDArray tokens, NDArray positions, NDArray mask, KvCache cache) {
+        NDArray x = embed(tokens, p("model.embed_tokens.weight"));
+        NDArray cosAt = embed(positions, cos).expandDims(1); // [B, 1, T, D]
+        NDArray sinAt = embed(positions, sin).expandDims(1);
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            String layer = "model.layers." + i + ".";
+            NDArray h = rmsNorm(x, p(layer + "input_layernorm.weight"));
+            x = x.add(attention(h, layer, i, cosAt, sinAt, mask, cache));
+            h = rmsNorm(x, p(layer + "post_attention_layernorm.weight"));
+            x = x.add(mlp(h, layer));
+        }
+        x = rmsNorm(x, p("model.norm.weight"));
+        NDArray head = config.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
+        return linear(x, head);
+    }
+
+    private NDArray attention(NDArray x, String layer, int index, NDArray cos, NDArray sin, NDArray mask,
+            KvCache cache) {
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
+        int heads = config.numAttentionHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        NDArray q = linear(x, p(layer + "self_attn.q_proj.weight")).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
+        NDArray k = linear(x, p(layer + "self_attn.k_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        NDArray v = linear(x, p(layer + "self_attn.v_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        q = rotate(q, cos, sin);
+        k = rotate(k, cos, sin);
+        if (cache != null) {
+            NDArray[] kv = cache.append(index, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        k = repeatKv(k, heads / kvHeads);
+        v = repeatKv(v, heads / kvHeads);
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        NDArray y = scores.softmax(-1).matMul(v); // [B, H, T, D]
+        y = y.transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+        return linear(y, p(layer + "self_attn.o_proj.weight"));
+    }
+
+    private NDArray mlp(NDArray x, String layer) {
+        NDArray gate = linear(x, p(layer + "mlp.gate_proj.weight"));
+        NDArray up = linear(x, p(layer + "mlp.up_proj.weight"));
+        NDArray silu = gate.mul(Activation.sigmoid(gate));
+        return linear(silu.mul(up), p(layer + "mlp.down_proj.weight"));
+    }
+
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
+        return x.div(rms).mul(weight);
+    }
+
+    /** Rotary embedding, Hugging Face's "rotate half" layout: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin). */
+    private static NDArray rotate(NDArray x, NDArray cos, NDArray sin) {
+        NDList halves = x.split(2, 3);
+        NDArray rotated = NDArrays.concat(new NDList(halves.get(1).neg(), halves.get(0)), -1);
+        return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    /** Grouped-query attention: each key/value head serves {@code groups} consecutive query heads. */
+    private static NDArray repeatKv(NDArray kv, int groups) {
+        if (groups == 1) {
+            return kv;
+        }
+        Shape s = kv.getShape(); // [B, G, S, D]
+        return kv.expandDims(2).broadcast(new Shape(s.get(0), s.get(1), groups, s.get(2), s.get(3)))
+                .reshape(s.get(0), s.get(1) * groups, s.get(2), s.get(3));
+    }
+
+    private static NDArray embed(NDArray ids, NDArray table) {
+        return table.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    private static NDArray linear(NDArray x, NDArray weight) {
+        return Linear.linear(x, weight).singletonOrThrow();
+    }
+
+    private NDArray p(String name) {
+        return params.get(name);
+    }
+
+    private static NDArray[] rotaryTables(LlamaConfig config, NDManager manager) {
+        int d = config.headDim();
+        int positions = config.maxPositionEmbeddings();
+        float[] cos = new float[positions * d];
+        float[] sin = new float[positions * d];
+        for (int pos = 0; pos < positions; pos++) {
+            for (int i = 0; i < d / 2; i++) {
+                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / d);
+                double angle = pos * invFreq;
+                cos[pos * d + i] = cos[pos * d + i + d / 2] = (float) Math.cos(angle);
+                sin[pos * d + i] = sin[pos * d + i + d / 2] = (float) Math.sin(angle);
+            }
+        }
+        Shape shape = new Shape(positions, d);
+        return new NDArray[] {manager.create(cos, shape), manager.create(sin, shape)};
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+
+    /** Keys and values of the positions seen so far, per layer, kept across decoding steps. */
+    public static final class KvCache implements AutoCloseable {
+        private final List<NDArray[]> layers = new ArrayList<>();
+
+        NDArray[] append(int layer, NDArray k, NDArray v) {
+            while (layers.size() <= layer) {
+                layers.add(null);
+            }
+            NDArray[] old = layers.get(layer);
+            NDArray[] now = old == null ? new NDArray[] {k, v}
+                    : new NDArray[] {NDArrays.concat(new NDList(old[0], k), 2), NDArrays.concat(new NDList(old[1], v), 2)};
+            // The cache outlives the decoding step's NDScope; what it replaces is freed now.
+            NDScope.unregister(now);
+            if (old != null) {
+                old[0].close();
+                old[1].close();
+            }
+            layers.set(layer, now);
+            return now;
+        }
+
+        /** Number of positions held. */
+        public long length() {
+            return layers.isEmpty() || layers.get(0) == null ? 0 : layers.get(0)[0].getShape().get(2);
+        }
+
+        @Override
+        public void close() {
+            for (NDArray[] kv : layers) {
+                if (kv != null) {
+                    kv[0].close();
+                    kv[1].close();
+                }
+            }
+            layers.clear();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package dev.dice.gpu;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import java.util.function.Supplier;
+
+/**
+ * One visible training loop step at a time: any number of micro-batch forward/backward passes accumulate
+ * into the parameters' gradients; {@link #gradients} packs them into flat buckets (where a data-parallel
+ * caller all-reduces them); {@link #apply} clips by global norm, sets the learning rate and takes the
+ * AdamW step; {@link #step} is both for a single process.
+ */
+public final class Trainer {
+
+    public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
+        public static Settings of(LrSchedule schedule, double maxGradNorm) {
+            return new Settings(schedule, AdamW.Settings.defaults(), maxGradNorm, GradBuckets.DEFAULT_BUCKET_BYTES);
+        }
+    }
+
+    /** What one optimizer step did. */
+    public record StepReport(int step, double learningRate, double gradNorm) {}
+
+    /** Per micro-batch DPO figures: loss, share of pairs with chosen reward above rejected, mean margin. */
+    public record DpoStats(double loss, double rewardAccuracy, double margin, double chosenReward,
+            double rejectedReward) {}
+
+    private final Llama model;
+    private final Settings settings;
+    private final AdamW adam;
+
+    public Trainer(Llama model, Settings settings) {
+        this.model = model;
+        this.settings = settings;
+        this.adam = new AdamW(settings.adam());
+        model.requireGradients();
+    }
+
+    public Llama model() {
+        return model;
+    }
+
+    public AdamW optimizer() {
+        return adam;
+    }
+
+    /** SFT on one micro-batch; its loss enters the gradient with {@code weight} (1 / micro-batches). */
+    public double sft(SequenceBatch batch, double weight) {
+        try (NDScope scope = new NDScope()) {
+            NDArray loss = backward(() -> Losses.sft(model, batch), weight);
+            return loss.getFloat();
+        }
+    }
+
+    /** DPO on one micro-batch of pairs (chosen rows, then rejected rows) with precomputed reference log-probs. */
+    public DpoStats dpo(SequenceBatch pairs, float[] refChosen, float[] refRejected, double beta, double weight) {
+        try (NDScope scope = new NDScope()) {
+            Losses.Dpo[] out = new Losses.Dpo[1];
+            NDArray loss = backward(() -> (out[0] = Losses.dpo(model, pairs, refChosen, refRejected, beta)).loss(),
+                    weight);
+            float[] c = out[0].chosenReward().toFloatArray();
+            float[] r = out[0].rejectedReward().toFloatArray();
+            double correct = 0;
+            double margin = 0;
+            double chosen = 0;
+            double rejected = 0;
+            for (int i = 0; i < c.length; i++) {
+                correct += c[i] > r[i] ? 1 : 0;
+                margin += c[i] - r[i];
+                chosen += c[i];
+                rejected += r[i];
+            }
+            int n = c.length;
+            return new DpoStats(loss.getFloat(), correct / n, margin / n, chosen / n, rejected / n);
+        }
+    }
+
+    private NDArray backward(Supplier<NDArray> lossOf, double weight) {
+        NDArray[] loss = new NDArray[1];
+        NDArray weighted = Autograd.recording(() -> (loss[0] = lossOf.get()).mul(weight));
+        Autograd.backward(weighted);
+        return loss[0];
+    }
+
+    /** The accumulated gradients as flat buckets, owned by {@code manager} (close them after {@link #apply}). */
+    public GradBuckets gradients(NDManager manager) {
+        return new GradBuckets(model.parameters(), manager, settings.bucketBytes());
+    }
+
+    /** Clips, steps the optimizer with {@code grads} and zeroes the parameters' gradients. */
+    public StepReport apply(GradBuckets grads) {
+        double norm = grads.globalNorm();
+        if (settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()) {
+            grads.scale(settings.maxGradNorm() / (norm + 1e-6));
+        }
+        int step = adam.steps();
+        double lr = settings.schedule().at(step);
+        adam.step(model.parameters(), grads, lr);
+        model.parameters().values().forEach(Autograd::zeroGradient);
+        return new StepReport(step + 1, lr, norm);
+    }
+
+    /** {@link #gradients} then {@link #apply}, for a trainer that is alone. */
+    public StepReport step() {
+        try (NDManager scratch = model.manager().newSubManager(); GradBuckets grads = gradients(scratch)) {
+            return apply(grads);
+        }
+    }
+}

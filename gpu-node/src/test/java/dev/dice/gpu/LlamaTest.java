@@ -1,0 +1,138 @@
+package dev.dice.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class LlamaTest {
+    static NDManager root;
+
+    @BeforeAll
+    static void start() {
+        root = NDManager.newBaseManager();
+        Autograd.off();
+    }
+
+    @AfterAll
+    static void stop() {
+        root.close();
+    }
+
+    @Test
+    void kvCachedLogitsEqualFullForward() {
+        try (Llama model = TinyModels.model(root, 1)) {
+            NDManager m = model.manager();
+            int t = 10;
+            long[] ids = new Random(3).longs(2L * t, 0, 32).toArray();
+            NDArray tokens = m.create(ids, new Shape(2, t));
+            NDArray positions = m.arange(0L, (long) t, 1L, DataType.INT64).reshape(1, t);
+            float[] full = model.forward(tokens, positions, Masks.causal(m, t), null).toFloatArray();
+            int vocab = 32;
+            try (Llama.KvCache cache = new Llama.KvCache()) {
+                int prefix = 6;
+                model.forward(tokens.get(":, 0:" + prefix), positions.get(":, 0:" + prefix), Masks.causal(m, prefix), cache);
+                for (int j = prefix; j < t; j++) {
+                    float[] step = model.forward(tokens.get(":, " + j + ":" + (j + 1)), positions.get(":, " + j + ":" + (j + 1)),
+                            null, cache).toFloatArray();
+                    for (int b = 0; b < 2; b++) {
+                        for (int v = 0; v < vocab; v++) {
+                            assertEquals(full[(b * t + j) * vocab + v], step[b * vocab + v], 1e-4, "row " + b + " pos " + j);
+                        }
+                    }
+                }
+                assertEquals(t, cache.length());
+            }
+        }
+    }
+
+    @Test
+    void sequenceLogProbIsSumOfTokenLogSoftmax() {
+        try (Llama model = TinyModels.model(root, 2)) {
+            NDManager m = model.manager();
+            int[] prompt = {1, 5, 6, 7};
+            int[] response = {9, 10, 2};
+            SequenceBatch batch = SequenceBatch.of(List.of(prompt, new int[] {1, 4}), List.of(response, new int[] {3}), 0);
+            float[] scored = batch.responseLogProbs(model).toFloatArray();
+            int[] seq = {1, 5, 6, 7, 9, 10, 2};
+            long[] ids = new long[seq.length];
+            for (int i = 0; i < seq.length; i++) {
+                ids[i] = seq[i];
+            }
+            float[] logits = model.forward(m.create(ids, new Shape(1, seq.length)),
+                    m.arange(0L, (long) seq.length, 1L, DataType.INT64).reshape(1, seq.length),
+                    Masks.causal(m, seq.length), null).toFloatArray();
+            double expected = 0;
+            for (int pos = prompt.length - 1; pos < seq.length - 1; pos++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int v = 0; v < 32; v++) {
+                    max = Math.max(max, logits[pos * 32 + v]);
+                }
+                double z = 0;
+                for (int v = 0; v < 32; v++) {
+                    z += Math.exp(logits[pos * 32 + v] - max);
+                }
+                expected += logits[pos * 32 + seq[pos + 1]] - max - Math.log(z);
+            }
+            assertEquals(expected, scored[0], 1e-4);
+        }
+    }
+
+    @Test
+    void generationIsReproducibleAndBatchIndependent() {
+        try (Llama model = TinyModels.model(root, 3)) {
+            Generator gen = new Generator(model, 2, 0);
+            List<int[]> prompts = List.of(new int[] {1, 5, 6, 7, 8}, new int[] {1, 9}, new int[] {1, 3, 4});
+            Generator.Params params = new Generator.Params(1.0, 0.9, 8);
+            long[] seeds = {11, 12, 13};
+            List<Generator.Sample> a = gen.generate(prompts, params, seeds);
+            List<Generator.Sample> b = gen.generate(prompts, params, seeds);
+            for (int i = 0; i < 3; i++) {
+                assertArrayEquals(a.get(i).tokens(), b.get(i).tokens());
+            }
+            // Greedy, a left-padded row decodes exactly what it decodes alone, with and without the cache.
+            Generator.Params greedy = new Generator.Params(0, 1, 8);
+            List<Generator.Sample> batched = gen.generate(prompts, greedy, seeds);
+            List<Generator.Sample> recomputed = gen.generateWithoutCache(prompts, greedy, seeds);
+            for (int i = 0; i < 3; i++) {
+                Generator.Sample alone = gen.generate(List.of(prompts.get(i)), greedy, new long[] {seeds[i]}).get(0);
+                assertArrayEquals(alone.tokens(), batched.get(i).tokens(), "row " + i);
+                assertArrayEquals(alone.tokens(), recomputed.get(i).tokens(), "row " + i);
+                assertTrue(alone.endedOnEos() || alone.tokens().length == 8);
+            }
+        }
+    }
+
+    @Test
+    void promptLongerThanContextIsRefused() {
+        try (Llama model = TinyModels.model(root, 4)) {
+            Generator gen = new Generator(model, 2, 0);
+            BadInputException e = assertThrows(BadInputException.class,
+                    () -> gen.generate(List.of(new int[40]), new Generator.Params(1, 1, 4), new long[] {1}));
+            assertTrue(e.getMessage().contains("max_position_embeddings = 32"), e.getMessage());
+        }
+    }
+
+    @Test
+    void topPKeepsOnlyTheNucleus() {
+        float[] logits = {0f, (float) Math.log(6), (float) Math.log(3), 0f}; // probs 1/11, 6/11, 3/11, 1/11
+        Generator.Params params = new Generator.Params(1.0, 0.6, 1);
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        int[] counts = new int[4];
+        for (int i = 0; i < 4000; i++) {
+            counts[Generator.sample(logits, 0, 4, params, rng)]++;
+        }
+        assertEquals(0, counts[0] + counts[3]);
+        assertEquals(4000 * 6.0 / 9, counts[1], 150); // renormalised over {1, 2}
+    }
+}
