@@ -1,0 +1,36 @@
+package dev.dice.cli;
+
+import ai.djl.ndarray.NDManager;
+import dev.dice.gpu.RuntimeBench;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code dice bench runtime|round}: benchmarks that print one JSON object on their last line. */
+@Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
+final class BenchCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", description = "What to measure: runtime")
+    String what;
+
+    @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
+    int repeats;
+
+    @Override
+    public Integer call() {
+        Map<String, Object> result;
+        switch (what) {
+            case "runtime" -> {
+                try (NDManager root = NDManager.newBaseManager()) {
+                    result = new RuntimeBench(root, repeats).run(BuiltinModel.config());
+                }
+                result.put("threads", Integer.getInteger("ai.djl.pytorch.num_threads", -1));
+            }
+            default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what + "' (expected: runtime)");
+        }
+        System.out.println(Json.write(result));
+        return 0;
+    }
+}

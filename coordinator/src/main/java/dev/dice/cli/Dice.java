@@ -1,0 +1,30 @@
+package dev.dice.cli;
+
+import dev.dice.gpu.BadInputException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code dice} command line: one subcommand per job. */
+@Command(name = "dice", mixinStandardHelpOptions = true, version = "dice-cluster 0.1.0",
+        description = "DICE: bootstrap a DPO-tuned language model with its own implicit reward.",
+        subcommands = {BenchCommand.class})
+public final class Dice implements Runnable {
+
+    @Override
+    public void run() {
+        CommandLine.usage(this, System.out);
+    }
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Dice());
+        // Refused input is the user's to fix: print the message that names the field, not a stack trace.
+        cli.setExecutionExceptionHandler((e, line, parsed) -> {
+            if (e instanceof BadInputException || e instanceof IllegalArgumentException) {
+                line.getErr().println("dice: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+}
