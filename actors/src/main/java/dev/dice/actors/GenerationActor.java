@@ -1,0 +1,92 @@
+package dev.dice.actors;
+
+import ai.djl.ndarray.NDManager;
+import dev.dice.gpu.Tokenizer;
+import dev.dice.proto.GeneratedShard;
+import dev.dice.proto.PromptShard;
+import dev.dice.work.Policy;
+import dev.dice.work.ShardGeneration;
+import java.nio.file.Path;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * Holds the current policy π_t on its device and samples K responses per prompt, shard by shard. It serves
+ * only shards of the version it holds; a shard for another version is refused, never served stale.
+ * Spawn it on the model dispatcher: sampling blocks its thread.
+ */
+public final class GenerationActor extends AbstractBehavior<GenerationActor.Command> {
+
+    public sealed interface Command {}
+
+    /** Load the checkpoint in {@code dir} as policy version {@code version}, replacing what is held. */
+    public record Load(Path dir, long version, ActorRef<Loaded> replyTo) implements Command {}
+
+    public record Generate(PromptShard shard, ActorRef<Reply> replyTo) implements Command {}
+
+    public record Loaded(long version) {}
+
+    public sealed interface Reply {}
+
+    public record Generated(GeneratedShard shard) implements Reply {}
+
+    public record Refused(PromptShard shard, String reason) implements Reply {}
+
+    private final NDManager device;
+    private final Tokenizer tokenizer;
+    private final ShardGeneration generation;
+    private Policy policy;
+
+    private GenerationActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer,
+            ShardGeneration generation) {
+        super(context);
+        this.device = device;
+        this.tokenizer = tokenizer;
+        this.generation = generation;
+    }
+
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation) {
+        return Behaviors.setup(context -> new GenerationActor(context, device, tokenizer, generation));
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Load.class, this::onLoad)
+                .onMessage(Generate.class, this::onGenerate)
+                .onSignal(PostStop.class, signal -> release())
+                .build();
+    }
+
+    private Behavior<Command> onLoad(Load load) {
+        release();
+        policy = Policy.load(load.dir(), tokenizer, device, load.version());
+        getContext().getLog().info("generator holds policy v{} from {}", load.version(), load.dir());
+        load.replyTo().tell(new Loaded(load.version()));
+        return this;
+    }
+
+    private Behavior<Command> onGenerate(Generate request) {
+        PromptShard shard = request.shard();
+        if (policy == null || policy.version() != shard.getPolicyVersion()) {
+            request.replyTo().tell(new Refused(shard, "generator holds v" + (policy == null ? "none" : policy.version())
+                    + ", shard wants v" + shard.getPolicyVersion()));
+        } else {
+            request.replyTo().tell(new Generated(generation.generate(policy, shard)));
+        }
+        return this;
+    }
+
+    private Behavior<Command> release() {
+        if (policy != null) {
+            policy.close();
+            policy = null;
+        }
+        return this;
+    }
+}

@@ -1,0 +1,72 @@
+package dev.dice.actors;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Map;
+
+/**
+ * Where the event journal lives: an H2 file in the run directory (the embedded default) or a PostgreSQL
+ * server. {@link #createSchema} applies the DDL that ships inside pekko-persistence-jdbc, made idempotent.
+ */
+public record Journal(String kind, String url, String user, String password) {
+
+    public static Journal h2(Path runDir) {
+        // AUTO_SERVER lets a second JVM (a restarted node, an inspection tool) open the same file.
+        return new Journal("h2", "jdbc:h2:file:" + runDir.toAbsolutePath().resolve("journal/replay")
+                + ";AUTO_SERVER=TRUE", "sa", "");
+    }
+
+    public static Journal postgres(String url, String user, String password) {
+        return new Journal("postgres", url, user, password);
+    }
+
+    String driver() {
+        return kind.equals("postgres") ? "org.postgresql.Driver" : "org.h2.Driver";
+    }
+
+    /** Pekko settings pointing the journal and snapshot store at this database. */
+    public Config pekkoConfig() {
+        String prefix = "pekko-persistence-jdbc.shared-databases.dice.";
+        return ConfigFactory.parseMap(Map.of(
+                prefix + "profile", kind.equals("postgres") ? "slick.jdbc.PostgresProfile$" : "slick.jdbc.H2Profile$",
+                prefix + "db.url", url,
+                prefix + "db.user", user,
+                prefix + "db.password", password,
+                prefix + "db.driver", driver()));
+    }
+
+    public void createSchema() {
+        String resource = kind.equals("postgres") ? "schema/postgres/postgres-create-schema.sql"
+                : "schema/h2/h2-create-schema.sql";
+        String ddl;
+        try (InputStream in = Journal.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("pekko-persistence-jdbc DDL not on the classpath: " + resource);
+            }
+            ddl = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        // The shipped DDL creates its tables "IF NOT EXISTS" but one index without it.
+        ddl = ddl.replaceAll("(?i)CREATE UNIQUE INDEX (?!IF NOT EXISTS)", "CREATE UNIQUE INDEX IF NOT EXISTS ")
+                .replaceAll("(?i)CREATE INDEX (?!IF NOT EXISTS)", "CREATE INDEX IF NOT EXISTS ");
+        try (Connection c = DriverManager.getConnection(url, user, password); Statement s = c.createStatement()) {
+            for (String statement : ddl.split(";")) {
+                if (!statement.isBlank()) {
+                    s.execute(statement);
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("journal " + url + ": cannot create the schema: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.dice.work;
+
+import dev.dice.gpu.Generator;
+import dev.dice.proto.GeneratedShard;
+import dev.dice.proto.Prompt;
+import dev.dice.proto.PromptShard;
+import dev.dice.proto.Response;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Samples K responses per prompt of a shard with a policy. Each response's RNG seed depends only on the
+ * shard's seed, the prompt id and the sample index, so re-sending a shard (after a failure, to another
+ * worker) reproduces the same responses.
+ */
+public final class ShardGeneration {
+    private final Generator.Params params;
+    private final int batchRows;
+    private final int minChars;
+
+    public ShardGeneration(Generator.Params params, int batchRows, int minChars) {
+        this.params = params;
+        this.batchRows = batchRows;
+        this.minChars = minChars;
+    }
+
+    public GeneratedShard generate(Policy policy, PromptShard shard) {
+        Generator generator = new Generator(policy.model(), policy.tokenizer().eosId(), policy.tokenizer().padId());
+        int k = Math.max(1, shard.getSamplesPerPrompt());
+        List<int[]> rows = new ArrayList<>();
+        List<long[]> ids = new ArrayList<>(); // (prompt index, sample)
+        for (int p = 0; p < shard.getPromptsCount(); p++) {
+            int[] tokens = policy.promptTokens(shard.getPrompts(p).getText());
+            for (int s = 0; s < k; s++) {
+                rows.add(tokens);
+                ids.add(new long[] {p, s});
+            }
+        }
+        GeneratedShard.Builder out = GeneratedShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
+                .setPolicyVersion(policy.version()).addAllPrompts(shard.getPromptsList());
+        for (int from = 0; from < rows.size(); from += batchRows) {
+            int to = Math.min(rows.size(), from + batchRows);
+            long[] seeds = new long[to - from];
+            for (int i = from; i < to; i++) {
+                Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
+                seeds[i - from] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
+            }
+            List<Generator.Sample> samples = generator.generate(rows.subList(from, to), params, seeds);
+            for (int i = from; i < to; i++) {
+                Generator.Sample sample = samples.get(i - from);
+                String text = policy.tokenizer().decode(sample.tokens());
+                out.addResponses(Response.newBuilder()
+                        .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
+                        .setSample((int) ids.get(i)[1])
+                        .setText(text)
+                        .setTokens(sample.tokens().length)
+                        .setEndedOnEos(sample.endedOnEos())
+                        .setValid(sample.endedOnEos() && text.strip().length() >= minChars));
+            }
+        }
+        return out.build();
+    }
+}
