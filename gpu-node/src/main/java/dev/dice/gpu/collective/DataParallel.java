@@ -1,0 +1,102 @@
+package dev.dice.gpu.collective;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.dice.gpu.GradBuckets;
+import dev.dice.gpu.Trainer;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.util.zip.CRC32C;
+
+/**
+ * Data-parallel training on a ring: each rank runs its micro-steps on its own shard through the
+ * {@link Trainer}, then {@link #step} averages the gradient buckets across ranks and every rank takes the
+ * identical optimizer step. With equal shards and a loss that is a mean over the shard, the mean of the
+ * per-rank gradients is the gradient of the whole global batch, so N ranks train exactly like one rank on
+ * the concatenated batch (up to float rounding).
+ *
+ * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
+ * of their parameters; a difference means they are training different models and fails loudly.
+ */
+public final class DataParallel {
+    private final Trainer trainer;
+    private final RingAllReduce ring;
+    private final int checkEvery;
+    private int steps;
+
+    /** @param checkEvery compare weight checksums every this many steps (0: never) */
+    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery) {
+        this.trainer = trainer;
+        this.ring = ring;
+        this.checkEvery = checkEvery;
+    }
+
+    /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
+    public Trainer.StepReport step() {
+        Trainer.StepReport report;
+        try (NDManager scratch = trainer.model().manager().newSubManager();
+                GradBuckets grads = trainer.gradients(scratch)) {
+            for (int i = 0; i < grads.size(); i++) {
+                ring.allReduceMean(grads.buffer(i), i); // in place, in the tensor's own memory
+            }
+            report = trainer.apply(grads);
+        }
+        steps++;
+        if (checkEvery > 0 && steps % checkEvery == 0) {
+            checkWeights();
+        }
+        return report;
+    }
+
+    /** CRC32C over every parameter's bytes, in parameter order. */
+    public int weightChecksum() {
+        CRC32C crc = new CRC32C();
+        for (NDArray p : trainer.model().parameters().values()) {
+            crc.update(p.toByteBuffer());
+        }
+        return (int) crc.getValue();
+    }
+
+    /**
+     * Compares weight checksums across ranks; every rank sees every checksum, so all ranks throw together.
+     *
+     * @throws WeightDivergenceException if any two ranks differ
+     */
+    public void checkWeights() {
+        int[] all = gather(weightChecksum());
+        for (int r = 1; r < all.length; r++) {
+            if (all[r] != all[0]) {
+                StringBuilder list = new StringBuilder();
+                for (int i = 0; i < all.length; i++) {
+                    list.append(i == 0 ? "" : ", ").append("rank ").append(i).append('=')
+                            .append(String.format("%08x", all[i]));
+                }
+                throw new WeightDivergenceException("data-parallel replicas diverged after step " + steps
+                        + ": weight CRC32C " + list + " (rank " + ring.rank() + " reporting)");
+            }
+        }
+    }
+
+    /**
+     * An all-gather of one int per rank, built on the all-reduce: rank r puts its value, split into 16-bit
+     * halves and scaled by R, at slots 2r and 2r+1 of a zero buffer. The mean of that is exact in fp32
+     * (integers below 2^24, one non-zero term per slot), so it hands every rank every value unchanged.
+     */
+    int[] gather(int value) {
+        int world = ring.world();
+        ByteBuffer bytes = ByteBuffer.allocateDirect(8 * world).order(java.nio.ByteOrder.nativeOrder());
+        FloatBuffer slots = bytes.asFloatBuffer();
+        slots.put(2 * ring.rank(), (float) (world * (value >>> 16)));
+        slots.put(2 * ring.rank() + 1, (float) (world * (value & 0xffff)));
+        ring.allReduceMean(bytes, -1);
+        int[] out = new int[world];
+        for (int r = 0; r < world; r++) {
+            out[r] = ((int) slots.get(2 * r) << 16) | (int) slots.get(2 * r + 1);
+        }
+        return out;
+    }
+
+    public int steps() {
+        return steps;
+    }
+}

@@ -1,0 +1,175 @@
+package dev.dice.gpu.collective;
+
+import dev.dice.proto.collective.GradChunk;
+import dev.dice.proto.collective.RingAllReduceGrpc;
+import dev.dice.proto.collective.RingClosed;
+import dev.dice.proto.collective.RingFrame;
+import dev.dice.proto.collective.RingHello;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * This rank's end of the link from its left neighbour: the server side of {@code Pass}. Chunks go into a
+ * queue the reducing thread takes from. Flow control is manual: the transport delivers at most
+ * {@code credit} chunks ahead of what the reducer has taken, so a slow reducer pushes back on the sender
+ * through HTTP/2 instead of buffering without bound.
+ */
+final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
+
+    /** Queue entry that ends the link: why, as the message of the exception the reducer will throw. */
+    private record Broken(String why) {}
+
+    private final String ringId;
+    private final int rank;
+    private final int left;
+    private final int world;
+    private final int credit;
+    private final Consumer<String> onFailure;
+    private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+    private ServerCallStreamObserver<RingClosed> call; // guarded by this
+    private boolean finished; // guarded by this: the response side has been closed
+    private long received;
+
+    RingInbound(String ringId, int rank, int world, int credit, Consumer<String> onFailure) {
+        this.ringId = ringId;
+        this.rank = rank;
+        this.left = Math.floorMod(rank - 1, world);
+        this.world = world;
+        this.credit = credit;
+        this.onFailure = onFailure;
+    }
+
+    @Override
+    public StreamObserver<RingFrame> pass(StreamObserver<RingClosed> responses) {
+        ServerCallStreamObserver<RingClosed> stream = (ServerCallStreamObserver<RingClosed>) responses;
+        stream.disableAutoRequest();
+        stream.request(1); // the hello
+        return new StreamObserver<>() {
+            private boolean accepted;
+
+            @Override
+            public void onNext(RingFrame frame) {
+                if (!accepted) {
+                    accepted = accept(stream, frame);
+                    return;
+                }
+                queue.add(frame.getChunk());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                if (accepted) {
+                    broken("the link from left neighbour rank " + left + " failed (" + Status.fromThrowable(t)
+                            + "): that rank died or aborted the ring");
+                }
+            }
+
+            @Override
+            public void onCompleted() {
+                if (accepted) {
+                    // No cascade: data sent before the close is still queued ahead of this marker, and a
+                    // reducer that needs more than that will fail on it (and abort the ring then).
+                    queue.add(new Broken("left neighbour rank " + left + " left the ring (closed its stream)"));
+                    finish(stream);
+                }
+            }
+        };
+    }
+
+    private boolean accept(ServerCallStreamObserver<RingClosed> stream, RingFrame frame) {
+        RingHello hello = frame.getHello();
+        String problem = null;
+        if (!frame.hasHello()) {
+            problem = "the first frame must be a hello";
+        } else if (!hello.getRingId().equals(ringId) || hello.getWorld() != world || hello.getSender() != left) {
+            problem = "rank " + rank + " of ring '" + ringId + "' (world " + world + ") expects its left neighbour rank "
+                    + left + ", not rank " + hello.getSender() + " of ring '" + hello.getRingId() + "' (world "
+                    + hello.getWorld() + ")";
+        }
+        synchronized (this) {
+            if (problem == null && call != null) {
+                problem = "rank " + rank + " already has a link from rank " + left;
+            }
+            if (problem != null) {
+                stream.onError(Status.FAILED_PRECONDITION.withDescription(problem).asRuntimeException());
+                return false;
+            }
+            call = stream;
+        }
+        stream.request(credit);
+        return true;
+    }
+
+    /** The link died under us: wake the reducer, and let the owner abort the rest of the ring at once. */
+    private void broken(String why) {
+        queue.add(new Broken(why));
+        onFailure.accept(why);
+    }
+
+    /**
+     * The next chunk from the left neighbour, waiting at most {@code timeout}.
+     *
+     * @param during what this rank is doing, for the error message
+     */
+    GradChunk take(Duration timeout, String during) {
+        Object next;
+        try {
+            next = queue.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CollectiveException("rank " + rank + ": interrupted " + during, e);
+        }
+        if (next == null) {
+            throw new CollectiveException("rank " + rank + ": no data from left neighbour rank " + left + " for "
+                    + timeout.toMillis() + " ms " + during + " (that rank stalled or died)");
+        }
+        if (next instanceof Broken b) {
+            queue.add(b); // every later take fails the same way
+            throw new CollectiveException("rank " + rank + ": " + b.why() + ", " + during);
+        }
+        received++;
+        ServerCallStreamObserver<RingClosed> c;
+        synchronized (this) {
+            c = call;
+        }
+        c.request(1);
+        return (GradChunk) next;
+    }
+
+    /** Wakes a waiting reducer with {@code why}, and fails the left neighbour's stream with it. */
+    void abort(String why) {
+        queue.add(new Broken(why));
+        synchronized (this) {
+            if (call != null && !finished) {
+                finished = true;
+                call.onError(Status.ABORTED.withDescription("rank " + rank + " aborted the ring: " + why)
+                        .asRuntimeException());
+            }
+        }
+    }
+
+    /** Ends the link cleanly: the left neighbour sees its stream complete. */
+    void close() {
+        ServerCallStreamObserver<RingClosed> c;
+        synchronized (this) {
+            c = call;
+        }
+        if (c != null) {
+            finish(c);
+        }
+    }
+
+    private synchronized void finish(ServerCallStreamObserver<RingClosed> stream) {
+        if (!finished) {
+            finished = true;
+            stream.onNext(RingClosed.newBuilder().setChunksReceived(received).build());
+            stream.onCompleted();
+        }
+    }
+}

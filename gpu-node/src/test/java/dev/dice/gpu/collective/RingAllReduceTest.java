@@ -1,0 +1,175 @@
+package dev.dice.gpu.collective;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.FloatBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class RingAllReduceTest {
+    static {
+        Ranks.quietTransport();
+    }
+
+    /** Small chunks so that even 1001 floats cross many chunk boundaries. */
+    private static final RingAllReduce.Settings SMALL = RingAllReduce.Settings.of(Duration.ofSeconds(10))
+            .withChunkBytes(256);
+    private static final int[] SIZES = {1, 7, 1001, 40_000};
+
+    private static float[] input(int rank, int size) {
+        Random rng = new Random(31L * rank + size);
+        float[] x = new float[size];
+        for (int i = 0; i < size; i++) {
+            x[i] = (float) (rng.nextGaussian() * Math.pow(10, rng.nextInt(5) - 2));
+        }
+        return x;
+    }
+
+    @Test
+    void meanOfEveryElementForTwoThreeAndFourRanks() {
+        for (int world = 2; world <= 4; world++) {
+            List<String> members = Ranks.loopback(world);
+            int w = world;
+            List<List<float[]>> results = Ranks.all(Ranks.run(world, rank -> {
+                List<float[]> outs = new ArrayList<>();
+                try (RingAllReduce ring = new RingAllReduce(members, rank, SMALL)) {
+                    for (int size : SIZES) { // several reductions on one ring, in sequence
+                        float[] x = input(rank, size);
+                        ring.allReduceMean(FloatBuffer.wrap(x));
+                        outs.add(x);
+                    }
+                }
+                return outs;
+            }), 30);
+            for (int k = 0; k < SIZES.length; k++) {
+                int size = SIZES[k];
+                float[][] inputs = new float[w][];
+                for (int r = 0; r < w; r++) {
+                    inputs[r] = input(r, size);
+                }
+                for (int i = 0; i < size; i++) {
+                    double sum = 0;
+                    double scale = 0;
+                    for (int r = 0; r < w; r++) {
+                        sum += inputs[r][i];
+                        scale += Math.abs(inputs[r][i]);
+                    }
+                    assertEquals(sum / w, results.get(0).get(k)[i], 1e-6 * scale + 1e-30,
+                            "R=" + w + " size " + size + " element " + i);
+                }
+                for (int r = 1; r < w; r++) {
+                    assertArrayEquals(results.get(0).get(k), results.get(r).get(k),
+                            "R=" + w + " size " + size + ": rank " + r + " differs from rank 0 (must be bit-identical)");
+                }
+            }
+        }
+    }
+
+    @Test
+    void oneRankIsANoOp() {
+        float[] x = input(0, 7);
+        float[] copy = x.clone();
+        try (RingAllReduce ring = new RingAllReduce(List.of("127.0.0.1:1"), 0, SMALL)) {
+            ring.allReduceMean(FloatBuffer.wrap(x));
+        }
+        assertArrayEquals(copy, x);
+    }
+
+    @Test
+    void mismatchedSizesFailWithAClearError() {
+        List<String> members = Ranks.loopback(2);
+        List<CompletableFuture<Object>> ranks = Ranks.run(2, rank -> {
+            try (RingAllReduce ring = new RingAllReduce(members, rank, SMALL)) {
+                ring.allReduceMean(FloatBuffer.wrap(input(rank, rank == 0 ? 100 : 101)));
+                return null;
+            }
+        });
+        CollectiveException e = failure(ranks.get(0), 20);
+        assertTrue(e.getMessage().contains("out of step") || e.getMessage().contains("rank 1"), e.getMessage());
+    }
+
+    @Test
+    void aStalledRankFailsTheOthersWithinTheTimeout() {
+        List<String> members = Ranks.loopback(3);
+        RingAllReduce.Settings settings = RingAllReduce.Settings.of(Duration.ofMillis(800)).withRingId("stall");
+        long[] failedAfterMs = new long[3];
+        List<CompletableFuture<Object>> ranks = Ranks.run(3, rank -> {
+            try (RingAllReduce ring = new RingAllReduce(members, rank, settings)) {
+                ring.allReduceMean(FloatBuffer.wrap(input(rank, 1001))); // a healthy step first
+                if (rank == 2) {
+                    sleep(1500); // stalls: never joins the second step in time
+                }
+                long start = System.nanoTime();
+                try {
+                    ring.allReduceMean(FloatBuffer.wrap(input(rank, 1001)));
+                } finally {
+                    failedAfterMs[rank] = (System.nanoTime() - start) / 1_000_000;
+                }
+                return null;
+            }
+        });
+        for (int r = 0; r < 2; r++) {
+            CollectiveException e = failure(ranks.get(r), 10);
+            assertTrue(failedAfterMs[r] < 800 + 700, "rank " + r + " failed after " + failedAfterMs[r] + " ms");
+            assertTrue(e.getMessage().startsWith("rank " + r + ":"), e.getMessage());
+        }
+        // the stalled rank, when it finally arrives, finds the ring already failed instead of hanging
+        CollectiveException late = failure(ranks.get(2), 10);
+        assertTrue(late.getMessage().contains("failed earlier"), late.getMessage());
+    }
+
+    @Test
+    void aRankThatDiesMidStepFailsTheOthersFast() {
+        List<String> members = Ranks.loopback(3);
+        // a long timeout: the failure must arrive through the broken links, not by waiting it out
+        RingAllReduce.Settings settings = RingAllReduce.Settings.of(Duration.ofSeconds(20)).withRingId("crash");
+        RingAllReduce[] rings = new RingAllReduce[3];
+        long[] failedAfterMs = new long[3];
+        List<CompletableFuture<Object>> ranks = Ranks.run(3, rank -> {
+            try (RingAllReduce ring = new RingAllReduce(members, rank, settings)) {
+                rings[rank] = ring;
+                ring.allReduceMean(FloatBuffer.wrap(input(rank, 1001)));
+                if (rank == 2) {
+                    sleep(300);
+                    ring.crash(); // the others are inside step 1, waiting for this rank
+                    return null;
+                }
+                long start = System.nanoTime();
+                try {
+                    ring.allReduceMean(FloatBuffer.wrap(input(rank, 1001)));
+                } finally {
+                    failedAfterMs[rank] = (System.nanoTime() - start) / 1_000_000;
+                }
+                return null;
+            }
+        });
+        for (int r = 0; r < 2; r++) {
+            CollectiveException e = failure(ranks.get(r), 10);
+            assertTrue(failedAfterMs[r] < 3000, "rank " + r + " failed after " + failedAfterMs[r] + " ms");
+            assertTrue(e.getMessage().contains("rank"), e.getMessage());
+        }
+    }
+
+    private static CollectiveException failure(CompletableFuture<?> rank, int seconds) {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> rank.get(seconds, TimeUnit.SECONDS));
+        return assertInstanceOf(CollectiveException.class, e.getCause());
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
