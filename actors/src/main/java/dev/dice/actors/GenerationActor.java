@@ -33,9 +33,10 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
 
     public sealed interface Reply {}
 
-    public record Generated(GeneratedShard shard) implements Reply {}
+    /** {@code from}: the generator, free again for the next shard. */
+    public record Generated(GeneratedShard shard, ActorRef<Command> from) implements Reply {}
 
-    public record Refused(PromptShard shard, String reason) implements Reply {}
+    public record Refused(PromptShard shard, String reason, ActorRef<Command> from) implements Reply {}
 
     private final NDManager device;
     private final Tokenizer tokenizer;
@@ -75,9 +76,9 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
         PromptShard shard = request.shard();
         if (policy == null || policy.version() != shard.getPolicyVersion()) {
             request.replyTo().tell(new Refused(shard, "generator holds v" + (policy == null ? "none" : policy.version())
-                    + ", shard wants v" + shard.getPolicyVersion()));
+                    + ", shard wants v" + shard.getPolicyVersion(), getContext().getSelf()));
         } else {
-            request.replyTo().tell(new Generated(generation.generate(policy, shard)));
+            request.replyTo().tell(new Generated(generation.generate(policy, shard), getContext().getSelf()));
         }
         return this;
     }

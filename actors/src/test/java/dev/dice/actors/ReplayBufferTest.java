@@ -3,7 +3,6 @@ package dev.dice.actors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.typesafe.config.ConfigFactory;
 import dev.dice.proto.PairBatch;
 import dev.dice.proto.PreferencePair;
 import java.nio.file.Path;
@@ -28,7 +27,7 @@ class ReplayBufferTest {
 
     private static ActorTestKit start(Journal journal) {
         journal.createSchema();
-        return ActorTestKit.create("replay", journal.pekkoConfig().withFallback(ConfigFactory.load()));
+        return ActorTestKit.create("replay", Nodes.config(journal.pekkoConfig()));
     }
 
     @Test

@@ -18,6 +18,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
     int repeats;
 
+    @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
+    int ranks;
+
+    @Option(names = "--mb", defaultValue = "16", description = "allreduce: MiB of fp32 reduced and broadcast.")
+    int mb;
+
     @Override
     public Integer call() {
         Map<String, Object> result;
@@ -28,6 +34,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 result.put("threads", Integer.getInteger("ai.djl.pytorch.num_threads", -1));
             }
+            case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what + "' (expected: runtime)");
         }
         System.out.println(Json.write(result));

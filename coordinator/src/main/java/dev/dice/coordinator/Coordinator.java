@@ -1,0 +1,312 @@
+package dev.dice.coordinator;
+
+import dev.dice.actors.GenerationActor;
+import dev.dice.actors.ReplayBuffer;
+import dev.dice.actors.RewardShapingActor;
+import dev.dice.actors.ScoringActor;
+import dev.dice.actors.TrainerActor;
+import dev.dice.algo.ReplayMix;
+import dev.dice.proto.GeneratedShard;
+import dev.dice.proto.PairBatch;
+import dev.dice.proto.PreferencePair;
+import dev.dice.proto.PromptShard;
+import dev.dice.proto.Response;
+import dev.dice.proto.ScoredShard;
+import dev.dice.work.Training;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.pattern.StatusReply;
+
+/**
+ * The DICE round state machine. Stages run in order — SFT → π0, DPO on D_off → π1, then each round t:
+ * generate K samples per prompt with π_t, score them under π_t and π_{t−1}, shape (α*, chosen/rejected),
+ * mix with replayed offline pairs, persist, DPO from π_t with π_t as reference → π_{t+1} — and every stage
+ * ends with an evaluation. A stage whose model and evaluation are already in the run directory is skipped.
+ *
+ * <p>Each state waits for one kind of answer from the workers; the plain bookkeeping (which prompts, what
+ * the files hold, how metrics are computed) lives in {@link RunPlan}.
+ */
+public final class Coordinator {
+
+    public sealed interface Command {}
+
+    private record TrainerSaid(TrainerActor.Reply reply) implements Command {}
+
+    private record JobDone(ShardJob.Done done) implements Command {}
+
+    private record GeneratorLoaded(GenerationActor.Loaded loaded) implements Command {}
+
+    private record ScorerLoaded(ScoringActor.Loaded loaded) implements Command {}
+
+    private record ShapedPairs(RewardShapingActor.Shaped shaped) implements Command {}
+
+    private record Stored(StatusReply<Integer> ack) implements Command {}
+
+    private record ReplayContents(ReplayBuffer.Contents contents) implements Command {}
+
+    /** What the run produced, in stage order. */
+    public record Finished(List<StageResult> stages) {}
+
+    /** The workers the coordinator drives. */
+    public record Workers(List<ActorRef<GenerationActor.Command>> generators, List<ActorRef<ScoringActor.Command>> scorers,
+            ActorRef<RewardShapingActor.Command> shaper, ActorRef<ReplayBuffer.Command> replay,
+            ActorRef<TrainerActor.Command> trainer) {}
+
+    private final ActorContext<Command> context;
+    private final RunPlan plan;
+    private final Workers workers;
+    private final ActorRef<Finished> replyTo;
+    private final List<StageResult> results = new ArrayList<>();
+    private int jobCounter;
+
+    private Coordinator(ActorContext<Command> context, RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
+        this.context = context;
+        this.plan = plan;
+        this.workers = workers;
+        this.replyTo = replyTo;
+    }
+
+    public static Behavior<Command> create(RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
+        return Behaviors.setup(context -> new Coordinator(context, plan, workers, replyTo).nextStage());
+    }
+
+    // ---- stage sequencing ----------------------------------------------------------------------------
+
+    private Behavior<Command> nextStage() {
+        List<String> stages = plan.stages();
+        for (int i = results.size(); i < stages.size(); i++) {
+            String stage = stages.get(i);
+            if (!plan.dir().finished(stage)) {
+                context.getLog().info("stage {}: starting", stage);
+                return switch (i) {
+                    case 0 -> sft();
+                    case 1 -> dpo();
+                    default -> round(i - 1);
+                };
+            }
+            StageResult done = plan.dir().result(stage);
+            context.getLog().info("stage {}: already finished in {}, skipped", stage, plan.dir().stage(stage));
+            results.add(done);
+        }
+        replyTo.tell(new Finished(List.copyOf(results)));
+        return Behaviors.stopped();
+    }
+
+    private Behavior<Command> sft() {
+        long started = System.nanoTime();
+        if (plan.userModel() != null) {
+            context.getLog().info("stage sft: using the given model {} as π0", plan.userModel());
+            return evaluate(0, started, null, null);
+        }
+        workers.trainer().tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), plan.sftExamples(),
+                plan.config().sft().settings(plan.seed("sft")), plan.dir().model("sft"), 0, trainerReplies()));
+        return training("sft", plan.config().sft().steps(), log -> evaluate(0, started, log, null));
+    }
+
+    private Behavior<Command> dpo() {
+        long started = System.nanoTime();
+        Path pi0 = plan.modelDir(0);
+        return loadScorers(pi0, pi0, 0, () -> scoreOnly("offline-refs", plan.offlineShards(0), scored -> {
+            List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
+            workers.trainer().tell(new TrainerActor.TrainDpo(pi0, pairs, plan.config().dpo().settings(plan.seed("dpo")),
+                    plan.dir().model("dpo"), 1, trainerReplies()));
+            return training("dpo", plan.config().dpo().steps(), log -> evaluate(1, started, log, null));
+        }));
+    }
+
+    /** Round t (1-based): π_t generates; the implicit reward is log π_t − log π_{t−1}. */
+    private Behavior<Command> round(int t) {
+        long started = System.nanoTime();
+        String name = plan.stages().get(t + 1);
+        Path policy = plan.modelDir(t);
+        Path previous = plan.modelDir(t - 1);
+        return loadGenerators(policy, t, () -> loadScorers(policy, previous, t,
+                () -> generateAndScore(name, plan.roundShards(t), scored -> {
+                    plan.writeScored(name, scored);
+                    workers.shaper().tell(new RewardShapingActor.Shape(scored, plan.config().rounds().k(),
+                            plan.config().rounds().fixedAlpha(), context.messageAdapter(RewardShapingActor.Shaped.class,
+                                    ShapedPairs::new)));
+                    return shaping(name, t, started);
+                })));
+    }
+
+    private Behavior<Command> shaping(String name, int t, long started) {
+        return receive().onMessage(ShapedPairs.class, message -> {
+            RewardShapingActor.Shaped shaped = message.shaped();
+            RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped);
+            ReplayMix.Mix<PreferencePair, dev.dice.task.OfflinePair> mix = ReplayMix.mix(generated.pairs(),
+                    plan.offlinePairs(), PreferencePair::getPromptId, dev.dice.task.OfflinePair::promptId,
+                    plan.config().rounds().gamma(), plan.seed(name + "-mix"));
+            context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
+                    name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
+                    fmt(generated.facts().gapAtZero()), mix.generated().size(), mix.offline().size());
+            return scoreOnly(name + "-replay-refs", plan.offlineShardsFor(mix.offline(), t), scored -> {
+                List<PreferencePair> pairs = new ArrayList<>(mix.generated());
+                pairs.addAll(plan.offlineWithReferences(mix.offline(), scored));
+                workers.replay().tell(new ReplayBuffer.Append(PairBatch.newBuilder().setRound(name).addAllPairs(pairs).build(),
+                        replayAcks()));
+                return storing(name, t, started, generated.facts().withCounts(mix.generated().size(), mix.offline().size()));
+            });
+        }).build();
+    }
+
+    private Behavior<Command> storing(String name, int t, long started, StageResult.RoundFacts facts) {
+        return receive()
+                .onMessage(Stored.class, message -> {
+                    if (message.ack().isError()) {
+                        throw new IllegalStateException(name + ": replay buffer refused the pairs: "
+                                + message.ack().getError().getMessage());
+                    }
+                    // Train on what the buffer holds: after a restart that is exactly what was acknowledged.
+                    workers.replay().tell(new ReplayBuffer.Get(name,
+                            context.messageAdapter(ReplayBuffer.Contents.class, ReplayContents::new)));
+                    return Behaviors.same();
+                })
+                .onMessage(ReplayContents.class, message -> {
+                    context.getLog().info("{}: replay buffer holds {} pairs for the round ({} in all)", name,
+                            message.contents().pairs().size(), message.contents().totalPairs());
+                    workers.trainer().tell(new TrainerActor.TrainDpo(plan.modelDir(t), message.contents().pairs(),
+                            plan.config().rounds().training().settings(plan.seed(name)), plan.dir().model(name), t + 1,
+                            trainerReplies()));
+                    return training(name, plan.config().rounds().training().steps(),
+                            log -> evaluate(t + 1, started, log, facts));
+                })
+                .build();
+    }
+
+    // ---- evaluation -------------------------------------------------------------------------------------
+
+    /** Evaluates the model of stage index {@code s} (0 = sft), records its row and moves on. */
+    private Behavior<Command> evaluate(int s, long started, List<Training.Step> log, StageResult.RoundFacts facts) {
+        String name = plan.stages().get(s);
+        Path model = plan.modelDir(s);
+        return loadGenerators(model, s, () -> withBaseline(s, () ->
+                generate("eval-" + name, plan.evalShards(s, name), generated -> {
+                    List<Response> responses = RunPlan.responses(generated);
+                    if (s == 0 || plan.judge() == null) {
+                        return record(plan.stageResult(name, responses, null, log, facts, started));
+                    }
+                    return loadScorers(model, plan.modelDir(s - 1), s, () ->
+                            scoreOnly("agreement-" + name, plan.agreementShards(s), scored ->
+                                    record(plan.stageResult(name, responses, scored, log, facts, started))));
+                })));
+    }
+
+    /** π0's responses to the eval prompts are the fixed baseline; they are sampled once, with π0 loaded. */
+    private Behavior<Command> withBaseline(int s, Supplier<Behavior<Command>> then) {
+        if (plan.hasBaseline()) {
+            return then.get();
+        }
+        if (s != 0) {
+            throw new IllegalStateException("the baseline must be sampled while π0 is loaded");
+        }
+        return generate("baseline", plan.evalShards(0, "baseline"), generated -> {
+            plan.saveBaseline(RunPlan.responses(generated));
+            return then.get();
+        });
+    }
+
+    private Behavior<Command> record(StageResult result) {
+        plan.dir().saveResult(result);
+        results.add(result);
+        context.getLog().info("stage {}: done — {}", result.name(), Summary.line(result));
+        return nextStage();
+    }
+
+    // ---- waiting on workers -------------------------------------------------------------------------------
+
+    private Behavior<Command> training(String stage, int steps, Function<List<Training.Step>, Behavior<Command>> then) {
+        Progress progress = new Progress(stage, "step", steps);
+        return receive().onMessage(TrainerSaid.class, message -> {
+            if (message.reply() instanceof TrainerActor.Progress p) {
+                progress.advance(p.step().step(), Summary.trainingLine(p.step()));
+                return Behaviors.same();
+            }
+            return then.apply(((TrainerActor.Trained) message.reply()).log());
+        }).build();
+    }
+
+    private Behavior<Command> loadGenerators(Path dir, long version, Supplier<Behavior<Command>> then) {
+        ActorRef<GenerationActor.Loaded> reply = context.messageAdapter(GenerationActor.Loaded.class, GeneratorLoaded::new);
+        workers.generators().forEach(g -> g.tell(new GenerationActor.Load(dir, version, reply)));
+        return awaitCount(GeneratorLoaded.class, workers.generators().size(), then);
+    }
+
+    private Behavior<Command> loadScorers(Path policy, Path reference, long version, Supplier<Behavior<Command>> then) {
+        ActorRef<ScoringActor.Loaded> reply = context.messageAdapter(ScoringActor.Loaded.class, ScorerLoaded::new);
+        workers.scorers().forEach(s -> s.tell(new ScoringActor.Load(policy, reference, version, reply)));
+        return awaitCount(ScorerLoaded.class, workers.scorers().size(), then);
+    }
+
+    private <M extends Command> Behavior<Command> awaitCount(Class<M> type, int count, Supplier<Behavior<Command>> then) {
+        int[] seen = {0};
+        return receive().onMessage(type, message -> ++seen[0] < count ? Behaviors.same() : then.get())
+                .build();
+    }
+
+    private Behavior<Command> generate(String job, List<PromptShard> shards,
+            Function<List<GeneratedShard>, Behavior<Command>> then) {
+        spawnJob(ShardJob.create(job, shards, workers.generators(), List.of(), jobReplies()));
+        return awaitJob(done -> then.apply(done.generated()));
+    }
+
+    private Behavior<Command> generateAndScore(String job, List<PromptShard> shards,
+            Function<List<ScoredShard>, Behavior<Command>> then) {
+        spawnJob(ShardJob.create(job, shards, workers.generators(), workers.scorers(), jobReplies()));
+        return awaitJob(done -> then.apply(done.scored()));
+    }
+
+    private Behavior<Command> scoreOnly(String job, List<GeneratedShard> shards,
+            Function<List<ScoredShard>, Behavior<Command>> then) {
+        spawnJob(ShardJob.scoreOnly(job, shards, workers.scorers(), jobReplies()));
+        return awaitJob(done -> then.apply(done.scored()));
+    }
+
+    private void spawnJob(Behavior<ShardJob.Command> job) {
+        context.watch(context.spawn(job, "job-" + (++jobCounter)));
+    }
+
+    private Behavior<Command> awaitJob(Function<ShardJob.Done, Behavior<Command>> then) {
+        return receive().onMessage(JobDone.class, message -> then.apply(message.done()))
+                .build();
+    }
+
+    private ActorRef<ShardJob.Done> jobReplies() {
+        return context.messageAdapter(ShardJob.Done.class, JobDone::new);
+    }
+
+    private ActorRef<TrainerActor.Reply> trainerReplies() {
+        return context.messageAdapter(TrainerActor.Reply.class, TrainerSaid::new);
+    }
+
+    /** Every state's receive: a job that stops normally is done; one that failed fails the run. */
+    private BehaviorBuilder<Command> receive() {
+        return Behaviors.receive(Command.class).onSignal(Terminated.class, signal -> {
+            if (signal instanceof ChildFailed failed) {
+                throw new IllegalStateException(failed.getRef().path().name() + " failed: " + failed.getCause().getMessage(),
+                        failed.getCause());
+            }
+            return Behaviors.same();
+        });
+    }
+
+    /** An adapter for the buffer's acknowledgements (a generic reply type needs the raw class). */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private ActorRef<StatusReply<Integer>> replayAcks() {
+        return (ActorRef) context.messageAdapter(StatusReply.class, ack -> new Stored((StatusReply<Integer>) ack));
+    }
+
+    private static String fmt(double x) {
+        return String.format("%.4f", x);
+    }
+}

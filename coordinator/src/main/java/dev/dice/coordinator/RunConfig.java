@@ -1,0 +1,127 @@
+package dev.dice.coordinator;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import dev.dice.gpu.BadInputException;
+import dev.dice.gpu.LlamaConfig;
+import dev.dice.work.Training;
+import java.util.OptionalDouble;
+
+/** The settings of one run, read from the {@code dice} block of the HOCON configuration and checked. */
+public record RunConfig(
+        long seed,
+        String out,
+        Model model,
+        Data data,
+        Stage sft,
+        Stage dpo,
+        Rounds rounds,
+        Eval eval,
+        Cluster cluster,
+        JournalSettings journal) {
+
+    public record Model(int hiddenSize, int intermediateSize, int layers, int heads, int kvHeads, int context,
+            String dir, String tokenizer) {
+        /** The built-in byte-level model: vocabulary 256 bytes + BOS 256, EOS 257, PAD 258; tied head. */
+        public LlamaConfig builtin() {
+            return new LlamaConfig(259, hiddenSize, intermediateSize, layers, heads, kvHeads, context, 1e-5, 10000.0,
+                    true, 256, 257);
+        }
+    }
+
+    public record Data(int sftPrompts, int offlinePrompts, String prompts, String offlinePairs) {}
+
+    public record Stage(int steps, int batch, double lr, int warmup, double beta, double maxGradNorm) {
+        public Training.Settings settings(long seed) {
+            return new Training.Settings(steps, batch, lr, warmup, maxGradNorm, beta, seed);
+        }
+    }
+
+    public record Rounds(int count, int prompts, int k, double temperature, double topP, int maxNewTokens,
+            int minResponseChars, Double alpha, double gamma, Stage training) {
+        /** The fixed α, or empty for "auto" (search α*). */
+        public OptionalDouble fixedAlpha() {
+            return alpha == null ? OptionalDouble.empty() : OptionalDouble.of(alpha);
+        }
+    }
+
+    public record Eval(int prompts, double temperature, double topP, int agreementPrompts) {}
+
+    public record Cluster(int generators, int scorers, int shardSize, int batchRows) {}
+
+    public record JournalSettings(String kind, String url, String user, String password) {}
+
+    /** Reads {@code root.dice}; every problem names the configuration key. */
+    public static RunConfig from(Config root) {
+        Config c = root.getConfig("dice");
+        try {
+            RunConfig config = new RunConfig(
+                    c.getLong("seed"),
+                    c.getString("out"),
+                    new Model(c.getInt("model.hidden-size"), c.getInt("model.intermediate-size"), c.getInt("model.layers"),
+                            c.getInt("model.heads"), c.getInt("model.kv-heads"), c.getInt("model.context"),
+                            c.getString("model.dir"), c.getString("model.tokenizer")),
+                    new Data(c.getInt("data.sft-prompts"), c.getInt("data.offline-prompts"), c.getString("data.prompts"),
+                            c.getString("data.offline-pairs")),
+                    stage(c.getConfig("sft"), false),
+                    stage(c.getConfig("dpo"), true),
+                    new Rounds(c.getInt("rounds.count"), c.getInt("rounds.prompts"), c.getInt("rounds.k"),
+                            c.getDouble("rounds.temperature"), c.getDouble("rounds.top-p"),
+                            c.getInt("rounds.max-new-tokens"), c.getInt("rounds.min-response-chars"),
+                            alpha(c.getString("rounds.alpha")), c.getDouble("rounds.gamma"),
+                            stage(c.getConfig("rounds"), true)),
+                    new Eval(c.getInt("eval.prompts"), c.getDouble("eval.temperature"), c.getDouble("eval.top-p"),
+                            c.getInt("eval.agreement-prompts")),
+                    new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
+                            c.getInt("cluster.batch-rows")),
+                    new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
+                            c.getString("journal.user"), c.getString("journal.password")));
+            config.validate();
+            return config;
+        } catch (ConfigException e) {
+            throw new BadInputException("configuration: " + e.getMessage(), e);
+        }
+    }
+
+    private static Stage stage(Config c, boolean dpo) {
+        return new Stage(c.getInt("steps"), c.getInt("batch"), c.getDouble("lr"), c.getInt("warmup"),
+                dpo ? c.getDouble("beta") : 0, c.getDouble("max-grad-norm"));
+    }
+
+    private static Double alpha(String value) {
+        if (value.equals("auto")) {
+            return null;
+        }
+        try {
+            return Double.parseDouble(value);
+        } catch (NumberFormatException e) {
+            throw new BadInputException("dice.rounds.alpha: expected \"auto\" or a number, got \"" + value + "\"");
+        }
+    }
+
+    private void validate() {
+        require(rounds.k() >= 2, "dice.rounds.k (--k)", "at least 2 samples per prompt (a pair needs two)", rounds.k());
+        require(rounds.gamma() >= 0 && rounds.gamma() < 1, "dice.rounds.gamma (--gamma)", "in [0, 1)", rounds.gamma());
+        require(dpo.beta() > 0, "dice.dpo.beta", "> 0", dpo.beta());
+        require(rounds.training().beta() > 0, "dice.rounds.beta", "> 0", rounds.training().beta());
+        require(rounds.fixedAlpha().orElse(0) >= 0, "dice.rounds.alpha (--alpha)", "auto or >= 0", rounds.alpha());
+        require(rounds.count() >= 0, "dice.rounds.count (--rounds)", ">= 0", rounds.count());
+        require(rounds.temperature() > 0, "dice.rounds.temperature", "> 0", rounds.temperature());
+        require(rounds.topP() > 0 && rounds.topP() <= 1, "dice.rounds.top-p", "in (0, 1]", rounds.topP());
+        require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
+        require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
+        require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());
+        require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
+                "h2 or postgres", journal.kind());
+        for (Stage s : new Stage[] {sft, dpo, rounds.training()}) {
+            require(s.steps() >= 1 && s.batch() >= 1 && s.lr() > 0, "dice.{sft,dpo,rounds}.steps/batch/lr",
+                    "steps >= 1, batch >= 1, lr > 0", s);
+        }
+    }
+
+    private static void require(boolean ok, String key, String expected, Object got) {
+        if (!ok) {
+            throw new BadInputException(key + ": expected " + expected + ", got " + got);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package dev.dice.coordinator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dice.gpu.BadInputException;
+import dev.dice.gpu.Checkpoint;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A run's directory: its configuration, one folder per stage (model checkpoint, stage.json once evaluated),
+ * the round files, the journal and the summary. A directory made with a different configuration is
+ * refused rather than mixed; the number of rounds may grow (earlier stages do not depend on it).
+ */
+final class RunDirectory {
+    static final String CONFIG_FILE = "run-config.json";
+
+    private final Path root;
+
+    RunDirectory(Path root) {
+        this.root = root;
+    }
+
+    Path root() {
+        return root;
+    }
+
+    /** Creates the directory, or checks that an existing one was made with the same configuration. */
+    void claim(RunConfig config) {
+        ObjectNode wanted = fingerprint(config);
+        Path file = root.resolve(CONFIG_FILE);
+        if (Files.exists(file)) {
+            JsonNode existing = Jsonl.readJson(file, JsonNode.class);
+            List<String> differences = new ArrayList<>();
+            diff("dice", existing, wanted, differences);
+            if (!differences.isEmpty()) {
+                throw new BadInputException(file + ": this run directory was made with a different configuration ("
+                        + String.join("; ", differences) + "). Use another --out, or delete the directory.");
+            }
+        } else {
+            Jsonl.writeJson(file, wanted);
+        }
+    }
+
+    private static ObjectNode fingerprint(RunConfig config) {
+        ObjectNode node = Jsonl.JSON.valueToTree(config);
+        node.remove("out");
+        ((ObjectNode) node.get("rounds")).remove("count");
+        return node;
+    }
+
+    private static void diff(String path, JsonNode was, JsonNode now, List<String> out) {
+        if (was.isObject() && now.isObject()) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = now.fields(); it.hasNext();) {
+                Map.Entry<String, JsonNode> e = it.next();
+                JsonNode before = was.get(e.getKey());
+                if (before == null) {
+                    out.add(path + "." + e.getKey() + ": new");
+                } else {
+                    diff(path + "." + e.getKey(), before, e.getValue(), out);
+                }
+            }
+        } else if (!was.equals(now)) {
+            out.add(path + ": " + was + " -> " + now);
+        }
+    }
+
+    Path stage(String name) {
+        return root.resolve(name);
+    }
+
+    Path model(String stage) {
+        return stage(stage).resolve("model");
+    }
+
+    /** A stage is finished once its model is saved and its evaluation written. */
+    boolean finished(String stage) {
+        return Files.exists(model(stage).resolve(Checkpoint.CONFIG_FILE)) && Files.exists(stage(stage).resolve("stage.json"));
+    }
+
+    StageResult result(String stage) {
+        return Jsonl.readJson(stage(stage).resolve("stage.json"), StageResult.class);
+    }
+
+    void saveResult(StageResult result) {
+        Jsonl.writeJson(stage(result.name()).resolve("stage.json"), result);
+    }
+
+    Path journal() {
+        try {
+            return Files.createDirectories(root.resolve("journal"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package dev.dice.coordinator;
+
+/**
+ * One row of {@code summary.json}: how a stage's model does on the held-out prompts, and for DICE rounds
+ * what the round's selection did. Null where a field does not apply (no judge, no implicit reward, no
+ * round). Lengths are in tokens (bytes for the built-in model); the judge sees characters.
+ */
+public record StageResult(
+        String name,
+        Double winRate,
+        Double lcWinRate,
+        Double quality,
+        Double meanLength,
+        Double alpha,
+        Double rewardAgreement,
+        Double pairAccuracy,
+        Double pairWorse,
+        Double pairTied,
+        Double meanLengthGapAtAlpha,
+        Double meanLengthGapAtZero,
+        Double rewardCorrQuality,
+        Double rewardCorrRefLogp,
+        Double validFraction,
+        Integer generatedPairs,
+        Integer offlinePairs,
+        Double finalLoss,
+        Double finalRewardAccuracy,
+        double seconds) {
+
+    /** An evaluation-only row, before round fields are known. */
+    static StageResult evaluated(String name, Evaluation.Scores s, Double rewardAgreement, double seconds) {
+        return new StageResult(name, s.winRate(), s.lcWinRate(), s.quality(), s.meanLength(), null, rewardAgreement,
+                null, null, null, null, null, null, null, null, null, null, null, null, seconds);
+    }
+
+    StageResult withTraining(Double finalLoss, Double finalRewardAccuracy) {
+        return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
+                pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
+                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, seconds);
+    }
+
+    StageResult withRound(RoundFacts r) {
+        return new StageResult(name, winRate, lcWinRate, quality, meanLength, r.alpha(), rewardAgreement,
+                r.pairAccuracy(), r.pairWorse(), r.pairTied(), r.gapAtAlpha(), r.gapAtZero(), r.rewardCorrQuality(),
+                r.rewardCorrRefLogp(), r.validFraction(), r.generatedPairs(), r.offlinePairs(), finalLoss,
+                finalRewardAccuracy, seconds);
+    }
+
+    /** What a DICE round's selection did, measured before its DPO update. */
+    record RoundFacts(double alpha, Double pairAccuracy, Double pairWorse, Double pairTied, double gapAtAlpha,
+            double gapAtZero, Double rewardCorrQuality, double rewardCorrRefLogp, double validFraction,
+            int generatedPairs, int offlinePairs) {
+        RoundFacts withCounts(int generated, int offline) {
+            return new RoundFacts(alpha, pairAccuracy, pairWorse, pairTied, gapAtAlpha, gapAtZero, rewardCorrQuality,
+                    rewardCorrRefLogp, validFraction, generated, offline);
+        }
+    }
+}
