@@ -66,6 +66,11 @@ final class RunDirectory {
                     diff(path + "." + e.getKey(), before, e.getValue(), out);
                 }
             }
+        } else if (was.isNumber() && now.isNumber()) {
+            // 0 read back from the file is an int node; the same 0 from a long field is a long node.
+            if (was.decimalValue().compareTo(now.decimalValue()) != 0) {
+                out.add(path + ": " + was + " -> " + now);
+            }
         } else if (!was.equals(now)) {
             out.add(path + ": " + was + " -> " + now);
         }

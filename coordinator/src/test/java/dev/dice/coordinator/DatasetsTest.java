@@ -1,0 +1,50 @@
+package dev.dice.coordinator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dice.gpu.BadInputException;
+import dev.dice.task.OfflinePair;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DatasetsTest {
+
+    @Test
+    void offlinePairsInStringAndChatForm(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("pairs.jsonl");
+        Files.writeString(file, """
+                {"prompt": "add: 1+2", "chosen": "3", "rejected": "12"}
+
+                {"prompt": "hi", "chosen": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],\
+                 "rejected": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "go away"}]}
+                """);
+        List<OfflinePair> pairs = Datasets.readOfflinePairs(file);
+        assertEquals(2, pairs.size());
+        assertEquals("hello", pairs.get(1).chosen());
+        assertEquals("go away", pairs.get(1).rejected());
+    }
+
+    @Test
+    void malformedLinesNameFileAndLine(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("bad.jsonl");
+        Files.writeString(file, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \n");
+        BadInputException e = assertThrows(BadInputException.class, () -> Datasets.readOfflinePairs(file));
+        assertTrue(e.getMessage().startsWith(file + ":2: malformed JSON"), e.getMessage());
+
+        Files.writeString(file, "{\"prompt\": \"a\", \"chosen\": \"b\"}\n");
+        e = assertThrows(BadInputException.class, () -> Datasets.readOfflinePairs(file));
+        assertTrue(e.getMessage().contains(file + ":1: field 'rejected'"), e.getMessage());
+
+        Files.writeString(file, "[1, 2]\n");
+        e = assertThrows(BadInputException.class, () -> Datasets.readPrompts(file));
+        assertTrue(e.getMessage().contains(":1: expected a JSON object"), e.getMessage());
+
+        e = assertThrows(BadInputException.class, () -> Datasets.readPrompts(dir.resolve("missing.jsonl")));
+        assertTrue(e.getMessage().contains("missing.jsonl: file not found"), e.getMessage());
+    }
+}

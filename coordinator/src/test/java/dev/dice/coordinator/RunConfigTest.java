@@ -1,0 +1,73 @@
+package dev.dice.coordinator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import dev.dice.gpu.BadInputException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RunConfigTest {
+
+    private static RunConfig with(Map<String, Object> overrides) {
+        return RunConfig.from(DiceRun.configure(ConfigFactory.parseMap(overrides), null, "default"));
+    }
+
+    private static void refused(Map<String, Object> overrides, String key) {
+        BadInputException e = assertThrows(BadInputException.class, () -> with(overrides));
+        assertTrue(e.getMessage().contains(key), e.getMessage());
+    }
+
+    @Test
+    void defaultsAreThePapersWhereTheyApply() {
+        RunConfig c = with(Map.of());
+        assertEquals(8, c.rounds().k());
+        assertEquals(0.5, c.rounds().gamma());
+        assertEquals(0.1, c.rounds().training().beta());
+        assertEquals(2, c.rounds().count());
+        assertNull(c.rounds().alpha(), "alpha = auto");
+        assertEquals(0.7, c.rounds().temperature());
+    }
+
+    @Test
+    void badValuesAreRefusedNamingTheKey() {
+        refused(Map.of("dice.rounds.k", 1), "dice.rounds.k");
+        refused(Map.of("dice.rounds.gamma", 1.0), "dice.rounds.gamma");
+        refused(Map.of("dice.rounds.gamma", -0.1), "dice.rounds.gamma");
+        refused(Map.of("dice.dpo.beta", 0), "dice.dpo.beta");
+        refused(Map.of("dice.rounds.beta", -1), "dice.rounds.beta");
+        refused(Map.of("dice.rounds.alpha", "sometimes"), "dice.rounds.alpha");
+        refused(Map.of("dice.rounds.alpha", "-1"), "dice.rounds.alpha");
+        refused(Map.of("dice.journal.kind", "mongo"), "dice.journal.kind");
+        refused(Map.of("dice.rounds.k", "eight"), "rounds.k");
+    }
+
+    @Test
+    void presetsAndFilesLayerInOrder(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("my.conf");
+        Files.writeString(file, "dice { rounds { k = 6 }, sft { steps = 77 } }");
+        RunConfig c = RunConfig.from(DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.rounds.k", 5)), file, "smoke"));
+        assertEquals(5, c.rounds().k(), "command line over file");
+        assertEquals(77, c.sft().steps(), "file over preset");
+        assertEquals(20, c.dpo().steps(), "preset over defaults");
+        BadInputException e = assertThrows(BadInputException.class,
+                () -> DiceRun.configure(ConfigFactory.empty(), null, "huge"));
+        assertTrue(e.getMessage().contains("--preset"));
+    }
+
+    @Test
+    void aRunDirectoryMadeWithAnotherConfigurationIsRefused(@TempDir Path dir) {
+        RunDirectory run = new RunDirectory(dir.resolve("run"));
+        run.claim(with(Map.of()));
+        run.claim(with(Map.of("dice.rounds.count", 3))); // more rounds extend a run
+        BadInputException e = assertThrows(BadInputException.class, () -> run.claim(with(Map.of("dice.sft.steps", 10))));
+        assertTrue(e.getMessage().contains("dice.sft.steps: 1500 -> 10"), e.getMessage());
+        assertTrue(e.getMessage().contains("run-config.json"), e.getMessage());
+    }
+}
