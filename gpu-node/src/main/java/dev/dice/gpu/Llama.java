@@ -119,6 +119,11 @@ public final class Llama implements AutoCloseable {
      * @return logits [B, T, V]
      */
     public NDArray forward(NDArray tokens, NDArray positions, NDArray mask, KvCache cache) {
+        return head(hidden(tokens, positions, mask, cache));
+    }
+
+    /** The final-norm hidden states [B, T, C]: {@link #forward} without the output head. */
+    NDArray hidden(NDArray tokens, NDArray positions, NDArray mask, KvCache cache) {
         NDArray x = embed(tokens, p("model.embed_tokens.weight"));
         NDArray cosAt = embed(positions, cos).expandDims(1); // [B, 1, T, D]
         NDArray sinAt = embed(positions, sin).expandDims(1);
@@ -129,9 +134,12 @@ public final class Llama implements AutoCloseable {
             h = rmsNorm(x, p(layer + "post_attention_layernorm.weight"));
             x = x.add(mlp(h, layer));
         }
-        x = rmsNorm(x, p("model.norm.weight"));
-        NDArray head = config.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
-        return linear(x, head);
+        return rmsNorm(x, p("model.norm.weight"));
+    }
+
+    /** Logits [..., V] of hidden states [..., C]; scorers pass only the positions whose targets they need. */
+    NDArray head(NDArray x) {
+        return linear(x, config.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight"));
     }
 
     private NDArray attention(NDArray x, String layer, int index, NDArray cos, NDArray sin, NDArray mask,
@@ -244,6 +252,27 @@ public final class Llama implements AutoCloseable {
             }
             layers.set(layer, now);
             return now;
+        }
+
+        /**
+         * Repeats the rows {@code copies} times along the batch (row r also becomes rows r + B, r + 2B, ...):
+         * one prompt's keys and values then serve several continuations. Differentiable like {@link #append}.
+         */
+        void repeatRows(int copies) {
+            for (int i = 0; i < layers.size(); i++) {
+                NDArray[] old = layers.get(i);
+                NDList ks = new NDList();
+                NDList vs = new NDList();
+                for (int c = 0; c < copies; c++) {
+                    ks.add(old[0]);
+                    vs.add(old[1]);
+                }
+                NDArray[] now = {NDArrays.concat(ks, 0), NDArrays.concat(vs, 0)};
+                NDScope.unregister(now);
+                old[0].close();
+                old[1].close();
+                layers.set(i, now);
+            }
         }
 
         /** Number of positions held. */

@@ -16,14 +16,14 @@ public final class Losses {
     /**
      * Sigmoid DPO: −log σ(β·((log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l)))), averaged over
      * pairs. The reference log-probs are inputs, computed once by whoever scored the pairs, so the step runs
-     * one forward pass of the policy and none of the reference.
+     * one forward pass of the policy and none of the reference; each pair's shared prompt runs once.
      *
      * @param pairs chosen rows first, then the rejected rows in the same pair order
      */
     public static Dpo dpo(Llama model, SequenceBatch pairs, float[] refChosen, float[] refRejected, double beta) {
         int n = refChosen.length;
         NDManager m = model.manager();
-        NDArray logp = pairs.responseLogProbs(model);
+        NDArray logp = pairs.pairedResponseLogProbs(model);
         NDArray chosen = logp.get("0:" + n);
         NDArray rejected = logp.get(n + ":");
         NDArray chosenReward = chosen.sub(m.create(refChosen)).mul(beta);

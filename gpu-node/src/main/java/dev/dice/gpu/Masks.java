@@ -38,4 +38,25 @@ final class Masks {
         }
         return manager.create(mask, new Shape(rows, 1, t, s));
     }
+
+    /**
+     * [B, 1, T, P + T] for T new queries after a shared prefix cache of width P of which row b may see the
+     * first {@code visible[b]} keys (the rest is padding); causal over the T new positions.
+     */
+    static NDArray afterPrefix(NDManager manager, int[] visible, int p, int t) {
+        int rows = visible.length;
+        int s = p + t;
+        float[] mask = new float[rows * t * s];
+        for (int b = 0; b < rows; b++) {
+            for (int i = 0; i < t; i++) {
+                for (int j = 0; j < s; j++) {
+                    boolean seen = j < p ? j < visible[b] : j - p <= i;
+                    if (!seen) {
+                        mask[(b * t + i) * s + j] = Llama.MASKED;
+                    }
+                }
+            }
+        }
+        return manager.create(mask, new Shape(rows, 1, t, s));
+    }
 }

@@ -2,6 +2,7 @@ package dev.dice.gpu;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.List;
 
@@ -43,14 +44,126 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
     /** Summed log π(response | prompt) per row, [B]; differentiable when autograd is recording. */
     public NDArray responseLogProbs(Llama model) {
         NDManager m = model.manager();
+        int t = length - 1;
         NDArray all = m.create(tokens, new Shape(rows, length));
-        NDArray input = all.get(":, :-1");
-        NDArray target = all.get(":, 1:");
-        long t = length - 1;
-        NDArray positions = m.arange(0L, t, 1L, ai.djl.ndarray.types.DataType.INT64).reshape(1, t);
-        NDArray logits = model.forward(input, positions, Masks.causal(m, (int) t), null);
-        NDArray logp = logits.logSoftmax(-1).gather(target.expandDims(-1), -1).squeeze(-1);
-        return logp.mul(m.create(responseMask, new Shape(rows, t))).sum(new int[] {1});
+        NDArray positions = m.arange(0L, t, 1L, DataType.INT64).reshape(1, t);
+        NDArray hidden = model.hidden(all.get(":, :-1"), positions, Masks.causal(m, t), null);
+        // The head and log-softmax run only from the first position any row scores: prompts are not scored.
+        int from = Math.min(firstTarget(), t - 1);
+        float[] mask = new float[rows * (t - from)];
+        for (int i = 0; i < rows; i++) {
+            System.arraycopy(responseMask, i * t + from, mask, i * (t - from), t - from);
+        }
+        return targetLogProbs(model, hidden.get(":, " + from + ":"), all.get(":, " + (from + 1) + ":"),
+                m.create(mask, new Shape(rows, t - from)));
+    }
+
+    /**
+     * {@link #responseLogProbs} of DPO pairs, whose rows i and i + B/2 share a prompt: the prompt runs through
+     * the model once per pair and both responses attend to its cached keys and values. Same log-probs, with
+     * a quarter fewer positions when prompts and responses are equally long. Falls back to
+     * {@link #responseLogProbs} when some pair's prompts differ.
+     */
+    NDArray pairedResponseLogProbs(Llama model) {
+        int[] prompt = promptLengths();
+        if (!promptsShared(prompt)) {
+            return responseLogProbs(model);
+        }
+        NDManager m = model.manager();
+        int pairs = rows / 2;
+        // Prefix pass: each pair's prompt except its last token, which starts the response pass so that
+        // every position of that pass predicts a response token.
+        int width = 0;
+        for (int p : prompt) {
+            width = Math.max(width, p - 1);
+        }
+        long[] prefix = new long[pairs * width];
+        for (int i = 0; i < pairs; i++) {
+            System.arraycopy(tokens, i * length, prefix, i * width, prompt[i] - 1);
+        }
+        int steps = 1;
+        for (int i = 0; i < rows; i++) {
+            steps = Math.max(steps, length - prompt[i]);
+        }
+        long[] input = new long[rows * steps];
+        long[] target = new long[rows * steps];
+        long[] positions = new long[rows * steps];
+        float[] mask = new float[rows * steps];
+        int[] visible = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            visible[i] = prompt[i] - 1;
+            for (int j = 0; j < steps; j++) {
+                int at = prompt[i] - 1 + j; // index into the row's inputs
+                if (at < length - 1) {
+                    input[i * steps + j] = tokens[i * length + at];
+                    target[i * steps + j] = tokens[i * length + at + 1];
+                    positions[i * steps + j] = at;
+                    mask[i * steps + j] = responseMask[i * (length - 1) + at];
+                }
+            }
+        }
+        try (Llama.KvCache cache = new Llama.KvCache()) {
+            model.hidden(m.create(prefix, new Shape(pairs, width)),
+                    m.arange(0L, width, 1L, DataType.INT64).reshape(1, width), Masks.causal(m, width), cache);
+            cache.repeatRows(2);
+            NDArray hidden = model.hidden(m.create(input, new Shape(rows, steps)),
+                    m.create(positions, new Shape(rows, steps)), Masks.afterPrefix(m, visible, width, steps), cache);
+            return targetLogProbs(model, hidden, m.create(target, new Shape(rows, steps)),
+                    m.create(mask, new Shape(rows, steps)));
+        }
+    }
+
+    /** Σ over positions of log p(target)·mask, per row: the head over [B, T, C] hidden states, log-softmax, gather. */
+    private static NDArray targetLogProbs(Llama model, NDArray hidden, NDArray targets, NDArray mask) {
+        NDArray logp = model.head(hidden).logSoftmax(-1).gather(targets.expandDims(-1), -1).squeeze(-1);
+        return logp.mul(mask).sum(new int[] {1});
+    }
+
+    private int firstTarget() {
+        int t = length - 1;
+        int first = t;
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < Math.min(first, t); j++) {
+                if (responseMask[i * t + j] != 0) {
+                    first = j;
+                    break;
+                }
+            }
+        }
+        return first;
+    }
+
+    /** Prompt length of each row (its first target's index + 1), or 0 for a row without a response. */
+    private int[] promptLengths() {
+        int t = length - 1;
+        int[] prompt = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < t; j++) {
+                if (responseMask[i * t + j] != 0) {
+                    prompt[i] = j + 1;
+                    break;
+                }
+            }
+        }
+        return prompt;
+    }
+
+    private boolean promptsShared(int[] prompt) {
+        if (rows % 2 != 0) {
+            return false;
+        }
+        int pairs = rows / 2;
+        for (int i = 0; i < pairs; i++) {
+            if (prompt[i] < 2 || prompt[i] != prompt[i + pairs]) {
+                return false;
+            }
+            for (int j = 0; j < prompt[i]; j++) {
+                if (tokens[i * length + j] != tokens[(i + pairs) * length + j]) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /** Number of response tokens in the batch. */

@@ -1,0 +1,88 @@
+package dev.dice.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** DPO pairs run their shared prompt once: log-probs and gradients must equal the plain full-batch pass. */
+class SharedPromptTest {
+    static NDManager root;
+
+    @BeforeAll
+    static void start() {
+        root = NDManager.newBaseManager();
+    }
+
+    @AfterAll
+    static void stop() {
+        root.close();
+    }
+
+    /** Two pairs with different prompt lengths and ragged responses (one of a single token). */
+    private static SequenceBatch pairs() {
+        int[] p0 = {1, 4, 5, 9};
+        int[] p1 = {1, 6};
+        return SequenceBatch.of(List.of(p0, p1, p0, p1),
+                List.of(new int[] {7, 8, 2}, new int[] {9, 2}, new int[] {10}, new int[] {11, 12, 13, 2}), 0);
+    }
+
+    @Test
+    void pairedLogProbsEqualPlainOnes() {
+        try (Llama model = TinyModels.model(root, 11); NDScope scope = new NDScope()) {
+            Autograd.off();
+            SequenceBatch batch = pairs();
+            float[] plain = batch.responseLogProbs(model).toFloatArray();
+            float[] paired = batch.pairedResponseLogProbs(model).toFloatArray();
+            assertArrayEquals(plain, paired, 1e-4f);
+        }
+    }
+
+    @Test
+    void differentPromptsFallBackToThePlainPass() {
+        try (Llama model = TinyModels.model(root, 12); NDScope scope = new NDScope()) {
+            Autograd.off();
+            SequenceBatch batch = SequenceBatch.of(List.of(new int[] {1, 4}, new int[] {1, 5}),
+                    List.of(new int[] {7, 2}, new int[] {8, 2}), 0);
+            assertArrayEquals(batch.responseLogProbs(model).toFloatArray(),
+                    batch.pairedResponseLogProbs(model).toFloatArray(), 0f);
+        }
+    }
+
+    @Test
+    void pairedGradientsEqualPlainOnes() {
+        try (Llama model = TinyModels.model(root, 13)) {
+            model.requireGradients();
+            SequenceBatch batch = pairs();
+            Map<String, float[]> plain = gradients(model, () -> batch.responseLogProbs(model));
+            Map<String, float[]> paired = gradients(model, () -> batch.pairedResponseLogProbs(model));
+            plain.forEach((name, g) -> {
+                float[] h = paired.get(name);
+                for (int i = 0; i < g.length; i++) {
+                    assertEquals(g[i], h[i], 1e-4 + 1e-3 * Math.abs(g[i]), name + "[" + i + "]");
+                }
+            });
+        }
+    }
+
+    private static Map<String, float[]> gradients(Llama model, java.util.function.Supplier<NDArray> logProbs) {
+        try (NDScope scope = new NDScope()) {
+            // weights that differ per row, so a mix-up of rows would show
+            NDArray loss = Autograd.recording(() -> logProbs.get().mul(model.manager().create(new float[] {1, -2, 3, 0.5f})).sum());
+            Autograd.backward(loss);
+        }
+        Map<String, float[]> out = new java.util.LinkedHashMap<>();
+        model.parameters().forEach((name, p) -> {
+            out.put(name, Autograd.gradient(p).toFloatArray());
+            Autograd.zeroGradient(p);
+        });
+        return out;
+    }
+}
