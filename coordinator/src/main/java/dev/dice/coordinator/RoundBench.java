@@ -1,0 +1,126 @@
+package dev.dice.coordinator;
+
+import ai.djl.ndarray.NDManager;
+import dev.dice.algo.AlphaSearch;
+import dev.dice.algo.Candidate;
+import dev.dice.algo.PairSelection;
+import dev.dice.gpu.ByteTokenizer;
+import dev.dice.gpu.Generator;
+import dev.dice.gpu.Llama;
+import dev.dice.gpu.LlamaConfig;
+import dev.dice.proto.GeneratedShard;
+import dev.dice.proto.PreferencePair;
+import dev.dice.proto.PromptShard;
+import dev.dice.proto.ScoredResponse;
+import dev.dice.proto.ScoredShard;
+import dev.dice.task.BuiltinTask;
+import dev.dice.task.Prompt;
+import dev.dice.work.Policy;
+import dev.dice.work.Scoring;
+import dev.dice.work.ShardGeneration;
+import dev.dice.work.Training;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code dice bench round}: the cost of one DICE round split by stage, at several prompt counts and K. Stages
+ * run one after another in this thread (no pipelining) so each is timed alone. Every response decodes the
+ * full {@code maxNewTokens} (EOS is disabled): the worst case, and the same work whatever the weights.
+ * Training runs one epoch over the round's training set (generated pairs plus as many replayed offline
+ * pairs at γ = 0.5), as in the paper.
+ */
+public final class RoundBench {
+    private final LlamaConfig config;
+    private final int maxNewTokens;
+    private final int batchRows;
+
+    public RoundBench(LlamaConfig config, int maxNewTokens, int batchRows) {
+        this.config = config;
+        this.maxNewTokens = maxNewTokens;
+        this.batchRows = batchRows;
+    }
+
+    public Map<String, Object> measure(int prompts, int k) {
+        BuiltinTask task = new BuiltinTask(1);
+        List<Prompt> list = task.prompts("round1", prompts);
+        PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setSamplesPerPrompt(k).setSeed(7);
+        list.forEach(p -> shard.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text())));
+        try (NDManager root = NDManager.newBaseManager()) {
+            ByteTokenizer bytes = new ByteTokenizer();
+            Policy policy = new Policy(Llama.init(config, root.newSubManager(), 1), new NoEos(bytes), 0);
+            Policy reference = policy.copy(-1);
+            long t0 = System.nanoTime();
+            GeneratedShard generated = new ShardGeneration(new Generator.Params(0.7, 0.9, maxNewTokens), batchRows, 0)
+                    .generate(policy, shard.build());
+            long t1 = System.nanoTime();
+            ScoredShard scored = new Scoring(batchRows).score(policy, reference, generated);
+            long t2 = System.nanoTime();
+            List<Candidate> candidates = new ArrayList<>();
+            for (ScoredResponse s : scored.getResponsesList()) {
+                candidates.add(new Candidate(s.getResponse().getPromptId(), s.getResponse().getSample(), s.getLogpPolicy(),
+                        s.getLogpRef(), s.getResponse().getTokens(), true));
+            }
+            AlphaSearch.Result alpha = AlphaSearch.search(candidates, PairSelection.minValidFor(k));
+            int pairs = PairSelection.select(candidates, alpha.alpha(), PairSelection.minValidFor(k)).size();
+            long t3 = System.nanoTime();
+            List<PreferencePair> data = new ArrayList<>();
+            for (int i = 0; i < 2 * pairs; i++) {
+                ScoredResponse c = scored.getResponses((2 * i) % scored.getResponsesCount());
+                ScoredResponse r = scored.getResponses((2 * i + 1) % scored.getResponsesCount());
+                data.add(PreferencePair.newBuilder().setPrompt("x").setChosen(c.getResponse().getText())
+                        .setRejected(r.getResponse().getText()).setRefLogpChosen(c.getLogpPolicy())
+                        .setRefLogpRejected(r.getLogpPolicy()).build());
+            }
+            int steps = Math.max(1, data.size() / 32);
+            Training.dpo(policy, data, new Training.Settings(steps, 32, 1e-6, 1, 1.0, 0.1, 3), s -> {});
+            long t4 = System.nanoTime();
+            policy.close();
+            reference.close();
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("prompts", prompts);
+            row.put("k", k);
+            row.put("responses", prompts * k);
+            row.put("train_pairs", data.size());
+            row.put("train_steps", steps);
+            row.put("generate_s", seconds(t1 - t0));
+            row.put("score_s", seconds(t2 - t1));
+            row.put("shape_s", seconds(t3 - t2));
+            row.put("train_s", seconds(t4 - t3));
+            row.put("total_s", seconds(t4 - t0));
+            return row;
+        }
+    }
+
+    private static double seconds(long nanos) {
+        return Math.round(nanos / 1e6) / 1000.0;
+    }
+
+    /** The byte tokenizer with an end-of-sequence id no sample can produce, so every row decodes in full. */
+    private record NoEos(ByteTokenizer bytes) implements dev.dice.gpu.Tokenizer {
+        public int[] encode(String text) {
+            return bytes.encode(text);
+        }
+
+        public String decode(int[] ids) {
+            return bytes.decode(ids);
+        }
+
+        public int vocabSize() {
+            return bytes.vocabSize();
+        }
+
+        public int bosId() {
+            return bytes.bosId();
+        }
+
+        public int eosId() {
+            return -1;
+        }
+
+        public int padId() {
+            return bytes.padId();
+        }
+    }
+}
