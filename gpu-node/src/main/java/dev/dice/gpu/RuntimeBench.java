@@ -26,19 +26,56 @@ public final class RuntimeBench {
 
     /** The shapes of {@code shared/bench/peer_dpo_step.py}: 2 layers, d_model 128, 4 heads, FFN 512, vocab 260. */
     public static LlamaConfig peerShapes() {
-        return new LlamaConfig(260, 128, 512, 2, 4, 4, 64, 1e-5, 10000.0, false, 256, 257);
+        return peerShapes(512);
+    }
+
+    /**
+     * The peer's shapes with another MLP width. SwiGLU has three C×I matrices where the peer's GELU MLP has
+     * two, so at I = 344 the MLP holds about as many parameters as the peer's at 512 (3·344 ≈ 2·512).
+     */
+    static LlamaConfig peerShapes(int intermediate) {
+        return new LlamaConfig(260, 128, intermediate, 2, 4, 4, 64, 1e-5, 10000.0, false, 256, 257);
+    }
+
+    /** What {@link #dpoStepMs} runs, to set beside the peer's own run (its figures are not ours to print). */
+    static Map<String, Object> peerComparison() {
+        Map<String, Object> shapes = new LinkedHashMap<>();
+        shapes.put("script", "shared/bench/peer_dpo_step.py 32 <threads> <steps>");
+        shapes.put("layers", 2);
+        shapes.put("d_model", 128);
+        shapes.put("heads", 4);
+        shapes.put("vocab", 260);
+        shapes.put("ffn", "peer: GELU 512 (2 matrices); dpo_step_ms: SwiGLU 512 (3 matrices, 1.5x MLP flops); "
+                + "dpo_step_ms_ffn344: SwiGLU 344 (parameter-matched)");
+        shapes.put("pairs", 32);
+        shapes.put("prompt_tokens", 32);
+        shapes.put("response_tokens", 32);
+        shapes.put("reference", "peer: frozen reference forward every step; dpo_step_ms: reference log-probs are "
+                + "inputs (none); dpo_step_ms_with_ref_forward: one no-grad reference pass per step");
+        shapes.put("prompt_sharing", "chosen and rejected share the prompt (as in the peer); dpo_step_ms runs it once "
+                + "per pair, dpo_step_ms_unshared_prompts runs all 64 full rows like the peer");
+        return shapes;
     }
 
     public Map<String, Object> run(LlamaConfig builtin) {
         Map<String, Object> out = new LinkedHashMap<>();
-        double gflops = matmulGflops(512);
+        // The peak is the best fp32 GEMM rate over a few square sizes: larger products run closer to the
+        // machine's limit, so the 512 figure alone would flatter MFU.
+        double gflops512 = matmulGflops(512);
+        double gflops = Math.max(gflops512, Math.max(matmulGflops(1024), matmulGflops(2048)));
         out.put("matmul_gflops", round(gflops));
+        out.put("matmul_gflops_n512", round(gflops512));
         double trainTokens = trainTokensPerSecond(builtin, 32, 64);
         out.put("train_tokens_per_s", round(trainTokens));
         out.put("params", builtin.parameterCount());
+        // 6·N flops per trained token, N = every parameter, the tied embedding/head matrix counted once
+        // (attention's T² term left out, as usual).
         out.put("mfu", round(6.0 * builtin.parameterCount() * trainTokens / (gflops * 1e9)));
-        out.put("dpo_step_ms", round(dpoStepMs(peerShapes(), 32, false)));
-        out.put("dpo_step_ms_with_ref_forward", round(dpoStepMs(peerShapes(), 32, true)));
+        out.put("dpo_step_ms", round(dpoStepMs(peerShapes(), 32, false, true)));
+        out.put("dpo_step_ms_with_ref_forward", round(dpoStepMs(peerShapes(), 32, true, true)));
+        out.put("dpo_step_ms_unshared_prompts", round(dpoStepMs(peerShapes(), 32, false, false)));
+        out.put("dpo_step_ms_ffn344", round(dpoStepMs(peerShapes(344), 32, false, true)));
+        out.put("peer_comparison", peerComparison());
         double kv = decodeTokensPerSecond(builtin, true);
         double recompute = decodeTokensPerSecond(builtin, false);
         out.put("decode_tokens_per_s_kv", round(kv));
@@ -48,13 +85,13 @@ public final class RuntimeBench {
         return out;
     }
 
-    /** fp32 matmul peak: 2n³ flops per n×n product. */
+    /** fp32 matmul rate at n×n: 2n³ flops per product. */
     double matmulGflops(int n) {
         Autograd.off();
         try (NDManager m = root.newSubManager()) {
             NDArray a = m.randomNormal(new Shape(n, n));
             NDArray b = m.randomNormal(new Shape(n, n));
-            int inner = 20;
+            int inner = Math.max(2, (int) (20 * Math.pow(512.0 / n, 3)));
             double seconds = median(() -> {
                 for (int i = 0; i < inner; i++) {
                     try (NDArray c = a.matMul(b)) {
@@ -78,17 +115,21 @@ public final class RuntimeBench {
         }
     }
 
-    double dpoStepMs(LlamaConfig config, int pairs, boolean referenceForward) {
+    /**
+     * One DPO step over {@code pairs} pairs of 32 + 32 tokens, chosen and rejected sharing their prompt
+     * (or, without {@code sharedPrompts}, 2·pairs independent prompts, so every row runs in full).
+     */
+    double dpoStepMs(LlamaConfig config, int pairs, boolean referenceForward, boolean sharedPrompts) {
         try (Llama model = Llama.init(config, root.newSubManager(), 2); Llama reference = model.copy()) {
             Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 0));
-            SequenceBatch data = randomBatch(config, 2 * pairs, 32, 32);
+            SequenceBatch data = sharedPrompts ? pairBatch(config, pairs, 32, 32) : randomBatch(config, 2 * pairs, 32, 32);
             float[] refs = new float[2 * pairs];
             double seconds = median(() -> {
                 float[] r = refs;
                 if (referenceForward) {
                     Autograd.off();
                     try (NDScope scope = new NDScope()) {
-                        r = data.responseLogProbs(reference).toFloatArray();
+                        r = data.pairedResponseLogProbs(reference).toFloatArray();
                     }
                 }
                 trainer.dpo(data, Arrays.copyOfRange(r, 0, pairs), Arrays.copyOfRange(r, pairs, 2 * pairs), 0.1, 1.0);
@@ -131,6 +172,18 @@ public final class RuntimeBench {
             });
             return batch / seconds;
         }
+    }
+
+    /** Rows i and i + pairs share a random prompt; every response is random. */
+    private static SequenceBatch pairBatch(LlamaConfig config, int pairs, int promptLength, int responseLength) {
+        Random rng = new Random(pairs * 37L + promptLength);
+        List<int[]> prompts = new ArrayList<>();
+        List<int[]> responses = new ArrayList<>();
+        for (int i = 0; i < 2 * pairs; i++) {
+            prompts.add(i < pairs ? rng.ints(promptLength, 0, config.vocabSize()).toArray() : prompts.get(i - pairs));
+            responses.add(rng.ints(responseLength, 0, config.vocabSize()).toArray());
+        }
+        return SequenceBatch.of(prompts, responses, 0);
     }
 
     private static SequenceBatch randomBatch(LlamaConfig config, int rows, int promptLength, int responseLength) {
