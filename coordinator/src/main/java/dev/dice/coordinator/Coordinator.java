@@ -114,6 +114,13 @@ public final class Coordinator {
     }
 
     private Behavior<Command> dpo() {
+        if (plan.offlineNeedsSamples()) {
+            return loadGenerators(plan.modelDir(0), 0, () -> generate("offline-samples", plan.offlineSampleShards(),
+                    samples -> {
+                        plan.buildOffline(samples);
+                        return dpo();
+                    }));
+        }
         long started = System.nanoTime();
         Path pi0 = plan.modelDir(0);
         return loadScorers(pi0, pi0, 0, () -> scoreOnly("offline-refs", plan.offlineShards(0), scored -> {

@@ -3,9 +3,7 @@ package dev.dice.coordinator;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.dice.gpu.BadInputException;
 import dev.dice.task.BuiltinTask;
-import dev.dice.task.Judge;
 import dev.dice.task.OfflinePair;
-import dev.dice.task.OfflinePairs;
 import dev.dice.task.Prompt;
 import dev.dice.work.Training;
 import java.nio.file.Path;
@@ -24,10 +22,6 @@ final class Datasets {
             out.add(new Training.Example(p.text(), task.demonstration(p, rng)));
         }
         return out;
-    }
-
-    static OfflinePairs builtinOffline(BuiltinTask task, Judge judge, int n, long seed) {
-        return OfflinePairs.build(task, judge, task.prompts("offline", n), new SplittableRandom(seed ^ 0x0FFL));
     }
 
     /** Prompts, one per line: {"prompt": "..."} with an optional "id" (default: "p" + line number). */

@@ -29,7 +29,7 @@ public record RunConfig(
         }
     }
 
-    public record Data(int sftPrompts, int offlinePrompts, String prompts, String offlinePairs) {}
+    public record Data(int sftPrompts, int offlinePrompts, int offlinePolicySamples, String prompts, String offlinePairs) {}
 
     public record Stage(int steps, int batch, double lr, int warmup, double beta, double maxGradNorm) {
         public Training.Settings settings(long seed) {
@@ -61,7 +61,8 @@ public record RunConfig(
                     new Model(c.getInt("model.hidden-size"), c.getInt("model.intermediate-size"), c.getInt("model.layers"),
                             c.getInt("model.heads"), c.getInt("model.kv-heads"), c.getInt("model.context"),
                             c.getString("model.dir"), c.getString("model.tokenizer")),
-                    new Data(c.getInt("data.sft-prompts"), c.getInt("data.offline-prompts"), c.getString("data.prompts"),
+                    new Data(c.getInt("data.sft-prompts"), c.getInt("data.offline-prompts"),
+                            c.getInt("data.offline-policy-samples"), c.getString("data.prompts"),
                             c.getString("data.offline-pairs")),
                     stage(c.getConfig("sft"), false),
                     stage(c.getConfig("dpo"), true),

@@ -14,6 +14,7 @@ import dev.dice.proto.ScoredShard;
 import dev.dice.task.BuiltinTask;
 import dev.dice.task.Judge;
 import dev.dice.task.OfflinePair;
+import dev.dice.task.OfflinePairs;
 import dev.dice.task.Prompt;
 import dev.dice.work.Seeds;
 import dev.dice.work.Training;
@@ -39,7 +40,8 @@ final class RunPlan {
     private final Path userModel;
     private final List<Prompt> evalPrompts;
     private final Map<String, Prompt> promptsById = new HashMap<>();
-    private final List<OfflinePair> offline;
+    /** D_off; built by the DPO stage when it includes π0's samples, else at start-up. */
+    private List<OfflinePair> offline;
     private final List<Prompt> userRoundPrompts;
     private final List<Prompt> agreementPrompts = new ArrayList<>();
     private final List<List<String>> agreementCandidates = new ArrayList<>();
@@ -68,10 +70,13 @@ final class RunPlan {
                 agreementCandidates.add(task.offlineCandidates(p, rng));
             }
         }
-        this.offline = config.data().offlinePairs().isEmpty()
-                ? Datasets.builtinOffline(task, judge == null ? new Judge() : judge, config.data().offlinePrompts(),
-                        config.seed()).pairs()
-                : Datasets.readOfflinePairs(Path.of(config.data().offlinePairs()));
+        if (!config.data().offlinePairs().isEmpty()) {
+            this.offline = Datasets.readOfflinePairs(Path.of(config.data().offlinePairs()));
+        } else if (Files.exists(offlineFile())) {
+            this.offline = Datasets.readOfflinePairs(offlineFile());
+        } else if (config.data().offlinePolicySamples() == 0) {
+            buildOffline(List.of());
+        }
         evalPrompts.forEach(p -> promptsById.put(p.id(), p));
         Path saved = baselineFile();
         if (Files.exists(saved)) {
@@ -119,7 +124,53 @@ final class RunPlan {
     }
 
     List<OfflinePair> offlinePairs() {
+        if (offline == null) {
+            throw new IllegalStateException("D_off is built by the DPO stage from π0's samples; it has not run");
+        }
         return offline;
+    }
+
+    /** Whether D_off still needs π0's samples of the offline prompts (built-in task, not yet built). */
+    boolean offlineNeedsSamples() {
+        return offline == null;
+    }
+
+    /** π0 samples of the offline prompts, to stand beside the synthetic candidates in D_off. */
+    List<PromptShard> offlineSampleShards() {
+        return promptShards("offline-samples", task.prompts("offline", config.data().offlinePrompts()),
+                config.data().offlinePolicySamples(), seed("offline-samples"), 0);
+    }
+
+    /**
+     * Builds D_off like UltraFeedback: per prompt the synthetic generators' responses plus π0's complete samples,
+     * the judge's tournament winner as chosen, a random other as rejected; saved as {@code dpo/offline.jsonl}.
+     */
+    void buildOffline(List<GeneratedShard> policySamples) {
+        Map<String, List<String>> extra = new HashMap<>();
+        for (Response r : responses(policySamples)) {
+            if (r.getValid()) {
+                extra.computeIfAbsent(r.getPromptId(), k -> new ArrayList<>()).add(r.getText());
+            }
+        }
+        OfflinePairs built = OfflinePairs.build(task, judge == null ? new Judge() : judge,
+                task.prompts("offline", config.data().offlinePrompts()), p -> extra.getOrDefault(p.id(), List.of()),
+                new SplittableRandom(config.seed() ^ 0x0FFL));
+        org.slf4j.LoggerFactory.getLogger(RunPlan.class).info("{}", built.stats());
+        offline = built.pairs();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (OfflinePair pair : offline) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("prompt_id", pair.promptId());
+            row.put("prompt", pair.prompt());
+            row.put("chosen", pair.chosen());
+            row.put("rejected", pair.rejected());
+            rows.add(row);
+        }
+        Jsonl.write(offlineFile(), rows);
+    }
+
+    private Path offlineFile() {
+        return dir.stage("dpo").resolve("offline.jsonl");
     }
 
     // ---- shards ----------------------------------------------------------------------------------------------
