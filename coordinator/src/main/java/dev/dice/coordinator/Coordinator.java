@@ -88,6 +88,7 @@ public final class Coordinator {
             String stage = stages.get(i);
             if (!plan.dir().finished(stage)) {
                 context.getLog().info("stage {}: starting", stage);
+                RunObserver.stageStarted(stage);
                 return switch (i) {
                     case 0 -> sft();
                     case 1 -> dpo();
@@ -150,6 +151,7 @@ public final class Coordinator {
     private Behavior<Command> shaping(String name, int t, long started) {
         return receive().onMessage(ShapedPairs.class, message -> {
             RewardShapingActor.Shaped shaped = message.shaped();
+            RunObserver.roundShaped(name, shaped);
             RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped);
             ReplayMix.Mix<PreferencePair, dev.dice.task.OfflinePair> mix = ReplayMix.mix(generated.pairs(),
                     plan.offlinePairs(), PreferencePair::getPromptId, dev.dice.task.OfflinePair::promptId,
@@ -182,6 +184,7 @@ public final class Coordinator {
                 .onMessage(ReplayContents.class, message -> {
                     context.getLog().info("{}: replay buffer holds {} pairs for the round ({} in all)", name,
                             message.contents().pairs().size(), message.contents().totalPairs());
+                    RunObserver.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     workers.trainer().tell(new TrainerActor.TrainDpo(plan.modelDir(t), message.contents().pairs(),
                             plan.config().rounds().training().settings(plan.seed(name)), plan.dir().model(name), t + 1,
                             trainerReplies()));
@@ -226,6 +229,7 @@ public final class Coordinator {
     private Behavior<Command> record(StageResult result) {
         plan.dir().saveResult(result);
         results.add(result);
+        RunObserver.stageFinished(result);
         context.getLog().info("stage {}: done — {}", result.name(), Summary.line(result));
         return nextStage();
     }
@@ -237,6 +241,7 @@ public final class Coordinator {
         return receive().onMessage(TrainerSaid.class, message -> {
             if (message.reply() instanceof TrainerActor.Progress p) {
                 progress.advance(p.step().step(), Summary.trainingLine(p.step()));
+                RunObserver.trainingStep(stage, p.step());
                 return Behaviors.same();
             }
             return then.apply(((TrainerActor.Trained) message.reply()).log());

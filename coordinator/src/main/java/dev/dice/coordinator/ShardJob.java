@@ -136,6 +136,7 @@ public final class ShardJob extends AbstractBehavior<ShardJob.Command> {
     }
 
     private Behavior<Command> finishIfDone() {
+        RunObserver.jobProgress(job, generating && scorers.isEmpty() ? generated.size() : scored.size(), total);
         boolean done = generating ? generated.size() == total && (scorers.isEmpty() || scored.size() == total)
                 : scored.size() == total;
         if (!done) {
