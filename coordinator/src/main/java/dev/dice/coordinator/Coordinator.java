@@ -109,9 +109,11 @@ public final class Coordinator {
             context.getLog().info("stage sft: using the given model {} as π0", plan.userModel());
             return evaluate(0, started, null, null);
         }
-        workers.trainer().tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), plan.sftExamples(),
-                plan.config().sft().settings(plan.seed("sft")), plan.dir().model("sft"), 0, trainerReplies()));
-        return training("sft", plan.config().sft().steps(), log -> evaluate(0, started, log, null));
+        List<Training.Example> examples = plan.sftExamples();
+        Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size());
+        workers.trainer().tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
+                plan.dir().model("sft"), 0, trainerReplies()));
+        return training("sft", settings.steps(), log -> evaluate(0, started, log, null));
     }
 
     private Behavior<Command> dpo() {
@@ -126,9 +128,10 @@ public final class Coordinator {
         Path pi0 = plan.modelDir(0);
         return loadScorers(pi0, pi0, 0, () -> scoreOnly("offline-refs", plan.offlineShards(0), scored -> {
             List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
-            workers.trainer().tell(new TrainerActor.TrainDpo(pi0, pairs, plan.config().dpo().settings(plan.seed("dpo")),
-                    plan.dir().model("dpo"), 1, trainerReplies()));
-            return training("dpo", plan.config().dpo().steps(), log -> evaluate(1, started, log, null));
+            Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
+            workers.trainer().tell(new TrainerActor.TrainDpo(pi0, pairs, settings, plan.dir().model("dpo"), 1,
+                    trainerReplies()));
+            return training("dpo", settings.steps(), log -> evaluate(1, started, log, null));
         }));
     }
 
@@ -185,11 +188,11 @@ public final class Coordinator {
                     context.getLog().info("{}: replay buffer holds {} pairs for the round ({} in all)", name,
                             message.contents().pairs().size(), message.contents().totalPairs());
                     RunObserver.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
-                    workers.trainer().tell(new TrainerActor.TrainDpo(plan.modelDir(t), message.contents().pairs(),
-                            plan.config().rounds().training().settings(plan.seed(name)), plan.dir().model(name), t + 1,
-                            trainerReplies()));
-                    return training(name, plan.config().rounds().training().steps(),
-                            log -> evaluate(t + 1, started, log, facts));
+                    List<PreferencePair> pairs = message.contents().pairs();
+                    Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
+                    workers.trainer().tell(new TrainerActor.TrainDpo(plan.modelDir(t), pairs, settings,
+                            plan.dir().model(name), t + 1, trainerReplies()));
+                    return training(name, settings.steps(), log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
     }

@@ -31,9 +31,11 @@ public record RunConfig(
 
     public record Data(int sftPrompts, int offlinePrompts, int offlinePolicySamples, String prompts, String offlinePairs) {}
 
-    public record Stage(int steps, int batch, double lr, int warmup, double beta, double maxGradNorm) {
-        public Training.Settings settings(long seed) {
-            return new Training.Settings(steps, batch, lr, warmup, maxGradNorm, beta, seed);
+    /** A training stage. {@code steps} 0 means {@code epochs} passes over the stage's data, rounded up. */
+    public record Stage(int steps, double epochs, int batch, double lr, int warmup, double beta, double maxGradNorm) {
+        public Training.Settings settings(long seed, int examples) {
+            int n = steps > 0 ? steps : Math.max(1, (int) Math.ceil(epochs * examples / batch));
+            return new Training.Settings(n, batch, lr, warmup, maxGradNorm, beta, seed);
         }
     }
 
@@ -85,8 +87,8 @@ public record RunConfig(
     }
 
     private static Stage stage(Config c, boolean dpo) {
-        return new Stage(c.getInt("steps"), c.getInt("batch"), c.getDouble("lr"), c.getInt("warmup"),
-                dpo ? c.getDouble("beta") : 0, c.getDouble("max-grad-norm"));
+        return new Stage(c.getInt("steps"), c.hasPath("epochs") ? c.getDouble("epochs") : 0, c.getInt("batch"),
+                c.getDouble("lr"), c.getInt("warmup"), dpo ? c.getDouble("beta") : 0, c.getDouble("max-grad-norm"));
     }
 
     private static Double alpha(String value) {
@@ -115,8 +117,8 @@ public record RunConfig(
         require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
                 "h2 or postgres", journal.kind());
         for (Stage s : new Stage[] {sft, dpo, rounds.training()}) {
-            require(s.steps() >= 1 && s.batch() >= 1 && s.lr() > 0, "dice.{sft,dpo,rounds}.steps/batch/lr",
-                    "steps >= 1, batch >= 1, lr > 0", s);
+            require((s.steps() >= 1 || s.epochs() > 0) && s.batch() >= 1 && s.lr() > 0,
+                    "dice.{sft,dpo,rounds}.steps/epochs/batch/lr", "steps >= 1 or epochs > 0, batch >= 1, lr > 0", s);
         }
     }
 
