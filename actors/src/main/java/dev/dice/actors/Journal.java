@@ -56,9 +56,8 @@ public record Journal(String kind, String url, String user, String password) {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        // The shipped DDL creates its tables "IF NOT EXISTS" but one index without it.
-        ddl = ddl.replaceAll("(?i)CREATE UNIQUE INDEX (?!IF NOT EXISTS)", "CREATE UNIQUE INDEX IF NOT EXISTS ")
-                .replaceAll("(?i)CREATE INDEX (?!IF NOT EXISTS)", "CREATE INDEX IF NOT EXISTS ");
+        // The shipped DDL creates its tables "IF NOT EXISTS" but some indexes without it.
+        ddl = ddl.replaceAll("(?i)CREATE (UNIQUE )?INDEX (CONCURRENTLY )?(?!IF NOT EXISTS)", "CREATE $1INDEX $2IF NOT EXISTS ");
         try (Connection c = DriverManager.getConnection(url, user, password); Statement s = c.createStatement()) {
             for (String statement : ddl.split(";")) {
                 if (!statement.isBlank()) {

@@ -10,6 +10,8 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.pattern.StatusReply;
+import java.util.UUID;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,12 +32,30 @@ class ReplayBufferTest {
         return ActorTestKit.create("replay", Nodes.config(journal.pekkoConfig()));
     }
 
+    /** The real PostgreSQL server `.ci/run` starts (ops/scripts/postgres-throwaway.sh); skipped without one. */
+    static Journal postgres() {
+        String url = System.getenv("DICE_TEST_POSTGRES_URL");
+        Assumptions.assumeTrue(url != null && !url.isEmpty(),
+                "DICE_TEST_POSTGRES_URL is not set (.ci/run starts a throwaway server)");
+        return Journal.postgres(url, "postgres", "");
+    }
+
     @Test
-    void acknowledgedPairsSurviveARestartAndAreNeverDuplicated(@TempDir Path run) {
-        Journal journal = Journal.h2(run);
+    void acknowledgedPairsSurviveARestartOnH2(@TempDir Path run) {
+        survivesRestart(Journal.h2(run));
+    }
+
+    @Test
+    void acknowledgedPairsSurviveARestartOnPostgres() {
+        survivesRestart(postgres());
+    }
+
+    private void survivesRestart(Journal journal) {
+        String runA = "run-a-" + UUID.randomUUID();
+        String runB = "run-b-" + UUID.randomUUID();
         ActorTestKit first = start(journal);
         try {
-            ActorRef<ReplayBuffer.Command> buffer = first.spawn(ReplayBuffer.create("run-a"));
+            ActorRef<ReplayBuffer.Command> buffer = first.spawn(ReplayBuffer.create(runA));
             TestProbe<StatusReply<Integer>> acks = first.createTestProbe();
             for (int round = 1; round <= 5; round++) { // past the snapshot interval
                 buffer.tell(new ReplayBuffer.Append(batch("round" + round, 10 * round), acks.getRef()));
@@ -48,7 +68,7 @@ class ReplayBufferTest {
         }
         ActorTestKit second = start(journal);
         try {
-            ActorRef<ReplayBuffer.Command> buffer = second.spawn(ReplayBuffer.create("run-a"));
+            ActorRef<ReplayBuffer.Command> buffer = second.spawn(ReplayBuffer.create(runA));
             TestProbe<ReplayBuffer.Contents> reply = second.createTestProbe();
             buffer.tell(new ReplayBuffer.Get("round3", reply.getRef()));
             ReplayBuffer.Contents contents = reply.receiveMessage();
@@ -56,7 +76,7 @@ class ReplayBufferTest {
             assertEquals("round3-29", contents.pairs().get(29).getPromptId());
             assertEquals(-2.5, contents.pairs().get(0).getRefLogpRejected());
             assertEquals(150, contents.totalPairs());
-            ActorRef<ReplayBuffer.Command> other = second.spawn(ReplayBuffer.create("run-b"));
+            ActorRef<ReplayBuffer.Command> other = second.spawn(ReplayBuffer.create(runB));
             other.tell(new ReplayBuffer.Get("round3", reply.getRef()));
             assertTrue(reply.receiveMessage().pairs().isEmpty(), "runs do not share a buffer");
         } finally {
