@@ -2,6 +2,10 @@ package dev.dice.cli;
 
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.RuntimeBench;
+import dev.dice.actors.Journal;
+import dev.dice.actors.ReplayBench;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,11 +20,14 @@ import picocli.CommandLine.Parameters;
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, round")
+    @Parameters(index = "0", description = "What to measure: runtime, round, replay, allreduce")
     String what;
 
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
     int repeats;
+
+    @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
+    String postgresUrl;
 
     @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
     int ranks;
@@ -53,9 +60,32 @@ final class BenchCommand implements Callable<Integer> {
                 result.put("max_new_tokens", 32);
                 result.put("rows", rows);
             }
-            default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what + "' (expected: runtime, round)");
+            case "replay" -> result = replay();
+            default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
+                    + "' (expected: runtime, round, replay, allreduce)");
         }
         System.out.println(Json.write(result));
         return 0;
+    }
+
+    /** Replay buffer throughput and 100k-pair recovery on H2 (a temporary file) and, if given, PostgreSQL. */
+    private Map<String, Object> replay() {
+        Map<String, Object> result = new LinkedHashMap<>();
+        Path dir;
+        try {
+            dir = Files.createTempDirectory("dice-replay-bench");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        Map<String, Object> h2 = ReplayBench.run(Journal.h2(dir), 100_000, 1000);
+        result.put("pairs_per_s_h2", h2.get("pairs_per_s"));
+        result.put("recovery_s_100k", h2.get("recovery_s"));
+        result.put("pairs_per_event", h2.get("pairs_per_event"));
+        if (postgresUrl != null) {
+            Map<String, Object> pg = ReplayBench.run(Journal.postgres(postgresUrl, "postgres", ""), 100_000, 1000);
+            result.put("pairs_per_s_postgres", pg.get("pairs_per_s"));
+            result.put("recovery_s_100k_postgres", pg.get("recovery_s"));
+        }
+        return result;
     }
 }
