@@ -25,18 +25,18 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
     public sealed interface Command {}
 
     /** Load the checkpoint in {@code dir} as policy version {@code version}, replacing what is held. */
-    public record Load(Path dir, long version, ActorRef<Loaded> replyTo) implements Command {}
+    public record Load(Path dir, long version, ActorRef<Loaded> replyTo) implements Command, Wire {}
 
-    public record Generate(PromptShard shard, ActorRef<Reply> replyTo) implements Command {}
+    public record Generate(PromptShard shard, ActorRef<Reply> replyTo) implements Command, Wire {}
 
-    public record Loaded(long version) {}
+    public record Loaded(long version) implements Wire {}
 
     public sealed interface Reply {}
 
     /** {@code from}: the generator, free again for the next shard. */
-    public record Generated(GeneratedShard shard, ActorRef<Command> from) implements Reply {}
+    public record Generated(GeneratedShard shard, ActorRef<Command> from) implements Reply, Wire {}
 
-    public record Refused(PromptShard shard, String reason, ActorRef<Command> from) implements Reply {}
+    public record Refused(PromptShard shard, String reason, ActorRef<Command> from) implements Reply, Wire {}
 
     private final NDManager device;
     private final Tokenizer tokenizer;

@@ -30,12 +30,12 @@ public final class ReplayBuffer extends EventSourcedBehavior<ReplayBuffer.Comman
     public sealed interface Command {}
 
     /** Persist one round's mixed set; the reply carries the number of pairs stored for the round. */
-    public record Append(PairBatch batch, ActorRef<StatusReply<Integer>> replyTo) implements Command {}
+    public record Append(PairBatch batch, ActorRef<StatusReply<Integer>> replyTo) implements Command, Wire {}
 
-    public record Get(String round, ActorRef<Contents> replyTo) implements Command {}
+    public record Get(String round, ActorRef<Contents> replyTo) implements Command, Wire {}
 
     /** Pairs stored for a round (empty when the round has none yet), and the buffer's total size. */
-    public record Contents(String round, List<PreferencePair> pairs, int totalPairs) {}
+    public record Contents(String round, List<PreferencePair> pairs, int totalPairs) implements Wire {}
 
     /** Round name → its pairs, in append order. */
     public static final class State {

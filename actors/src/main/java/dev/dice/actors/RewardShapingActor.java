@@ -9,6 +9,7 @@ import dev.dice.proto.ScoredShard;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalDouble;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -20,14 +21,16 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 public final class RewardShapingActor {
 
-    public sealed interface Command {}
+    /** The shaper runs beside the coordinator (it is pure CPU work on data the coordinator holds). */
+    public sealed interface Command extends NoSerializationVerificationNeeded {}
 
     /** {@code fixedAlpha} empty: search α*. */
     public record Shape(List<ScoredShard> shards, int samplesPerPrompt, OptionalDouble fixedAlpha,
             ActorRef<Shaped> replyTo) implements Command {}
 
     /** The chosen α, the search that found it (null when fixed), the pairs and every candidate considered. */
-    public record Shaped(double alpha, AlphaSearch.Result search, List<Pair> pairs, List<Candidate> candidates) {}
+    public record Shaped(double alpha, AlphaSearch.Result search, List<Pair> pairs, List<Candidate> candidates)
+            implements NoSerializationVerificationNeeded {}
 
     private RewardShapingActor() {}
 

@@ -24,13 +24,13 @@ public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
     public sealed interface Command {}
 
     /** Load π_t from {@code policyDir} (as version {@code version}) and π_{t−1} from {@code referenceDir}. */
-    public record Load(Path policyDir, Path referenceDir, long version, ActorRef<Loaded> replyTo) implements Command {}
+    public record Load(Path policyDir, Path referenceDir, long version, ActorRef<Loaded> replyTo) implements Command, Wire {}
 
-    public record Score(GeneratedShard shard, ActorRef<Scored> replyTo) implements Command {}
+    public record Score(GeneratedShard shard, ActorRef<Scored> replyTo) implements Command, Wire {}
 
-    public record Loaded(long version) {}
+    public record Loaded(long version) implements Wire {}
 
-    public record Scored(ScoredShard shard) {}
+    public record Scored(ScoredShard shard) implements Wire {}
 
     private final NDManager device;
     private final Tokenizer tokenizer;

@@ -29,16 +29,16 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     /** SFT. {@code initDir} null: a fresh model of {@code config} initialised with the stage seed. */
     public record TrainSft(Path initDir, LlamaConfig config, List<Training.Example> data, Training.Settings settings,
-            Path outDir, long version, ActorRef<Reply> replyTo) implements Command {}
+            Path outDir, long version, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     public record TrainDpo(Path initDir, List<PreferencePair> data, Training.Settings settings, Path outDir,
-            long version, ActorRef<Reply> replyTo) implements Command {}
+            long version, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     public sealed interface Reply {}
 
-    public record Progress(long version, Training.Step step, int totalSteps) implements Reply {}
+    public record Progress(long version, Training.Step step, int totalSteps) implements Reply, Wire {}
 
-    public record Trained(Path dir, long version, List<Training.Step> log) implements Reply {}
+    public record Trained(Path dir, long version, List<Training.Step> log) implements Reply, Wire {}
 
     /** What the trainer saves beside the weights so that a stage can resume exactly. */
     public record TrainerState(int step, long seed, long version) {}

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
@@ -38,7 +39,8 @@ import org.apache.pekko.pattern.StatusReply;
  */
 public final class Coordinator {
 
-    public sealed interface Command {}
+    /** Local to the coordinator's node: never serialized. */
+    public sealed interface Command extends NoSerializationVerificationNeeded {}
 
     private record TrainerSaid(TrainerActor.Reply reply) implements Command {}
 
@@ -55,7 +57,7 @@ public final class Coordinator {
     private record ReplayContents(ReplayBuffer.Contents contents) implements Command {}
 
     /** What the run produced, in stage order. */
-    public record Finished(List<StageResult> stages) {}
+    public record Finished(List<StageResult> stages) implements NoSerializationVerificationNeeded {}
 
     /** The workers the coordinator drives. */
     public record Workers(List<ActorRef<GenerationActor.Command>> generators, List<ActorRef<ScoringActor.Command>> scorers,

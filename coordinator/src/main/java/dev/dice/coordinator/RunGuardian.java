@@ -13,6 +13,7 @@ import dev.dice.work.ShardGeneration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
@@ -31,7 +32,7 @@ import org.apache.pekko.cluster.typed.Join;
 final class RunGuardian {
     private RunGuardian() {}
 
-    sealed interface Command {}
+    sealed interface Command extends NoSerializationVerificationNeeded {}
 
     private record Finished(Coordinator.Finished finished) implements Command {}
 

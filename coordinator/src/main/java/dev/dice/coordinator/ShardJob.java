@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -24,14 +25,16 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class ShardJob extends AbstractBehavior<ShardJob.Command> {
 
-    public sealed interface Command {}
+    /** A job lives beside its coordinator: its messages are never serialized. */
+    public sealed interface Command extends NoSerializationVerificationNeeded {}
 
     private record FromGenerator(GenerationActor.Reply reply) implements Command {}
 
     private record FromScorer(ScoringActor.Scored scored) implements Command {}
 
     /** The job's output, shards in shard order; {@code scored} is empty when no scorer was given. */
-    public record Done(String job, List<GeneratedShard> generated, List<ScoredShard> scored) {}
+    public record Done(String job, List<GeneratedShard> generated, List<ScoredShard> scored)
+            implements NoSerializationVerificationNeeded {}
 
     private final String job;
     private final Deque<PromptShard> pending;

@@ -32,8 +32,9 @@ class EndToEndSmokeTest {
     @Test
     void smokeRunProducesEveryStageAndCheckableRoundFiles(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("run");
-        List<StageResult> stages = DiceRun.run(DiceRun.configure(
-                ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 3)), null, "smoke"));
+        // serialize-messages: every message a run sends goes through its wire format, as if it crossed nodes.
+        List<StageResult> stages = DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(),
+                "dice.seed", 3, "pekko.actor.serialize-messages", "on")), null, "smoke"));
         assertEquals(List.of("sft", "dpo", "round1", "round2"), stages.stream().map(StageResult::name).toList());
 
         JsonNode summary = JSON.readTree(out.resolve("summary.json").toFile());

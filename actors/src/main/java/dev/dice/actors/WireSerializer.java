@@ -1,0 +1,225 @@
+package dev.dice.actors;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import dev.dice.gpu.LlamaConfig;
+import dev.dice.proto.wire.GenerationGenerate;
+import dev.dice.proto.wire.GenerationGenerated;
+import dev.dice.proto.wire.GenerationLoad;
+import dev.dice.proto.wire.GenerationLoaded;
+import dev.dice.proto.wire.GenerationRefused;
+import dev.dice.proto.wire.ReplayAppend;
+import dev.dice.proto.wire.ReplayContents;
+import dev.dice.proto.wire.ReplayGet;
+import dev.dice.proto.wire.ScoringLoad;
+import dev.dice.proto.wire.ScoringLoaded;
+import dev.dice.proto.wire.ScoringScore;
+import dev.dice.proto.wire.ScoringScored;
+import dev.dice.proto.wire.SftExample;
+import dev.dice.proto.wire.TrainDpo;
+import dev.dice.proto.wire.TrainProgress;
+import dev.dice.proto.wire.TrainSft;
+import dev.dice.proto.wire.Trained;
+import dev.dice.proto.wire.TrainingSettings;
+import dev.dice.proto.wire.TrainingStep;
+import dev.dice.work.Training;
+import java.io.NotSerializableException;
+import java.nio.file.Path;
+import java.util.List;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.serialization.SerializerWithStringManifest;
+
+/** Writes every {@link Wire} message as its protobuf mirror (wire.proto); an ActorRef travels as its path. */
+public final class WireSerializer extends SerializerWithStringManifest {
+    private static final ObjectMapper CONFIG_JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
+
+    private final ActorRefResolver refs;
+
+    public WireSerializer(ExtendedActorSystem system) {
+        this.refs = ActorRefResolver.get(Adapter.toTyped(system));
+    }
+
+    @Override
+    public int identifier() {
+        return 0x44494345; // "DICE"
+    }
+
+    @Override
+    public String manifest(Object o) {
+        return o.getClass().getName().substring(o.getClass().getPackageName().length() + 1);
+    }
+
+    @Override
+    public byte[] toBinary(Object o) {
+        return toProto(o).toByteArray();
+    }
+
+    private Message toProto(Object o) {
+        if (o instanceof GenerationActor.Load m) {
+            return GenerationLoad.newBuilder().setDir(m.dir().toString()).setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof GenerationActor.Generate m) {
+            return GenerationGenerate.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof GenerationActor.Loaded m) {
+            return GenerationLoaded.newBuilder().setVersion(m.version()).build();
+        } else if (o instanceof GenerationActor.Generated m) {
+            return GenerationGenerated.newBuilder().setShard(m.shard()).setFrom(ref(m.from())).build();
+        } else if (o instanceof GenerationActor.Refused m) {
+            return GenerationRefused.newBuilder().setShard(m.shard()).setReason(m.reason()).setFrom(ref(m.from())).build();
+        } else if (o instanceof ScoringActor.Load m) {
+            return ScoringLoad.newBuilder().setPolicyDir(m.policyDir().toString()).setReferenceDir(m.referenceDir().toString())
+                    .setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof ScoringActor.Score m) {
+            return ScoringScore.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof ScoringActor.Loaded m) {
+            return ScoringLoaded.newBuilder().setVersion(m.version()).build();
+        } else if (o instanceof ScoringActor.Scored m) {
+            return ScoringScored.newBuilder().setShard(m.shard()).build();
+        } else if (o instanceof TrainerActor.TrainSft m) {
+            TrainSft.Builder b = TrainSft.newBuilder().setInitDir(m.initDir() == null ? "" : m.initDir().toString())
+                    .setConfigJson(configJson(m.config())).setSettings(settings(m.settings())).setOutDir(m.outDir().toString())
+                    .setVersion(m.version()).setReplyTo(ref(m.replyTo()));
+            m.data().forEach(e -> b.addData(SftExample.newBuilder().setPrompt(e.prompt()).setResponse(e.response())));
+            return b.build();
+        } else if (o instanceof TrainerActor.TrainDpo m) {
+            return TrainDpo.newBuilder().setInitDir(m.initDir().toString()).addAllData(m.data()).setSettings(settings(m.settings()))
+                    .setOutDir(m.outDir().toString()).setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof TrainerActor.Progress m) {
+            return TrainProgress.newBuilder().setVersion(m.version()).setStep(step(m.step())).setTotalSteps(m.totalSteps()).build();
+        } else if (o instanceof TrainerActor.Trained m) {
+            Trained.Builder b = Trained.newBuilder().setDir(m.dir().toString()).setVersion(m.version());
+            m.log().forEach(s -> b.addLog(step(s)));
+            return b.build();
+        } else if (o instanceof ReplayBuffer.Append m) {
+            return ReplayAppend.newBuilder().setBatch(m.batch()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof ReplayBuffer.Get m) {
+            return ReplayGet.newBuilder().setRound(m.round()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof ReplayBuffer.Contents m) {
+            return ReplayContents.newBuilder().setRound(m.round()).addAllPairs(m.pairs()).setTotalPairs(m.totalPairs()).build();
+        }
+        throw new IllegalArgumentException("no wire format for " + o.getClass().getName());
+    }
+
+    @Override
+    public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
+        try {
+            return switch (manifest) {
+                case "GenerationActor$Load" -> {
+                    GenerationLoad m = GenerationLoad.parseFrom(bytes);
+                    yield new GenerationActor.Load(Path.of(m.getDir()), m.getVersion(), resolve(m.getReplyTo()));
+                }
+                case "GenerationActor$Generate" -> {
+                    GenerationGenerate m = GenerationGenerate.parseFrom(bytes);
+                    yield new GenerationActor.Generate(m.getShard(), resolve(m.getReplyTo()));
+                }
+                case "GenerationActor$Loaded" -> new GenerationActor.Loaded(GenerationLoaded.parseFrom(bytes).getVersion());
+                case "GenerationActor$Generated" -> {
+                    GenerationGenerated m = GenerationGenerated.parseFrom(bytes);
+                    yield new GenerationActor.Generated(m.getShard(), resolve(m.getFrom()));
+                }
+                case "GenerationActor$Refused" -> {
+                    GenerationRefused m = GenerationRefused.parseFrom(bytes);
+                    yield new GenerationActor.Refused(m.getShard(), m.getReason(), resolve(m.getFrom()));
+                }
+                case "ScoringActor$Load" -> {
+                    ScoringLoad m = ScoringLoad.parseFrom(bytes);
+                    yield new ScoringActor.Load(Path.of(m.getPolicyDir()), Path.of(m.getReferenceDir()), m.getVersion(),
+                            resolve(m.getReplyTo()));
+                }
+                case "ScoringActor$Score" -> {
+                    ScoringScore m = ScoringScore.parseFrom(bytes);
+                    yield new ScoringActor.Score(m.getShard(), resolve(m.getReplyTo()));
+                }
+                case "ScoringActor$Loaded" -> new ScoringActor.Loaded(ScoringLoaded.parseFrom(bytes).getVersion());
+                case "ScoringActor$Scored" -> new ScoringActor.Scored(ScoringScored.parseFrom(bytes).getShard());
+                case "TrainerActor$TrainSft" -> {
+                    TrainSft m = TrainSft.parseFrom(bytes);
+                    yield new TrainerActor.TrainSft(m.getInitDir().isEmpty() ? null : Path.of(m.getInitDir()),
+                            config(m.getConfigJson()), m.getDataList().stream()
+                                    .map(e -> new Training.Example(e.getPrompt(), e.getResponse())).toList(),
+                            settings(m.getSettings()), Path.of(m.getOutDir()), m.getVersion(), resolve(m.getReplyTo()));
+                }
+                case "TrainerActor$TrainDpo" -> {
+                    TrainDpo m = TrainDpo.parseFrom(bytes);
+                    yield new TrainerActor.TrainDpo(Path.of(m.getInitDir()), List.copyOf(m.getDataList()),
+                            settings(m.getSettings()), Path.of(m.getOutDir()), m.getVersion(), resolve(m.getReplyTo()));
+                }
+                case "TrainerActor$Progress" -> {
+                    TrainProgress m = TrainProgress.parseFrom(bytes);
+                    yield new TrainerActor.Progress(m.getVersion(), step(m.getStep()), m.getTotalSteps());
+                }
+                case "TrainerActor$Trained" -> {
+                    Trained m = Trained.parseFrom(bytes);
+                    yield new TrainerActor.Trained(Path.of(m.getDir()), m.getVersion(),
+                            m.getLogList().stream().map(WireSerializer::step).toList());
+                }
+                case "ReplayBuffer$Append" -> {
+                    ReplayAppend m = ReplayAppend.parseFrom(bytes);
+                    yield new ReplayBuffer.Append(m.getBatch(), resolve(m.getReplyTo()));
+                }
+                case "ReplayBuffer$Get" -> {
+                    ReplayGet m = ReplayGet.parseFrom(bytes);
+                    yield new ReplayBuffer.Get(m.getRound(), resolve(m.getReplyTo()));
+                }
+                case "ReplayBuffer$Contents" -> {
+                    ReplayContents m = ReplayContents.parseFrom(bytes);
+                    yield new ReplayBuffer.Contents(m.getRound(), List.copyOf(m.getPairsList()), m.getTotalPairs());
+                }
+                default -> throw new NotSerializableException("unknown wire manifest '" + manifest + "'");
+            };
+        } catch (InvalidProtocolBufferException e) {
+            throw new NotSerializableException(manifest + ": " + e.getMessage());
+        }
+    }
+
+    private String ref(ActorRef<?> ref) {
+        return refs.toSerializationFormat(ref);
+    }
+
+    private <T> ActorRef<T> resolve(String path) {
+        return refs.resolveActorRef(path);
+    }
+
+    private static TrainingSettings settings(Training.Settings s) {
+        return TrainingSettings.newBuilder().setSteps(s.steps()).setBatch(s.batch()).setLr(s.lr()).setWarmup(s.warmup())
+                .setMaxGradNorm(s.maxGradNorm()).setBeta(s.beta()).setSeed(s.seed()).build();
+    }
+
+    private static Training.Settings settings(TrainingSettings s) {
+        return new Training.Settings(s.getSteps(), s.getBatch(), s.getLr(), s.getWarmup(), s.getMaxGradNorm(), s.getBeta(),
+                s.getSeed());
+    }
+
+    private static TrainingStep step(Training.Step s) {
+        return TrainingStep.newBuilder().setStep(s.step()).setLoss(s.loss()).setRewardAccuracy(s.rewardAccuracy())
+                .setMargin(s.margin()).setChosenReward(s.chosenReward()).setRejectedReward(s.rejectedReward())
+                .setLearningRate(s.learningRate()).build();
+    }
+
+    private static Training.Step step(TrainingStep s) {
+        return new Training.Step(s.getStep(), s.getLoss(), s.getRewardAccuracy(), s.getMargin(), s.getChosenReward(),
+                s.getRejectedReward(), s.getLearningRate());
+    }
+
+    private static String configJson(LlamaConfig config) {
+        try {
+            return config == null ? "" : CONFIG_JSON.writeValueAsString(config);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    private static LlamaConfig config(String json) {
+        try {
+            return json.isEmpty() ? null : CONFIG_JSON.readValue(json, LlamaConfig.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("TrainSft.config_json: " + e.getOriginalMessage(), e);
+        }
+    }
+}

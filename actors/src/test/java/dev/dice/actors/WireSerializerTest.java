@@ -1,0 +1,93 @@
+package dev.dice.actors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import com.typesafe.config.ConfigFactory;
+import dev.dice.gpu.LlamaConfig;
+import dev.dice.proto.GeneratedShard;
+import dev.dice.proto.PairBatch;
+import dev.dice.proto.PreferencePair;
+import dev.dice.proto.Prompt;
+import dev.dice.proto.PromptShard;
+import dev.dice.proto.Response;
+import dev.dice.proto.ScoredResponse;
+import dev.dice.proto.ScoredShard;
+import dev.dice.work.Training;
+import java.nio.file.Path;
+import java.util.List;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.apache.pekko.serialization.Serializers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Every protocol message that may cross nodes goes through the protobuf wire format and comes back equal. */
+class WireSerializerTest {
+    static ActorTestKit kit;
+
+    @BeforeAll
+    static void start() {
+        kit = ActorTestKit.create("wire", Nodes.config(ConfigFactory.parseString(
+                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"")));
+    }
+
+    @AfterAll
+    static void stop() {
+        kit.shutdownTestKit();
+    }
+
+    private static void roundTrips(Object message) {
+        Serialization serialization = SerializationExtension.get(Adapter.toClassic(kit.system()));
+        Serializer serializer = serialization.findSerializerFor(message);
+        assertInstanceOf(WireSerializer.class, serializer, message.getClass().getName());
+        byte[] bytes = serializer.toBinary(message);
+        Object back = serialization.deserialize(bytes, serializer.identifier(), Serializers.manifestFor(serializer, message))
+                .get();
+        assertEquals(message, back);
+    }
+
+    @Test
+    void everyWireMessageRoundTrips() {
+        ActorRef<Object> ref = kit.createTestProbe().getRef();
+        PromptShard shard = PromptShard.newBuilder().setJob("round1").setShard(3).setPolicyVersion(2).setSamplesPerPrompt(8)
+                .setSeed(42).addPrompts(Prompt.newBuilder().setId("p1").setText("upper: red cat")).build();
+        Response response = Response.newBuilder().setPromptId("p1").setSample(1).setText("RED CAT").setTokens(7)
+                .setEndedOnEos(true).setValid(true).build();
+        GeneratedShard generated = GeneratedShard.newBuilder().setJob("round1").setShard(3).setPolicyVersion(2)
+                .addPrompts(shard.getPrompts(0)).addResponses(response).build();
+        ScoredShard scored = ScoredShard.newBuilder().setJob("round1").addResponses(ScoredResponse.newBuilder()
+                .setResponse(response).setLogpPolicy(-3.5).setLogpRef(-4.25)).build();
+        PreferencePair pair = PreferencePair.newBuilder().setPromptId("p1").setPrompt("upper: red cat").setChosen("RED CAT")
+                .setRejected("red cat").setRefLogpChosen(-3.5).setRefLogpRejected(-6).setSource("generated").build();
+        Training.Settings settings = new Training.Settings(50, 32, 5e-6, 10, 1.0, 0.1, 7);
+        Training.Step step = new Training.Step(3, 0.61, Double.NaN, 0.2, 0.1, -0.1, 5e-6);
+        LlamaConfig config = new LlamaConfig(259, 128, 384, 3, 4, 4, 96, 1e-5, 10000.0, true, 256, 257);
+        Path dir = Path.of("/runs/a/round1/model");
+        List<Object> messages = List.of(
+                new GenerationActor.Load(dir, 2, ref.unsafeUpcast()),
+                new GenerationActor.Generate(shard, ref.unsafeUpcast()),
+                new GenerationActor.Loaded(2),
+                new GenerationActor.Generated(generated, ref.unsafeUpcast()),
+                new GenerationActor.Refused(shard, "generator holds v1", ref.unsafeUpcast()),
+                new ScoringActor.Load(dir, Path.of("/runs/a/dpo/model"), 2, ref.unsafeUpcast()),
+                new ScoringActor.Score(generated, ref.unsafeUpcast()),
+                new ScoringActor.Loaded(2),
+                new ScoringActor.Scored(scored),
+                new TrainerActor.TrainSft(null, config, List.of(new Training.Example("add: 1+2", "3")), settings, dir, 0,
+                        ref.unsafeUpcast()),
+                new TrainerActor.TrainSft(dir, null, List.of(), settings, dir, 0, ref.unsafeUpcast()),
+                new TrainerActor.TrainDpo(dir, List.of(pair), settings, dir, 3, ref.unsafeUpcast()),
+                new TrainerActor.Progress(3, step, 50),
+                new TrainerActor.Trained(dir, 3, List.of(step, step)),
+                new ReplayBuffer.Append(PairBatch.newBuilder().setRound("round1").addPairs(pair).build(), ref.unsafeUpcast()),
+                new ReplayBuffer.Get("round1", ref.unsafeUpcast()),
+                new ReplayBuffer.Contents("round1", List.of(pair), 10));
+        messages.forEach(WireSerializerTest::roundTrips);
+    }
+}
