@@ -344,9 +344,26 @@ final class RunPlan {
         double gapAtZero = shaped.search() != null ? shaped.search().meanGapAtZero()
                 : PairSelection.meanLengthGap(PairSelection.select(shaped.candidates(), 0,
                         PairSelection.minValidFor(config.rounds().k())));
+        Double kl = valid.isEmpty() ? null
+                : valid.stream().mapToDouble(c -> c.logpPolicy() - c.logpRef()).average().orElse(Double.NaN);
+        Double sampleQ = null;
+        Double chosenQ = null;
+        Double rejectedQ = null;
+        if (judge != null) {
+            sampleQ = valid.stream().mapToDouble(c -> quality(c.promptId(), c.sample(), texts)).average().orElse(Double.NaN);
+            chosenQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.chosen().sample(), texts))
+                    .average().orElse(Double.NaN);
+            rejectedQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.rejected().sample(), texts))
+                    .average().orElse(Double.NaN);
+        }
         return new StageResult.RoundFacts(shaped.alpha(), better, worse, tied,
                 PairSelection.meanLengthGap(shaped.pairs()), gapAtZero, corrQuality, corrRef,
-                valid.size() / (double) Math.max(1, shaped.candidates().size()), shaped.pairs().size(), 0);
+                valid.size() / (double) Math.max(1, shaped.candidates().size()), shaped.pairs().size(), 0, kl, sampleQ,
+                chosenQ, rejectedQ);
+    }
+
+    private double quality(String promptId, int sample, Map<String, String> texts) {
+        return judge.quality(promptsById.get(promptId), texts.get(Evaluation.key(promptId, sample)), true);
     }
 
     // ---- evaluation -------------------------------------------------------------------------------------------
@@ -373,6 +390,23 @@ final class RunPlan {
             rows.add(row);
         }
         Jsonl.write(baselineFile(), rows);
+    }
+
+    /** {@code <run>/<stage>/eval.jsonl}: the stage's responses to the eval prompts, for offline analysis. */
+    private void writeEval(String stage, List<Response> responses) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Response r : responses) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("prompt_id", r.getPromptId());
+            row.put("response", r.getText());
+            row.put("tokens", r.getTokens());
+            row.put("ended_on_eos", r.getEndedOnEos());
+            if (judge != null && promptsById.containsKey(r.getPromptId())) {
+                row.put("quality", judge.quality(promptsById.get(r.getPromptId()), r.getText(), r.getEndedOnEos()));
+            }
+            rows.add(row);
+        }
+        Jsonl.write(dir.stage(stage).resolve("eval.jsonl"), rows);
     }
 
     private Path baselineFile() {
@@ -406,12 +440,18 @@ final class RunPlan {
             }
             agreement = Evaluation.rewardAgreement(r, q);
         }
+        writeEval(name, responses);
         StageResult result = StageResult.evaluated(name, scores, agreement, (System.nanoTime() - started) / 1e9);
         if (log != null && !log.isEmpty()) {
             List<Training.Step> tail = log.subList(log.size() - Math.max(1, log.size() / 10), log.size());
             double loss = tail.stream().mapToDouble(Training.Step::loss).average().orElse(Double.NaN);
             double accuracy = tail.stream().mapToDouble(Training.Step::rewardAccuracy).average().orElse(Double.NaN);
-            result = result.withTraining(loss, Double.isNaN(accuracy) ? null : accuracy);
+            // DPO rewards are β·(log π − log π_ref): divided by the stage's β they are the log-prob changes.
+            double beta = "dpo".equals(name) ? config.dpo().beta() : config.rounds().training().beta();
+            double chosen = tail.stream().mapToDouble(Training.Step::chosenReward).average().orElse(Double.NaN) / beta;
+            double rejected = tail.stream().mapToDouble(Training.Step::rejectedReward).average().orElse(Double.NaN) / beta;
+            result = Double.isNaN(accuracy) ? result.withTraining(loss, null)
+                    : result.withTraining(loss, accuracy, chosen, rejected);
         }
         return facts == null ? result : result.withRound(facts);
     }

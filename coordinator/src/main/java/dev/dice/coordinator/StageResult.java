@@ -25,34 +25,61 @@ public record StageResult(
         Integer offlinePairs,
         Double finalLoss,
         Double finalRewardAccuracy,
+        Double dpoDeltaLogpChosen,
+        Double dpoDeltaLogpRejected,
+        Double klToPrevious,
+        Double sampleQuality,
+        Double chosenQuality,
+        Double rejectedQuality,
         double seconds) {
 
     /** An evaluation-only row, before round fields are known. */
     static StageResult evaluated(String name, Evaluation.Scores s, Double rewardAgreement, double seconds) {
         return new StageResult(name, s.winRate(), s.lcWinRate(), s.quality(), s.meanLength(), null, rewardAgreement,
-                null, null, null, null, null, null, null, null, null, null, null, null, seconds);
+                null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                seconds);
     }
 
     StageResult withTraining(Double finalLoss, Double finalRewardAccuracy) {
+        return withTraining(finalLoss, finalRewardAccuracy, null, null);
+    }
+
+    /**
+     * @param deltaChosen   mean change of the chosen responses' log-prob under the trained policy against its frozen
+     *                      reference over the last tenth of the DPO steps (chosen reward / β, nats): negative =
+     *                      likelihood displacement
+     * @param deltaRejected the same for the rejected responses
+     */
+    StageResult withTraining(Double finalLoss, Double finalRewardAccuracy, Double deltaChosen, Double deltaRejected) {
         return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
                 pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
-                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, seconds);
+                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, deltaChosen, deltaRejected,
+                klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds);
     }
 
     StageResult withRound(RoundFacts r) {
         return new StageResult(name, winRate, lcWinRate, quality, meanLength, r.alpha(), rewardAgreement,
                 r.pairAccuracy(), r.pairWorse(), r.pairTied(), r.gapAtAlpha(), r.gapAtZero(), r.rewardCorrQuality(),
                 r.rewardCorrRefLogp(), r.validFraction(), r.generatedPairs(), r.offlinePairs(), finalLoss,
-                finalRewardAccuracy, seconds);
+                finalRewardAccuracy, dpoDeltaLogpChosen, dpoDeltaLogpRejected, r.klToPrevious(), r.sampleQuality(),
+                r.chosenQuality(), r.rejectedQuality(), seconds);
     }
 
-    /** What a DICE round's selection did, measured before its DPO update. */
+    /**
+     * What a DICE round's selection did, measured before its DPO update. {@code klToPrevious}: mean of
+     * log π_t(y) − log π_{t−1}(y) over π_t's own valid samples, a Monte-Carlo estimate of KL(π_t ‖ π_{t−1}) per
+     * response (nats) — how far the round's generator has moved from its predecessor. {@code sampleQuality},
+     * {@code chosenQuality}, {@code rejectedQuality}: mean true quality of all valid samples, the chosen and the
+     * rejected responses (null without a judge).
+     */
     record RoundFacts(double alpha, Double pairAccuracy, Double pairWorse, Double pairTied, double gapAtAlpha,
             double gapAtZero, Double rewardCorrQuality, double rewardCorrRefLogp, double validFraction,
-            int generatedPairs, int offlinePairs) {
+            int generatedPairs, int offlinePairs, Double klToPrevious, Double sampleQuality, Double chosenQuality,
+            Double rejectedQuality) {
         RoundFacts withCounts(int generated, int offline) {
             return new RoundFacts(alpha, pairAccuracy, pairWorse, pairTied, gapAtAlpha, gapAtZero, rewardCorrQuality,
-                    rewardCorrRefLogp, validFraction, generated, offline);
+                    rewardCorrRefLogp, validFraction, generated, offline, klToPrevious, sampleQuality, chosenQuality,
+                    rejectedQuality);
         }
     }
 }

@@ -22,12 +22,13 @@ public final class Summary {
 
     public static String table(List<StageResult> stages) {
         StringBuilder b = new StringBuilder();
-        b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s%n", "stage", "win", "lc_win", "quality", "length",
-                "alpha", "agree", "pairs+", "pairs-"));
+        b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s %7s %7s %7s %7s %7s%n", "stage", "win", "lc_win",
+                "quality", "length", "alpha", "agree", "pairs+", "pairs-", "r~q", "r~ref", "kl_prev", "dlp_ch", "dlp_rej"));
         for (StageResult s : stages) {
-            b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s%n", s.name(), f(s.winRate()), f(s.lcWinRate()),
-                    f(s.quality()), f(s.meanLength()), f(s.alpha()), f(s.rewardAgreement()), f(s.pairAccuracy()),
-                    f(s.pairWorse())));
+            b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s %7s %7s %7s %7s %7s%n", s.name(), f(s.winRate()),
+                    f(s.lcWinRate()), f(s.quality()), f(s.meanLength()), f(s.alpha()), f(s.rewardAgreement()),
+                    f(s.pairAccuracy()), f(s.pairWorse()), f(s.rewardCorrQuality()), f(s.rewardCorrRefLogp()),
+                    f(s.klToPrevious()), f(s.dpoDeltaLogpChosen()), f(s.dpoDeltaLogpRejected())));
         }
         return b.toString();
     }

@@ -32,9 +32,22 @@ public final class BuiltinTask {
     private static final int MAX_DRAWS_PER_PROMPT = 1_000_000;
 
     private final long seed;
+    private final boolean onSupportFiller;
 
+    /** The task with on-support offline candidates (see {@link #BuiltinTask(long, boolean)}). */
     public BuiltinTask(long seed) {
+        this(seed, true);
+    }
+
+    /**
+     * @param onSupportFiller whether the verbose offline generators wrap their answer in the demonstrations' own
+     *     phrases (one plain prefix and one plain suffix: long, but text the SFT model already produces) rather
+     *     than stacking phrases the demonstrations never contain. Off-support filler sits at log π0 ≈ −140 and
+     *     dominates DPO's gradient: π1 then learns verbosity instead of correctness (issue 7).
+     */
+    public BuiltinTask(long seed, boolean onSupportFiller) {
         this.seed = seed;
+        this.onSupportFiller = onSupportFiller;
     }
 
     public long seed() {
@@ -103,13 +116,13 @@ public final class BuiltinTask {
     public enum Generator {
         /** The bare correct answer. */
         CORRECT_TERSE,
-        /** The correct answer wrapped in as much filler as fits. */
+        /** The correct answer wrapped in the longest filler (on or off the demonstrations' support). */
         CORRECT_VERBOSE,
         /** The correct answer with 1–3 character edits, everyday filler. */
         NOISY,
         /** The input copied, everyday filler. */
         SYSTEMATIC_WRONG,
-        /** The input copied, wrapped in as much filler as fits. */
+        /** The input copied, wrapped in the longest filler. */
         VERBOSE_WRONG
     }
 
@@ -132,11 +145,15 @@ public final class BuiltinTask {
         int room = maxResponseBytes(p);
         return switch (generator) {
             case CORRECT_TERSE -> p.answer();
-            case CORRECT_VERBOSE -> Filler.verbose(p.answer(), room, rng);
+            case CORRECT_VERBOSE -> verbose(p.answer(), room, rng);
             case NOISY -> Filler.plain(Edits.perturb(p.answer(), 1 + rng.nextInt(3), family.alphabet(), rng), rng);
             case SYSTEMATIC_WRONG -> Filler.plain(family.copyInput(p.text()), rng);
-            case VERBOSE_WRONG -> Filler.verbose(family.copyInput(p.text()), room, rng);
+            case VERBOSE_WRONG -> verbose(family.copyInput(p.text()), room, rng);
         };
+    }
+
+    private String verbose(String core, int room, SplittableRandom rng) {
+        return onSupportFiller ? Filler.full(core, room, rng) : Filler.verbose(core, room, rng);
     }
 
     /** Bytes left for a response to this prompt within {@link #CONTEXT_BYTES}. */
@@ -171,7 +188,9 @@ public final class BuiltinTask {
         out.append(String.format("  filler independent of correctness: prefix %s (%.0f%% none), suffix %s (%.0f%% none).%n",
                 Filler.PLAIN_PREFIXES, 100 * Filler.NO_PREFIX, Filler.PLAIN_SUFFIXES, 100 * Filler.NO_SUFFIX));
         out.append("Offline candidates: one each of correct-terse, correct-verbose, noisy (1-3 edits),"
-                + " copy-input, verbose copy-input.\n");
+                + " copy-input, verbose copy-input;").append(onSupportFiller
+                ? " verbose = one plain prefix and suffix (the demonstrations' own filler).\n"
+                : " verbose = two stacked phrases from all filler, off the demonstrations' support.\n");
         out.append("Judge: q = 1 - edit distance / max length between answer and response without filler"
                 + " (0 if empty or truncated);\n");
         out.append("  P(a > b) = sigmoid((q_a - q_b)/tau + lambda*(len_a - len_b)/sigma_len), ")

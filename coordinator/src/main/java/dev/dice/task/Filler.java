@@ -71,6 +71,23 @@ final class Filler {
         return response;
     }
 
+    /**
+     * The longest wrapping the demonstrations themselves use: one plain prefix and one plain suffix (fewer when
+     * they do not fit in {@code maxLength} characters). On the SFT model's support, unlike {@link #verbose}, whose
+     * phrases ("The answer is ", " Glad to help!") and stacking the demonstrations never contain.
+     */
+    static String full(String core, int maxLength, SplittableRandom rng) {
+        List<String> prefixes = new ArrayList<>(List.of(pick(PLAIN_PREFIXES, rng)));
+        List<String> suffixes = new ArrayList<>(List.of(pick(PLAIN_SUFFIXES, rng)));
+        String response = join(prefixes, core, suffixes);
+        while (response.length() > maxLength && !(prefixes.isEmpty() && suffixes.isEmpty())) {
+            boolean dropPrefix = suffixes.isEmpty() || (!prefixes.isEmpty() && rng.nextBoolean());
+            (dropPrefix ? prefixes : suffixes).remove(0);
+            response = join(prefixes, core, suffixes);
+        }
+        return response;
+    }
+
     private static String join(List<String> prefixes, String core, List<String> suffixes) {
         return String.join("", prefixes) + core + String.join("", suffixes);
     }

@@ -3,6 +3,7 @@ package dev.dice.task;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dice.gpu.BadInputException;
@@ -130,7 +131,25 @@ class BuiltinTaskTest {
         assertTrue(quality[BuiltinTask.Generator.NOISY.ordinal()] < 0.9);
         assertTrue(quality[BuiltinTask.Generator.SYSTEMATIC_WRONG.ordinal()] < 0.5);
         assertTrue(length[BuiltinTask.Generator.CORRECT_VERBOSE.ordinal()]
-                > length[BuiltinTask.Generator.CORRECT_TERSE.ordinal()] + 15);
+                > length[BuiltinTask.Generator.CORRECT_TERSE.ordinal()] + 12);
+    }
+
+    @Test
+    void verboseCandidatesStayOnTheDemonstrationsSupportUnlessAskedOtherwise() {
+        SplittableRandom rng = new SplittableRandom(6);
+        BuiltinTask offSupport = new BuiltinTask(7, false);
+        boolean sawForeignPhrase = false;
+        for (Prompt p : task.prompts("offline", 300)) {
+            for (BuiltinTask.Generator g : List.of(BuiltinTask.Generator.CORRECT_VERBOSE,
+                    BuiltinTask.Generator.VERBOSE_WRONG)) {
+                String on = task.generate(g, p, rng);
+                assertFalse(on.contains("The answer is ") || on.contains(" Glad to help!"), on);
+                assertTrue(BuiltinTask.fits(p, on), on);
+                String off = offSupport.generate(g, p, rng);
+                sawForeignPhrase |= off.contains("The answer is ") || off.contains(" Glad to help!");
+            }
+        }
+        assertTrue(sawForeignPhrase, "the off-support style stacks phrases the demonstrations never use");
     }
 
     @Test
