@@ -3,6 +3,7 @@ package dev.dice.actors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.typesafe.config.ConfigFactory;
 import dev.dice.proto.PairBatch;
 import dev.dice.proto.PreferencePair;
 import java.nio.file.Path;
@@ -29,7 +30,9 @@ class ReplayBufferTest {
 
     private static ActorTestKit start(Journal journal) {
         journal.createSchema();
-        return ActorTestKit.create("replay", Nodes.config(journal.pekkoConfig()));
+        // Generous timeouts: CI machines are small and busy.
+        return ActorTestKit.create("replay", Nodes.config(journal.pekkoConfig().withFallback(ConfigFactory.parseString(
+                "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s"))));
     }
 
     /** The real PostgreSQL server `.ci/run` starts (ops/scripts/postgres-throwaway.sh); skipped without one. */

@@ -34,7 +34,8 @@ class WireSerializerTest {
     @BeforeAll
     static void start() {
         kit = ActorTestKit.create("wire", Nodes.config(ConfigFactory.parseString(
-                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"")));
+                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"\n"
+                + "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s")));
     }
 
     @AfterAll

@@ -67,15 +67,19 @@ final class RunGuardian {
                         result.complete(f.finished().stages());
                         return Behaviors.stopped();
                     })
-                    .onSignal(ChildFailed.class, failed -> {
-                        result.completeExceptionally(failed.getCause());
-                        return Behaviors.stopped();
-                    })
                     .onSignal(Terminated.class, t -> {
-                        if (!result.isDone()) {
-                            result.completeExceptionally(new IllegalStateException(t.getRef().path().name() + " stopped"));
+                        // A generator or scorer may go: the jobs hand its work to the others (and fail when none is
+                        // left). The coordinator, trainer, replay buffer and shaper are needed to the end.
+                        if (generators.contains(t.getRef()) || scorers.contains(t.getRef())) {
+                            context.getLog().warn("{} stopped{}", t.getRef().path().name(),
+                                    t instanceof ChildFailed f ? ": " + f.getCause() : "");
+                            return Behaviors.same();
                         }
-                        return Behaviors.same();
+                        if (!result.isDone()) {
+                            result.completeExceptionally(t instanceof ChildFailed f ? f.getCause()
+                                    : new IllegalStateException(t.getRef().path().name() + " stopped"));
+                        }
+                        return Behaviors.stopped();
                     })
                     .build();
         });
