@@ -57,6 +57,9 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--device", description = "cpu (default) or cuda:N.")
     String device;
 
+    @Option(names = "--metrics-port", description = "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off).")
+    Integer metricsPort;
+
     @Override
     public Integer call() {
         Map<String, Object> overrides = new HashMap<>();
@@ -71,6 +74,7 @@ final class RunCommand implements Callable<Integer> {
         put(overrides, "dice.data.prompts", prompts == null ? null : prompts.toString());
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);
+        put(overrides, "dice.metrics.port", metricsPort);
         if ((model == null) != (tokenizer == null)) {
             throw new IllegalArgumentException("--model and --tokenizer go together");
         }

@@ -34,6 +34,7 @@ public final class DiceRun {
         journal.createSchema();
         Config pekko = journal.pekkoConfig().withFallback(root);
         RunPlan plan = new RunPlan(config, dir);
+        RunObserver.runStarted(dir.root(), plan.stages(), root.getInt("dice.metrics.port"));
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
                 : HfTokenizer.load(Path.of(config.model().tokenizer()));
         String runId = dir.root().toAbsolutePath().normalize().toString();
@@ -48,6 +49,7 @@ public final class DiceRun {
             try {
                 List<StageResult> stages = result.get();
                 Summary.write(dir.root(), config, stages);
+                RunObserver.runFinished(dir.root()); // metrics.prom and report.html
                 return stages;
             } catch (ExecutionException e) {
                 Throwable cause = e.getCause();

@@ -123,6 +123,7 @@ public final class ShardJob extends AbstractBehavior<ShardJob.Command> {
         PromptShard next = pending.poll();
         generators.put(generator, next);
         if (next != null) {
+            RunObserver.shardDispatched(job, next);
             generator.tell(new GenerationActor.Generate(next, generatorReplies));
         }
     }
@@ -140,6 +141,7 @@ public final class ShardJob extends AbstractBehavior<ShardJob.Command> {
             duplicates++;
             return this;
         }
+        RunObserver.shardGenerated(job, shard);
         if (scoring) {
             score(shard);
         } else {
@@ -164,6 +166,7 @@ public final class ShardJob extends AbstractBehavior<ShardJob.Command> {
             duplicates++;
             return this;
         }
+        RunObserver.shardScored(job, shard);
         progress.advance(scored.size());
         return finishIfDone();
     }
