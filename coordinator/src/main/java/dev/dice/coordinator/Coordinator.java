@@ -12,6 +12,7 @@ import dev.dice.proto.PreferencePair;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
 import dev.dice.proto.ScoredShard;
+import dev.dice.task.OfflinePair;
 import dev.dice.work.Training;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -158,8 +159,8 @@ public final class Coordinator {
             RewardShapingActor.Shaped shaped = message.shaped();
             RunObserver.roundShaped(name, shaped);
             RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped);
-            ReplayMix.Mix<PreferencePair, dev.dice.task.OfflinePair> mix = ReplayMix.mix(generated.pairs(),
-                    plan.offlinePairs(), PreferencePair::getPromptId, dev.dice.task.OfflinePair::promptId,
+            ReplayMix.Mix<PreferencePair, OfflinePair> mix = ReplayMix.mix(generated.pairs(),
+                    plan.offlinePairs(), PreferencePair::getPromptId, OfflinePair::promptId,
                     plan.config().rounds().gamma(), plan.seed(name + "-mix"));
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
                     name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
