@@ -18,7 +18,6 @@ public final class Dice implements Runnable {
 
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new Dice());
-        // Refused input is the user's to fix: print the message that names the field, not a stack trace.
         // Refused input is the user's to fix: print the message that names the field, not a stack trace. Anything
         // else is a failure: print it and exit non-zero (never leave the JVM waiting on library threads).
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
