@@ -113,8 +113,11 @@ public final class RingAllReduce implements AutoCloseable {
         }
         String next = members.get((rank + 1) % world);
         InetSocketAddress to = address(next);
+        // disableRetry: a retrying call keeps the sent frames to replay them, and may serialise a frame after
+        // send returned (while it drains its buffer); the payloads are zero-copy views of the caller's buffer,
+        // which the reduction overwrites in the next round, so a late serialisation would send wrong numbers.
         channel = NettyChannelBuilder.forAddress(to.getHostString(), to.getPort()).usePlaintext().directExecutor()
-                .flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build();
+                .disableRetry().flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build();
         outbound = new RingOutbound(channel, settings.ringId(), rank, world, 2 * settings.chunkBytes(), this::fail);
     }
 
