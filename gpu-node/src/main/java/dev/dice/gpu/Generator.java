@@ -174,9 +174,10 @@ public final class Generator {
         Arrays.sort(keyed);
         double kept = 0;
         int n = 0;
-        while (n < vocab && kept < params.topP() * total) {
+        // do-while: the nucleus holds at least the top token, even if the logits are not finite
+        do {
             kept += probs[(int) keyed[n++]];
-        }
+        } while (n < vocab && kept < params.topP() * total);
         double target = u * kept;
         for (int k = 0; k < n; k++) {
             target -= probs[(int) keyed[k]];

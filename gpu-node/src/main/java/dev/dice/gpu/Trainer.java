@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One visible training loop step at a time: any number of micro-batch forward/backward passes accumulate
@@ -12,6 +14,7 @@ import java.util.function.Supplier;
  * AdamW step; {@link #step} is both for a single process.
  */
 public final class Trainer {
+    private static final Logger log = LoggerFactory.getLogger(Trainer.class);
 
     public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
         public static Settings of(LrSchedule schedule, double maxGradNorm) {
@@ -29,6 +32,7 @@ public final class Trainer {
     private final Llama model;
     private final Settings settings;
     private final AdamW adam;
+    private int skipped;
 
     public Trainer(Llama model, Settings settings) {
         this.model = model;
@@ -88,17 +92,30 @@ public final class Trainer {
         return new GradBuckets(model.parameters(), manager, settings.bucketBytes());
     }
 
-    /** Clips, steps the optimizer with {@code grads} and zeroes the parameters' gradients. */
+    /**
+     * Clips, steps the optimizer with {@code grads} and zeroes the parameters' gradients. A step whose gradient is
+     * not finite (a NaN or an overflow anywhere) is skipped, not applied: one bad batch must not poison the weights.
+     */
     public StepReport apply(GradBuckets grads) {
         double norm = grads.globalNorm();
-        if (settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()) {
-            grads.scale(settings.maxGradNorm() / (norm + 1e-6));
-        }
         int step = adam.steps();
         double lr = settings.schedule().at(step);
-        adam.step(model.parameters(), grads, lr);
+        if (!Double.isFinite(norm)) {
+            skipped++;
+            log.warn("step {}: gradient norm is {}; step skipped ({} so far)", step + 1, norm, skipped);
+        } else {
+            if (settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()) {
+                grads.scale(settings.maxGradNorm() / (norm + 1e-6));
+            }
+            adam.step(model.parameters(), grads, lr);
+        }
         model.parameters().values().forEach(Autograd::zeroGradient);
-        return new StepReport(step + 1, lr, norm);
+        return new StepReport(adam.steps(), lr, norm);
+    }
+
+    /** Steps skipped because their gradient was not finite. */
+    public int skippedSteps() {
+        return skipped;
     }
 
     /** {@link #gradients} then {@link #apply}, for a trainer that is alone. */

@@ -194,4 +194,27 @@ class TrainingTest {
             assertEquals(expected, model.parameters().get(name).toFloatArray()[0], 1e-6);
         }
     }
+
+    @Test
+    void aStepWithANonFiniteGradientIsSkipped() {
+        try (Llama model = TinyModels.model(root, 11)) {
+            Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(0.01, 1), 1.0));
+            float[] before = model.parameters().get("model.norm.weight").toFloatArray();
+            trainer.sft(SequenceBatch.of(List.of(new int[] {1, 4}), List.of(new int[] {5, 2}), 0), Double.NaN);
+            Trainer.StepReport report = trainer.step();
+            assertTrue(Double.isNaN(report.gradNorm()));
+            assertEquals(1, trainer.skippedSteps());
+            assertArrayEqualsBits(before, model.parameters().get("model.norm.weight").toFloatArray());
+            // the next, healthy step trains again
+            trainer.sft(SequenceBatch.of(List.of(new int[] {1, 4}), List.of(new int[] {5, 2}), 0), 1.0);
+            assertTrue(Double.isFinite(trainer.step().gradNorm()));
+        }
+    }
+
+    private static void assertArrayEqualsBits(float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(Float.floatToIntBits(expected[i]), Float.floatToIntBits(actual[i]), "index " + i);
+        }
+    }
 }
