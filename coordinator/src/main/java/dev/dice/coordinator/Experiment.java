@@ -69,6 +69,11 @@ public final class Experiment {
         METRICS.put("pair_accuracy", StageResult::pairAccuracy);
         METRICS.put("pair_worse", StageResult::pairWorse);
         METRICS.put("reward_agreement", StageResult::rewardAgreement);
+        METRICS.put("reward_corr_quality", StageResult::rewardCorrQuality);
+        METRICS.put("reward_corr_ref_logp", StageResult::rewardCorrRefLogp);
+        METRICS.put("kl_to_previous", StageResult::klToPrevious);
+        METRICS.put("dpo_delta_logp_chosen", StageResult::dpoDeltaLogpChosen);
+        METRICS.put("dpo_delta_logp_rejected", StageResult::dpoDeltaLogpRejected);
     }
 
     /** Stage → metric → spread over seeds. */
@@ -96,12 +101,15 @@ public final class Experiment {
 
     static String markdown(List<Long> seeds, Map<String, Map<String, Map<String, Spread>>> table) {
         StringBuilder b = new StringBuilder("Seeds: " + seeds + ". Mean ± sample std over seeds.\n\n");
-        b.append("| variant | stage | LC win rate | win rate | quality | length (tokens) | α | pairs better | pairs worse |\n");
-        b.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        b.append("| variant | stage | LC win rate | win rate | quality | length (tokens) | α | pairs better | pairs worse"
+                + " | r~q | r~log π_prev | KL to previous | Δlogp chosen | Δlogp rejected |\n");
+        b.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         table.forEach((variant, stages) -> stages.forEach((stage, m) -> b.append(String.format(
-                "| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", variant, stage, cell(m, "lc_win_rate"),
-                cell(m, "win_rate"), cell(m, "quality"), cell(m, "mean_length"), cell(m, "alpha"),
-                cell(m, "pair_accuracy"), cell(m, "pair_worse")))));
+                "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", variant, stage,
+                cell(m, "lc_win_rate"), cell(m, "win_rate"), cell(m, "quality"), cell(m, "mean_length"), cell(m, "alpha"),
+                cell(m, "pair_accuracy"), cell(m, "pair_worse"), cell(m, "reward_corr_quality"),
+                cell(m, "reward_corr_ref_logp"), cell(m, "kl_to_previous"), cell(m, "dpo_delta_logp_chosen"),
+                cell(m, "dpo_delta_logp_rejected")))));
         return b.toString();
     }
 
