@@ -157,16 +157,7 @@ final class RunPlan {
                 new SplittableRandom(config.seed() ^ 0x0FFL));
         org.slf4j.LoggerFactory.getLogger(RunPlan.class).info("{}", built.stats());
         offline = built.pairs();
-        List<Map<String, Object>> rows = new ArrayList<>();
-        for (OfflinePair pair : offline) {
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("prompt_id", pair.promptId());
-            row.put("prompt", pair.prompt());
-            row.put("chosen", pair.chosen());
-            row.put("rejected", pair.rejected());
-            rows.add(row);
-        }
-        Jsonl.write(offlineFile(), rows);
+        Jsonl.write(offlineFile(), offline); // records write as prompt_id, prompt, chosen, rejected
     }
 
     private Path offlineFile() {
@@ -380,20 +371,16 @@ final class RunPlan {
 
     void saveBaseline(List<Response> responses) {
         baseline = responses;
-        List<Map<String, Object>> rows = new ArrayList<>();
-        for (Response r : responses) {
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("prompt_id", r.getPromptId());
-            row.put("response", r.getText());
-            row.put("tokens", r.getTokens());
-            row.put("ended_on_eos", r.getEndedOnEos());
-            rows.add(row);
-        }
-        Jsonl.write(baselineFile(), rows);
+        Jsonl.write(baselineFile(), responseRows(responses, false));
     }
 
     /** {@code <run>/<stage>/eval.jsonl}: the stage's responses to the eval prompts, for offline analysis. */
     private void writeEval(String stage, List<Response> responses) {
+        Jsonl.write(dir.stage(stage).resolve("eval.jsonl"), responseRows(responses, true));
+    }
+
+    /** One JSON row per response; with {@code quality}, the judge's true quality too (when there is a judge). */
+    private List<Map<String, Object>> responseRows(List<Response> responses, boolean quality) {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Response r : responses) {
             Map<String, Object> row = new LinkedHashMap<>();
@@ -401,12 +388,12 @@ final class RunPlan {
             row.put("response", r.getText());
             row.put("tokens", r.getTokens());
             row.put("ended_on_eos", r.getEndedOnEos());
-            if (judge != null && promptsById.containsKey(r.getPromptId())) {
+            if (quality && judge != null && promptsById.containsKey(r.getPromptId())) {
                 row.put("quality", judge.quality(promptsById.get(r.getPromptId()), r.getText(), r.getEndedOnEos()));
             }
             rows.add(row);
         }
-        Jsonl.write(dir.stage(stage).resolve("eval.jsonl"), rows);
+        return rows;
     }
 
     private Path baselineFile() {

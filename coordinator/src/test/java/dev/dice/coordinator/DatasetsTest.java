@@ -47,4 +47,13 @@ class DatasetsTest {
         e = assertThrows(BadInputException.class, () -> Datasets.readPrompts(dir.resolve("missing.jsonl")));
         assertTrue(e.getMessage().contains("missing.jsonl: file not found"), e.getMessage());
     }
+
+    @Test
+    void offlinePairsWrittenByARunReadBack(@TempDir Path dir) {
+        List<OfflinePair> pairs = List.of(new OfflinePair("off-1", "add: 1+2", "Sure! 3", "12"),
+                new OfflinePair("off-2", "upper: cat", "CAT", "cat Done."));
+        Path file = dir.resolve("dpo/offline.jsonl");
+        Jsonl.write(file, pairs);
+        assertEquals(pairs, Datasets.readOfflinePairs(file));
+    }
 }
