@@ -50,7 +50,8 @@ public final class RoundBench {
         try (NDManager root = NDManager.newBaseManager()) {
             ByteTokenizer bytes = new ByteTokenizer();
             Policy policy = new Policy(Llama.init(config, root.newSubManager(), 1), new NoEos(bytes), 0);
-            Policy reference = policy.copy(-1);
+            // Another initialisation as the reference, so that implicit rewards differ and pairs exist.
+            Policy reference = new Policy(Llama.init(config, root.newSubManager(), 2), new NoEos(bytes), -1);
             long t0 = System.nanoTime();
             GeneratedShard generated = new ShardGeneration(new Generator.Params(0.7, 0.9, maxNewTokens), batchRows, 0)
                     .generate(policy, shard.build());
