@@ -8,9 +8,14 @@ import ai.djl.nn.Activation;
 public final class Losses {
     private Losses() {}
 
-    /** SFT: mean negative log-likelihood per response token (masked NLL). */
+    /**
+     * SFT: mean negative log-likelihood per response token (masked NLL). The rows run packed (same log-probs,
+     * no padding); the padded pass is kept for a batch without response tokens, whose loss is 0.
+     */
     public static NDArray sft(Llama model, SequenceBatch batch) {
-        return batch.responseLogProbs(model).sum().neg().div(Math.max(1, batch.responseTokens()));
+        NDArray sum = batch.responseTokens() == 0 ? batch.responseLogProbs(model).sum()
+                : PackedBatch.of(batch, model.config().maxPositionEmbeddings()).responseLogProbSum(model);
+        return sum.neg().div(Math.max(1, batch.responseTokens()));
     }
 
     /**
