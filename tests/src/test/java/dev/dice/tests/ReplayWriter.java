@@ -10,6 +10,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Semaphore;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
@@ -41,7 +42,7 @@ public final class ReplayWriter {
         journal.createSchema();
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "writer", Nodes.config(journal.pekkoConfig()));
         ActorRef<ReplayBuffer.Command> buffer = system.systemActorOf(ReplayBuffer.create(args[2]), "replay-buffer",
-                org.apache.pekko.actor.typed.Props.empty());
+                Props.empty());
         Semaphore inFlight = new Semaphore(IN_FLIGHT);
         for (int i = 0; ; i++) {
             inFlight.acquire();
