@@ -20,9 +20,11 @@ import java.util.Map;
 public record Journal(String kind, String url, String user, String password) {
 
     public static Journal h2(Path runDir) {
-        // AUTO_SERVER lets a second JVM (a restarted node, an inspection tool) open the same file.
+        // AUTO_SERVER lets a second JVM (a restarted node, an inspection tool) open the same file. WRITE_DELAY=0:
+        // H2 otherwise keeps commits of the last 500 ms in memory, and a killed process loses pairs it acknowledged
+        // (ReplayCrashTest).
         return new Journal("h2", "jdbc:h2:file:" + runDir.toAbsolutePath().resolve("journal/replay")
-                + ";AUTO_SERVER=TRUE", "sa", "");
+                + ";AUTO_SERVER=TRUE;WRITE_DELAY=0", "sa", "");
     }
 
     public static Journal postgres(String url, String user, String password) {

@@ -8,7 +8,9 @@ public final class Nodes {
     private Nodes() {}
 
     public static Config config(Config overrides) {
-        return overrides.withFallback(ConfigFactory.parseResources("dice-node.conf"))
+        Config node = overrides.withFallback(ConfigFactory.parseResources("dice-node.conf"))
                 .withFallback(ConfigFactory.defaultReference()).resolve();
+        // dice.tls decides Artery's transport and its key material.
+        return NodeTls.from(node).pekkoConfig().withFallback(node);
     }
 }

@@ -73,6 +73,6 @@ public final class DiceRun {
         Config presetConfig = defaults.getConfig("dice.presets." + preset).atPath("dice");
         Config user = file == null ? ConfigFactory.empty() : ConfigFactory.parseFile(file.toFile(),
                 com.typesafe.config.ConfigParseOptions.defaults().setAllowMissing(false));
-        return overrides.withFallback(user).withFallback(presetConfig).withFallback(defaults).resolve();
+        return Nodes.config(overrides.withFallback(user).withFallback(presetConfig));
     }
 }

@@ -6,8 +6,6 @@ import dev.dice.proto.collective.Phase;
 import dev.dice.proto.collective.RingFrame;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -40,8 +38,9 @@ public final class RingAllReduce implements AutoCloseable {
      *     finishes its backward pass early waits for the slowest one inside the all-reduce)
      * @param chunkBytes payload per message
      * @param ringId names this incarnation of the ring; streams from another ring are refused
+     * @param transport plaintext (default) or mutual TLS
      */
-    public record Settings(Duration timeout, int chunkBytes, String ringId) {
+    public record Settings(Duration timeout, int chunkBytes, String ringId, GrpcTransport transport) {
         public Settings {
             if (chunkBytes < 4 || chunkBytes % 4 != 0) {
                 throw new IllegalArgumentException("chunkBytes must be a positive multiple of 4, not " + chunkBytes);
@@ -49,15 +48,19 @@ public final class RingAllReduce implements AutoCloseable {
         }
 
         public static Settings of(Duration timeout) {
-            return new Settings(timeout, 1 << 20, "ring");
+            return new Settings(timeout, 1 << 20, "ring", GrpcTransport.PLAINTEXT);
         }
 
         public Settings withRingId(String id) {
-            return new Settings(timeout, chunkBytes, id);
+            return new Settings(timeout, chunkBytes, id, transport);
         }
 
         public Settings withChunkBytes(int bytes) {
-            return new Settings(timeout, bytes, ringId);
+            return new Settings(timeout, bytes, ringId, transport);
+        }
+
+        public Settings withTransport(GrpcTransport t) {
+            return new Settings(timeout, chunkBytes, ringId, t);
         }
     }
 
@@ -105,7 +108,7 @@ public final class RingAllReduce implements AutoCloseable {
         InetSocketAddress self = address(members.get(rank));
         try {
             // directExecutor: callbacks only enqueue or signal, so running them on the event loop saves a hop
-            server = NettyServerBuilder.forAddress(self).directExecutor().addService(inbound)
+            server = settings.transport().server(self).directExecutor().addService(inbound)
                     .flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("rank " + rank + ": cannot listen on " + self, e);
@@ -115,7 +118,7 @@ public final class RingAllReduce implements AutoCloseable {
         // disableRetry: a retrying call keeps the sent frames to replay them, and may serialise a frame after
         // send returned (while it drains its buffer); the payloads are zero-copy views of the caller's buffer,
         // which the reduction overwrites in the next round, so a late serialisation would send wrong numbers.
-        channel = NettyChannelBuilder.forAddress(to.getHostString(), to.getPort()).usePlaintext().directExecutor()
+        channel = settings.transport().channel(to.getHostString(), to.getPort()).directExecutor()
                 .disableRetry().flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build();
         outbound = new RingOutbound(channel, settings.ringId(), rank, world, 2 * settings.chunkBytes(), this::fail);
     }

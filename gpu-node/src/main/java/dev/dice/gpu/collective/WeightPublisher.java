@@ -9,7 +9,6 @@ import dev.dice.proto.collective.SnapshotHeader;
 import dev.dice.proto.collective.WeightSyncGrpc;
 import io.grpc.Server;
 import io.grpc.Status;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
@@ -63,11 +62,15 @@ public final class WeightPublisher implements AutoCloseable {
     private final Server server;
     private volatile Published current;
 
-    /** Listens on {@code host:port} (port 0 picks a free one, see {@link #port}). */
+    /** Listens on {@code host:port} (port 0 picks a free one, see {@link #port}), plaintext. */
     public WeightPublisher(String host, int port, int chunkBytes) {
+        this(host, port, chunkBytes, GrpcTransport.PLAINTEXT);
+    }
+
+    public WeightPublisher(String host, int port, int chunkBytes, GrpcTransport transport) {
         this.chunkBytes = chunkBytes;
         try {
-            server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).directExecutor()
+            server = transport.server(new InetSocketAddress(host, port)).directExecutor()
                     .flowControlWindow(4 * chunkBytes).addService(new Service()).build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("weight publisher: cannot listen on " + host + ":" + port, e);

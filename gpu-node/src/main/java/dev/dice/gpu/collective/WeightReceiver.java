@@ -6,7 +6,6 @@ import dev.dice.proto.collective.WeightSyncGrpc;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.concurrent.TimeUnit;
@@ -22,12 +21,16 @@ public final class WeightReceiver implements AutoCloseable {
     private final ManagedChannel channel;
     private volatile WeightSnapshot installed;
 
-    /** @param publisher "host:port" of the publisher */
+    /** @param publisher "host:port" of the publisher (plaintext) */
     public WeightReceiver(String publisher, int maxChunkBytes) {
+        this(publisher, maxChunkBytes, GrpcTransport.PLAINTEXT);
+    }
+
+    public WeightReceiver(String publisher, int maxChunkBytes, GrpcTransport transport) {
         this.source = publisher;
         int colon = publisher.lastIndexOf(':');
-        channel = NettyChannelBuilder.forAddress(publisher.substring(0, colon),
-                Integer.parseInt(publisher.substring(colon + 1))).usePlaintext().directExecutor()
+        channel = transport.channel(publisher.substring(0, colon),
+                Integer.parseInt(publisher.substring(colon + 1))).directExecutor()
                 .flowControlWindow(4 * maxChunkBytes).maxInboundMessageSize(maxChunkBytes + 4096).build();
     }
 
