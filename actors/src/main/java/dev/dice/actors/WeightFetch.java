@@ -1,0 +1,65 @@
+package dev.dice.actors;
+
+import ai.djl.ndarray.NDManager;
+import dev.dice.gpu.Tokenizer;
+import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.WeightPublisher;
+import dev.dice.gpu.collective.WeightReceiver;
+import dev.dice.gpu.collective.WeightSnapshot;
+import dev.dice.ops.DiceMetrics;
+import dev.dice.work.Policy;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.slf4j.Logger;
+
+/**
+ * How a generator or scorer takes a newly trained model: fetched from the trainer's weight publisher and verified
+ * (CRC32C per chunk, SHA-256 of the whole) — or, when that fails, read from the checkpoint the trainer wrote.
+ * One receiver per publisher, reused while the publisher stays the same.
+ */
+final class WeightFetch implements AutoCloseable {
+    private final Logger log;
+    private WeightReceiver receiver;
+    private String source;
+
+    WeightFetch(Logger log) {
+        this.log = log;
+    }
+
+    Policy fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
+        long start = System.nanoTime();
+        try {
+            WeightSnapshot snapshot = receiverFor(weights.publisher()).fetch(weights.version(), timeout);
+            if (snapshot.version() != weights.version()) {
+                throw new CollectiveException("the publisher serves v" + snapshot.version() + ", not v" + weights.version());
+            }
+            Policy policy = Policy.of(snapshot, weights.config(), tokenizer, device);
+            DiceMetrics.get().recordWeightSync(weights.version(), (System.nanoTime() - start) / 1e9);
+            log.info("weights v{} (sha256 {}) fetched from {} in {} ms", weights.version(),
+                    snapshot.sha256Hex().substring(0, 12), weights.publisher(), (System.nanoTime() - start) / 1_000_000);
+            return policy;
+        } catch (CollectiveException e) {
+            log.warn("weight fetch of v{} from {} failed ({}); reading the checkpoint {} instead", weights.version(),
+                    weights.publisher(), e.getMessage(), checkpoint);
+            return Policy.load(checkpoint, tokenizer, device, weights.version());
+        }
+    }
+
+    private WeightReceiver receiverFor(String publisher) {
+        if (!publisher.equals(source)) {
+            close();
+            receiver = new WeightReceiver(publisher, WeightPublisher.DEFAULT_CHUNK_BYTES);
+            source = publisher;
+        }
+        return receiver;
+    }
+
+    @Override
+    public void close() {
+        if (receiver != null) {
+            receiver.close();
+            receiver = null;
+            source = null;
+        }
+    }
+}
