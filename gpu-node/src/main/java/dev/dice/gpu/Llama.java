@@ -162,7 +162,7 @@ public final class Llama implements AutoCloseable {
         k = repeatKv(k, heads / kvHeads);
         v = repeatKv(v, heads / kvHeads);
         // scaling q ([B, H, T, D]) rather than the scores ([B, H, T, S]) touches fewer elements when S > D
-        NDArray scores = q.mul(1.0 / Math.sqrt(d)).matMul(k.transpose(0, 1, 3, 2));
+        NDArray scores = Scalars.mul(q, 1.0 / Math.sqrt(d)).matMul(k.transpose(0, 1, 3, 2));
         if (mask != null) {
             scores = scores.add(mask);
         }

@@ -15,7 +15,7 @@ public final class Losses {
     public static NDArray sft(Llama model, SequenceBatch batch) {
         NDArray sum = batch.responseTokens() == 0 ? batch.responseLogProbs(model).sum()
                 : PackedBatch.of(batch, model.config().maxPositionEmbeddings()).responseLogProbSum(model);
-        return sum.neg().div(Math.max(1, batch.responseTokens()));
+        return Scalars.div(sum.neg(), Math.max(1, batch.responseTokens()));
     }
 
     /**
@@ -31,8 +31,8 @@ public final class Losses {
         NDArray logp = pairs.pairedResponseLogProbs(model);
         NDArray chosen = logp.get("0:" + n);
         NDArray rejected = logp.get(n + ":");
-        NDArray chosenReward = chosen.sub(m.create(refChosen)).mul(beta);
-        NDArray rejectedReward = rejected.sub(m.create(refRejected)).mul(beta);
+        NDArray chosenReward = Scalars.mul(chosen.sub(m.create(refChosen)), beta);
+        NDArray rejectedReward = Scalars.mul(rejected.sub(m.create(refRejected)), beta);
         NDArray margin = chosenReward.sub(rejectedReward);
         // −log σ(x) = softplus(−x), stable for large |x|
         NDArray loss = Activation.softPlus(margin.neg()).mean();

@@ -82,7 +82,7 @@ public final class Trainer {
 
     private NDArray backward(Supplier<NDArray> lossOf, double weight) {
         NDArray[] loss = new NDArray[1];
-        NDArray weighted = Autograd.recording(() -> (loss[0] = lossOf.get()).mul(weight));
+        NDArray weighted = Autograd.recording(() -> Scalars.mul(loss[0] = lossOf.get(), weight));
         Autograd.backward(weighted);
         return loss[0];
     }

@@ -10,6 +10,7 @@ import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -208,6 +209,42 @@ class TrainingTest {
             // the next, healthy step trains again
             trainer.sft(SequenceBatch.of(List.of(new int[] {1, 4}), List.of(new int[] {5, 2}), 0), 1.0);
             assertTrue(Double.isFinite(trainer.step().gradNorm()));
+        }
+    }
+
+    /** One SFT and one DPO micro-batch from fresh weights: the accumulated gradient, flat. */
+    private static float[] gradientOfOneStep() {
+        try (Llama model = TinyModels.model(root, 12)) {
+            Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(0.01, 1), 1.0));
+            List<int[]> prompts = List.of(new int[] {1, 4, 5}, new int[] {1, 6}, new int[] {1, 4, 5}, new int[] {1, 6});
+            List<int[]> responses = List.of(new int[] {7, 8, 2}, new int[] {9, 2}, new int[] {10, 2}, new int[] {11, 2});
+            trainer.sft(SequenceBatch.of(prompts, responses, 0), 0.5);
+            trainer.dpo(SequenceBatch.of(prompts, responses, 0), new float[] {-7, -4}, new float[] {-5, -6}, 0.5, 0.5);
+            try (NDManager scratch = root.newSubManager(); GradBuckets grads = trainer.gradients(scratch)) {
+                return grads.bucket(0).toFloatArray();
+            }
+        }
+    }
+
+    // Regression: DJL's x.mul(Number) frees its scalar operand's memory at the next GC while the autograd graph still
+    // reads it (see Scalars); gradients then changed with GC timing (data-parallel ranks drifted from one rank).
+    @Test
+    void gradientsDoNotDependOnGarbageCollectionTiming() throws InterruptedException {
+        float[] quiet = gradientOfOneStep();
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread collector = new Thread(() -> {
+            while (!stop.get()) {
+                System.gc(); // frees every unreachable direct buffer at once, between forward and backward too
+            }
+        });
+        collector.start();
+        try {
+            for (int repeat = 0; repeat < 2; repeat++) {
+                assertArrayEqualsBits(quiet, gradientOfOneStep());
+            }
+        } finally {
+            stop.set(true);
+            collector.join();
         }
     }
 
