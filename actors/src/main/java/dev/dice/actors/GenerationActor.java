@@ -89,8 +89,8 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
 
     private Behavior<Command> onSync(Sync sync) {
         if (policy == null || policy.version() != sync.weights().version()) {
-            hold(fetch.fetch(sync.weights(), sync.checkpoint(), sync.timeout(), tokenizer, device),
-                    sync.weights().publisher());
+            WeightFetch.Fetched fetched = fetch.fetch(sync.weights(), sync.checkpoint(), sync.timeout(), tokenizer, device);
+            hold(fetched.policy(), fetched.source());
         }
         sync.replyTo().tell(new Loaded(policy.version(), sha256));
         return this;

@@ -88,7 +88,7 @@ public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
     private Behavior<Command> onSync(Sync sync) {
         long version = sync.weights().version();
         if (policy == null || policy.version() != version) {
-            Policy fresh = fetch.fetch(sync.weights(), sync.policyDir(), sync.timeout(), tokenizer, device);
+            WeightFetch.Fetched fetched = fetch.fetch(sync.weights(), sync.policyDir(), sync.timeout(), tokenizer, device);
             Policy ref;
             if (policy != null && policy.version() == version - 1) {
                 ref = policy; // π_t becomes the reference of π_{t+1}: no copy, no disk
@@ -97,7 +97,7 @@ public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
                 ref = Policy.load(sync.referenceDir(), tokenizer, device, version - 1);
             }
             release();
-            hold(fresh, ref, sync.weights().publisher());
+            hold(fetched.policy(), ref, fetched.source());
         }
         sync.replyTo().tell(new Loaded(policy.version(), sha256));
         return this;

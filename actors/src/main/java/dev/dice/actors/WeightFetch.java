@@ -26,7 +26,10 @@ final class WeightFetch implements AutoCloseable {
         this.log = log;
     }
 
-    Policy fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
+    /** A policy and where it came from: the publisher's address, or the checkpoint directory. */
+    record Fetched(Policy policy, String source) {}
+
+    Fetched fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
         long start = System.nanoTime();
         try {
             WeightSnapshot snapshot = receiverFor(weights.publisher()).fetch(weights.version(), timeout);
@@ -35,13 +38,11 @@ final class WeightFetch implements AutoCloseable {
             }
             Policy policy = Policy.of(snapshot, weights.config(), tokenizer, device);
             DiceMetrics.get().recordWeightSync(weights.version(), (System.nanoTime() - start) / 1e9);
-            log.info("weights v{} (sha256 {}) fetched from {} in {} ms", weights.version(),
-                    snapshot.sha256Hex().substring(0, 12), weights.publisher(), (System.nanoTime() - start) / 1_000_000);
-            return policy;
+            return new Fetched(policy, weights.publisher() + " in " + (System.nanoTime() - start) / 1_000_000 + " ms");
         } catch (CollectiveException e) {
             log.warn("weight fetch of v{} from {} failed ({}); reading the checkpoint {} instead", weights.version(),
                     weights.publisher(), e.getMessage(), checkpoint);
-            return Policy.load(checkpoint, tokenizer, device, weights.version());
+            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
         }
     }
 

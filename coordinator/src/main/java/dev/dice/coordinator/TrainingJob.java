@@ -219,7 +219,7 @@ public final class TrainingJob {
         for (TrainerActor.Reply r : reports.values()) {
             if (r instanceof TrainerActor.RankFailed f) {
                 from = Math.min(from, f.syncStep());
-                why.add("rank " + f.rank() + ": " + f.reason());
+                why.add(f.reason());
             } else {
                 from = Math.min(from, task.settings().steps());
             }
