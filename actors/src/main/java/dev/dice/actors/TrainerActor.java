@@ -252,13 +252,15 @@ public final class TrainerActor {
         return holding(stage);
     }
 
-    /** Leaves the broken ring and tells the job where this replica can resume from. */
+    /**
+     * Leaves the ring and tells the job where this replica can resume from. Fatal unless the ring broke (a peer
+     * failed, or a port was taken): diverged replicas, a bug or a bad checkpoint would fail again in a new ring.
+     */
     private Behavior<Command> failed(Stage stage, Ring place, RuntimeException e) {
-        // Not a collective failure (a bug, a bad checkpoint): the other ranks must not wait out their timeout.
         boolean ringBroke = e instanceof CollectiveException || e instanceof UncheckedIOException;
         boolean fatal = e instanceof WeightDivergenceException || !ringBroke;
         if (stage.ring != null) {
-            stage.ring.abort(e.getMessage());
+            stage.ring.abort(e.getMessage()); // whatever failed here, the other ranks must not wait out their timeout
         }
         stage.closeRing();
         context.getLog().warn("trainer rank {} in ring {}: {} at step {}; holding sync step {}{}", place.rank(),
