@@ -61,7 +61,7 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
-        this.fetch = new WeightFetch(context.getLog());
+        this.fetch = new WeightFetch(context);
     }
 
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation) {

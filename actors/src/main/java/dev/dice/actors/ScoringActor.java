@@ -56,7 +56,7 @@ public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
         this.device = device;
         this.tokenizer = tokenizer;
         this.scoring = scoring;
-        this.fetch = new WeightFetch(context.getLog());
+        this.fetch = new WeightFetch(context);
     }
 
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Scoring scoring) {

@@ -6,6 +6,7 @@ import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.GrpcTransport;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightDivergenceException;
 import dev.dice.gpu.collective.WeightPublisher;
@@ -120,19 +121,22 @@ public final class TrainerActor {
     private final ActorContext<Command> context;
     private final NDManager device;
     private final Tokenizer tokenizer;
+    /** Where the ring server and the weight publisher listen: the node's own address. */
     private final String host;
+    /** Plaintext, or mutual TLS when the node has {@code dice.tls} on. */
+    private final GrpcTransport transport;
     private WeightPublisher publisher;
 
-    private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer, String host) {
+    private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer) {
         this.context = context;
         this.device = device;
         this.tokenizer = tokenizer;
-        this.host = host;
+        this.host = context.getSystem().settings().config().getString("pekko.remote.artery.canonical.hostname");
+        this.transport = NodeTls.from(context.getSystem().settings().config()).grpc();
     }
 
-    /** @param host the address this trainer's ring server and weight publisher listen on */
-    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, String host) {
-        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer, host).idle());
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer) {
+        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer).idle());
     }
 
     // ---- states ---------------------------------------------------------------------------------------------
@@ -221,7 +225,7 @@ public final class TrainerActor {
         stage.place = place;
         try {
             stage.ring = new RingAllReduce(place.members(), place.rank(),
-                    RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()));
+                    RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()).withTransport(transport));
             stage.replica.join(stage.ring, place.checkEvery());
         } catch (RuntimeException e) {
             return failed(stage, place, e);
@@ -285,7 +289,7 @@ public final class TrainerActor {
         Checkpoint.writeJson(outDir.resolve("train_log.json"), log);
         WeightSnapshot snapshot = policy.snapshot();
         if (publisher == null) {
-            publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES);
+            publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);
         }
         publisher.publish(snapshot);
         String address = host + ":" + publisher.port();

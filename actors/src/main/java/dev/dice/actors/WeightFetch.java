@@ -3,6 +3,7 @@ package dev.dice.actors;
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.GrpcTransport;
 import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightReceiver;
 import dev.dice.gpu.collective.WeightSnapshot;
@@ -10,6 +11,7 @@ import dev.dice.ops.DiceMetrics;
 import dev.dice.work.Policy;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.slf4j.Logger;
 
 /**
@@ -19,11 +21,14 @@ import org.slf4j.Logger;
  */
 final class WeightFetch implements AutoCloseable {
     private final Logger log;
+    private final GrpcTransport transport;
     private WeightReceiver receiver;
     private String source;
 
-    WeightFetch(Logger log) {
-        this.log = log;
+    /** Fetches over {@code context}'s node transport: plaintext, or mutual TLS when {@code dice.tls} is on. */
+    WeightFetch(ActorContext<?> context) {
+        this.log = context.getLog();
+        this.transport = NodeTls.from(context.getSystem().settings().config()).grpc();
     }
 
     /** A policy and where it came from: the publisher's address, or the checkpoint directory. */
@@ -49,7 +54,7 @@ final class WeightFetch implements AutoCloseable {
     private WeightReceiver receiverFor(String publisher) {
         if (!publisher.equals(source)) {
             close();
-            receiver = new WeightReceiver(publisher, WeightPublisher.DEFAULT_CHUNK_BYTES);
+            receiver = new WeightReceiver(publisher, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);
             source = publisher;
         }
         return receiver;

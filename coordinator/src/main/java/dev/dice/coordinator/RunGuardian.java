@@ -56,10 +56,9 @@ final class RunGuardian {
                 scorers.add(watched(context, context.spawn(ScoringActor.create(device, tokenizer,
                         new Scoring(config.cluster().batchRows())), "scorer-" + i, model)));
             }
-            String host = context.getSystem().settings().config().getString("pekko.remote.artery.canonical.hostname");
             List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
             for (int i = 0; i < config.trainers().count(); i++) {
-                trainers.add(watched(context, context.spawn(TrainerActor.create(device, tokenizer, host),
+                trainers.add(watched(context, context.spawn(TrainerActor.create(device, tokenizer),
                         "trainer-" + i, model)));
             }
             Coordinator.Workers workers = new Coordinator.Workers(generators, scorers,

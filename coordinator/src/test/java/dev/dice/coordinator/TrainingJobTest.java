@@ -103,7 +103,7 @@ class TrainingJobTest {
     private static TrainingJob.Done train(String name, int n, Integer stopAt) {
         List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer(), "127.0.0.1"), name + "-trainer-" + i,
+            trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer()), name + "-trainer-" + i,
                     DispatcherSelector.fromConfig("dice.model-dispatcher")));
         }
         TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();

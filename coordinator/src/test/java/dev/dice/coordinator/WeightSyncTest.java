@@ -72,7 +72,7 @@ class WeightSyncTest {
             pairs.add(PreferencePair.newBuilder().setPromptId("p" + i).setPrompt("upper: cat " + i).setChosen("CAT " + i)
                     .setRejected("cat " + i).setRefLogpChosen(-20).setRefLogpRejected(-18).build());
         }
-        ActorRef<TrainerActor.Command> trainer = kit.spawn(TrainerActor.create(root, BYTES, "127.0.0.1"), "trainer");
+        ActorRef<TrainerActor.Command> trainer = kit.spawn(TrainerActor.create(root, BYTES), "trainer");
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
         kit.spawn(TrainingJob.create(new TrainingJob.Task("dpo", init, pairs, new Training.Settings(3, 4, 1e-3, 1, 1.0,
                 0.5, 3), 1, dir.resolve("dpo")), List.of(trainer), new TrainingJob.RingSettings(WAIT, 2),
