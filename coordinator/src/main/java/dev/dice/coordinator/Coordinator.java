@@ -46,7 +46,7 @@ public final class Coordinator {
 
     private record TrainerSaid(TrainerActor.Reply reply) implements Command {}
 
-    private record Trained(TrainingJob.Done done) implements Command {}
+    private record TrainingDone(TrainingJob.Done done) implements Command {}
 
     private record JobDone(ShardJob.Done done) implements Command {}
 
@@ -260,7 +260,7 @@ public final class Coordinator {
         RunConfig.Trainers ring = plan.config().trainers();
         context.watch(context.spawn(TrainingJob.create(task, List.copyOf(trainers),
                 new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery()), trainerReplies(),
-                context.messageAdapter(TrainingJob.Done.class, Trained::new)), "training-" + (++jobCounter)));
+                context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)), "training-" + (++jobCounter)));
         return training(task.stage(), task.settings().steps(), then);
     }
 
@@ -278,7 +278,7 @@ public final class Coordinator {
                     published = trained.weights();
                     return then.apply(trained.log());
                 })
-                .onMessage(Trained.class, message -> {
+                .onMessage(TrainingDone.class, message -> {
                     TrainingJob.Done done = message.done();
                     trainers.retainAll(done.trainers());
                     published = done.trained().weights();
