@@ -2,11 +2,13 @@ package dev.dice.actors;
 
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Tokenizer;
+import dev.dice.ops.DiceMetrics;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PromptShard;
 import dev.dice.work.Policy;
 import dev.dice.work.ShardGeneration;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -27,9 +29,17 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
     /** Load the checkpoint in {@code dir} as policy version {@code version}, replacing what is held. */
     public record Load(Path dir, long version, ActorRef<Loaded> replyTo) implements Command, Wire {}
 
+    /**
+     * Take the published weights as the policy, unless their version is held already: fetched from the trainer
+     * (the checkpoint in {@code checkpoint} if that fails) and switched to between two shards.
+     */
+    public record Sync(PublishedWeights weights, Path checkpoint, Duration timeout, ActorRef<Loaded> replyTo)
+            implements Command, Wire {}
+
     public record Generate(PromptShard shard, ActorRef<Reply> replyTo) implements Command, Wire {}
 
-    public record Loaded(long version) implements Wire {}
+    /** The version now held and the SHA-256 of its weights. */
+    public record Loaded(long version, String sha256) implements Wire {}
 
     public sealed interface Reply {}
 
@@ -41,7 +51,9 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
     private final NDManager device;
     private final Tokenizer tokenizer;
     private final ShardGeneration generation;
+    private final WeightFetch fetch;
     private Policy policy;
+    private String sha256;
 
     private GenerationActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer,
             ShardGeneration generation) {
@@ -49,6 +61,7 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
+        this.fetch = new WeightFetch(context);
     }
 
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation) {
@@ -59,17 +72,38 @@ public final class GenerationActor extends AbstractBehavior<GenerationActor.Comm
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(Load.class, this::onLoad)
+                .onMessage(Sync.class, this::onSync)
                 .onMessage(Generate.class, this::onGenerate)
-                .onSignal(PostStop.class, signal -> release())
+                .onSignal(PostStop.class, signal -> {
+                    fetch.close();
+                    return release();
+                })
                 .build();
     }
 
     private Behavior<Command> onLoad(Load load) {
-        release();
-        policy = Policy.load(load.dir(), tokenizer, device, load.version());
-        getContext().getLog().info("generator holds policy v{} from {}", load.version(), load.dir());
-        load.replyTo().tell(new Loaded(load.version()));
+        hold(Policy.load(load.dir(), tokenizer, device, load.version()), load.dir().toString());
+        load.replyTo().tell(new Loaded(policy.version(), sha256));
         return this;
+    }
+
+    private Behavior<Command> onSync(Sync sync) {
+        if (policy == null || policy.version() != sync.weights().version()) {
+            WeightFetch.Fetched fetched = fetch.fetch(sync.weights(), sync.checkpoint(), sync.timeout(), tokenizer, device);
+            hold(fetched.policy(), fetched.source());
+        }
+        sync.replyTo().tell(new Loaded(policy.version(), sha256));
+        return this;
+    }
+
+    /** Switches to {@code fresh}: shards are served one at a time, so a shard sees one version only. */
+    private void hold(Policy fresh, String from) {
+        release();
+        policy = fresh;
+        sha256 = fresh.weightsSha256();
+        DiceMetrics.get().weightVersion.set(fresh.version());
+        getContext().getLog().info("generator holds policy v{} (sha256 {}) from {}", fresh.version(),
+                sha256.substring(0, 12), from);
     }
 
     private Behavior<Command> onGenerate(Generate request) {

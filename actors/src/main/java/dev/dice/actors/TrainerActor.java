@@ -5,25 +5,42 @@ import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
+import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.GrpcTransport;
+import dev.dice.gpu.collective.RingAllReduce;
+import dev.dice.gpu.collective.WeightDivergenceException;
+import dev.dice.gpu.collective.WeightPublisher;
+import dev.dice.gpu.collective.WeightSnapshot;
 import dev.dice.proto.PreferencePair;
+import dev.dice.work.DpoReplica;
 import dev.dice.work.Policy;
 import dev.dice.work.Training;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.actor.typed.javadsl.Receive;
 
 /**
- * Trains one stage: SFT from scratch (or from a given checkpoint), or DPO from π_t with π_t as the frozen
- * reference — whose log-probs arrive with the pairs, computed once by a scorer. The result is written as a
- * checkpoint (weights, config, optimizer moments, trainer state) and announced. Spawn it on the model
- * dispatcher: a stage blocks its thread for its whole length.
+ * Trains. SFT runs on one trainer, in one message. DPO runs on one or more trainers that form a ring (a training job
+ * assigns the ranks): each holds a replica of π_t, trains on its share of every global batch — one step per message,
+ * so the trainer stays responsive between steps — and the ring averages the gradients ({@link DpoReplica}). The
+ * frozen reference's log-probs arrive with the pairs. When the stage is done, rank 0 writes the checkpoint and
+ * publishes the weights for the generators and scorers to fetch. Spawn it on the model dispatcher: a step blocks
+ * its thread.
+ *
+ * <p>States: idle → training (a step per message) → holding (finished, or the ring failed: the replica waits for
+ * {@link Resume}, {@link Publish} or {@link Release}) → idle.
  */
-public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
+public final class TrainerActor {
 
     public sealed interface Command {}
 
@@ -31,38 +48,128 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     public record TrainSft(Path initDir, LlamaConfig config, List<Training.Example> data, Training.Settings settings,
             Path outDir, long version, ActorRef<Reply> replyTo) implements Command, Wire {}
 
-    public record TrainDpo(Path initDir, List<PreferencePair> data, Training.Settings settings, Path outDir,
-            long version, ActorRef<Reply> replyTo) implements Command, Wire {}
+    /** Asks for this trainer's address in ring {@code ringId}; answered with {@link RingAddress}. */
+    public record OpenRing(String ringId, ActorRef<Reply> replyTo) implements Command, Wire {}
+
+    /** A rank's place in a ring: every member's "host:port" in rank order, this rank, and the ring's settings. */
+    public record Ring(String id, List<String> members, int rank, Duration timeout, int checkEvery) {}
+
+    /** Starts a DPO stage on this rank: load {@code initDir}, join the ring, train. */
+    public record TrainDpo(Path initDir, List<PreferencePair> data, Training.Settings settings, long version, Ring ring,
+            ActorRef<Reply> replyTo) implements Command, Wire {}
+
+    /** After a ring failed: roll back to the sync point at {@code fromStep} and go on in {@code ring}. */
+    public record Resume(int fromStep, Ring ring, ActorRef<Reply> replyTo) implements Command, Wire {}
+
+    /** To rank 0 once every rank has finished: write the checkpoint into {@code outDir} and publish the weights. */
+    public record Publish(Path outDir, ActorRef<Reply> replyTo) implements Command, Wire {}
+
+    /** The stage is over: drop the replica. */
+    public record Release() implements Command, Wire {}
+
+    private record NextStep() implements Command, NoSerializationVerificationNeeded {}
 
     public sealed interface Reply {}
 
+    /** A step of the global batch, sent by rank 0 (or by the SFT trainer). */
     public record Progress(long version, Training.Step step, int totalSteps) implements Reply, Wire {}
 
-    public record Trained(Path dir, long version, List<Training.Step> log) implements Reply, Wire {}
+    /** The stage's model is in {@code dir} and served as {@code weights}. */
+    public record Trained(Path dir, long version, List<Training.Step> log, PublishedWeights weights)
+            implements Reply, Wire {}
+
+    public record RingAddress(String ringId, String address, ActorRef<Command> from) implements Reply, Wire {}
+
+    /** Every step is done and the ring agreed on the final weights; the replica is held until Publish or Release. */
+    public record RankFinished(String ringId, int rank, String weightsSha256, ActorRef<Command> from)
+            implements Reply, Wire {}
+
+    /**
+     * The ring failed under this rank; its replica waits at sync step {@code syncStep} (and the one before). Fatal:
+     * the replicas diverged or the stage cannot run, so re-forming the ring would not help.
+     */
+    public record RankFailed(String ringId, int rank, int syncStep, String reason, boolean fatal,
+            ActorRef<Command> from) implements Reply, Wire {}
 
     /** What the trainer saves beside the weights so that a stage can resume exactly. */
     public record TrainerState(int step, long seed, long version) {}
 
+    /** One DPO stage on this trainer. */
+    private static final class Stage {
+        final DpoReplica replica;
+        final Training.Settings settings;
+        final long version;
+        ActorRef<Reply> replyTo;
+        Ring place;
+        RingAllReduce ring;
+
+        Stage(DpoReplica replica, Training.Settings settings, long version, ActorRef<Reply> replyTo) {
+            this.replica = replica;
+            this.settings = settings;
+            this.version = version;
+            this.replyTo = replyTo;
+        }
+
+        void closeRing() {
+            if (ring != null) {
+                ring.close();
+                ring = null;
+            }
+        }
+    }
+
+    private final ActorContext<Command> context;
     private final NDManager device;
     private final Tokenizer tokenizer;
+    /** Where the ring server and the weight publisher listen: the node's own address. */
+    private final String host;
+    /** Plaintext, or mutual TLS when the node has {@code dice.tls} on. */
+    private final GrpcTransport transport;
+    private WeightPublisher publisher;
 
     private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer) {
-        super(context);
+        this.context = context;
         this.device = device;
         this.tokenizer = tokenizer;
+        this.host = context.getSystem().settings().config().getString("pekko.remote.artery.canonical.hostname");
+        this.transport = NodeTls.from(context.getSystem().settings().config()).grpc();
     }
 
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer) {
-        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer));
+        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer).idle());
     }
 
-    @Override
-    public Receive<Command> createReceive() {
-        return newReceiveBuilder()
+    // ---- states ---------------------------------------------------------------------------------------------
+
+    private Behavior<Command> idle() {
+        return Behaviors.receive(Command.class)
                 .onMessage(TrainSft.class, this::onSft)
+                .onMessage(OpenRing.class, this::onOpenRing)
                 .onMessage(TrainDpo.class, this::onDpo)
+                .onMessage(Release.class, release -> Behaviors.same())
+                .onSignal(PostStop.class, signal -> stopped(null))
                 .build();
     }
+
+    private Behavior<Command> training(Stage stage) {
+        return Behaviors.receive(Command.class)
+                .onMessage(NextStep.class, step -> onStep(stage))
+                .onMessage(Release.class, release -> release(stage, "released mid-stage"))
+                .onSignal(PostStop.class, signal -> stopped(stage))
+                .build();
+    }
+
+    private Behavior<Command> holding(Stage stage) {
+        return Behaviors.receive(Command.class)
+                .onMessage(OpenRing.class, this::onOpenRing)
+                .onMessage(Resume.class, resume -> onResume(stage, resume))
+                .onMessage(Publish.class, publish -> onPublish(stage, publish))
+                .onMessage(Release.class, release -> release(stage, null))
+                .onSignal(PostStop.class, signal -> stopped(stage))
+                .build();
+    }
+
+    // ---- SFT ------------------------------------------------------------------------------------------------
 
     private Behavior<Command> onSft(TrainSft job) {
         try (Policy policy = job.initDir() != null ? Policy.load(job.initDir(), tokenizer, device, job.version())
@@ -70,27 +177,145 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                         job.version())) {
             List<Training.Step> log = Training.sft(policy, job.data(), job.settings(),
                     step -> job.replyTo().tell(new Progress(job.version(), step, job.settings().steps())));
-            finish(policy, job.settings(), job.outDir(), log, job.replyTo());
+            job.replyTo().tell(save(policy, job.settings(), job.outDir(), log));
         }
-        return this;
+        return Behaviors.same();
+    }
+
+    // ---- DPO on a ring ----------------------------------------------------------------------------------------
+
+    private Behavior<Command> onOpenRing(OpenRing open) {
+        open.replyTo().tell(new RingAddress(open.ringId(), host + ":" + freePort(), context.getSelf()));
+        return Behaviors.same();
+    }
+
+    /** A port free now, for the ring server the trainer binds when the ring starts. */
+    private int freePort() {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException("trainer: no free port on " + host, e);
+        }
     }
 
     private Behavior<Command> onDpo(TrainDpo job) {
-        try (Policy policy = Policy.load(job.initDir(), tokenizer, device, job.version())) {
-            List<Training.Step> log = Training.dpo(policy, job.data(), job.settings(),
-                    step -> job.replyTo().tell(new Progress(job.version(), step, job.settings().steps())));
-            finish(policy, job.settings(), job.outDir(), log, job.replyTo());
+        DpoReplica replica;
+        try {
+            replica = new DpoReplica(Policy.load(job.initDir(), tokenizer, device, job.version()), job.data(),
+                    job.settings());
+        } catch (RuntimeException e) {
+            job.replyTo().tell(new RankFailed(job.ring().id(), job.ring().rank(), 0, "cannot start: " + e, true,
+                    context.getSelf()));
+            return Behaviors.same();
         }
-        return this;
+        return join(new Stage(replica, job.settings(), job.version(), job.replyTo()), job.ring());
     }
 
-    private void finish(Policy policy, Training.Settings settings, Path outDir, List<Training.Step> log,
-            ActorRef<Reply> replyTo) {
+    private Behavior<Command> onResume(Stage stage, Resume resume) {
+        stage.replyTo = resume.replyTo();
+        try {
+            stage.replica.rollBack(resume.fromStep());
+        } catch (RuntimeException e) {
+            return failed(stage, resume.ring(), e);
+        }
+        return join(stage, resume.ring());
+    }
+
+    private Behavior<Command> join(Stage stage, Ring place) {
+        stage.place = place;
+        try {
+            stage.ring = new RingAllReduce(place.members(), place.rank(),
+                    RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()).withTransport(transport));
+            stage.replica.join(stage.ring, place.checkEvery());
+        } catch (RuntimeException e) {
+            return failed(stage, place, e);
+        }
+        context.getLog().info("trainer rank {} of {} in ring {}, from step {} of {}", place.rank(),
+                place.members().size(), place.id(), stage.replica.steps(), stage.settings.steps());
+        context.getSelf().tell(new NextStep());
+        return training(stage);
+    }
+
+    private Behavior<Command> onStep(Stage stage) {
+        Training.Step step;
+        try {
+            step = stage.replica.step();
+        } catch (RuntimeException e) {
+            return failed(stage, stage.place, e);
+        }
+        if (stage.place.rank() == 0) {
+            stage.replyTo.tell(new Progress(stage.version, step, stage.settings.steps()));
+        }
+        if (!stage.replica.done()) {
+            context.getSelf().tell(new NextStep());
+            return Behaviors.same();
+        }
+        stage.closeRing();
+        stage.replyTo.tell(new RankFinished(stage.place.id(), stage.place.rank(),
+                stage.replica.policy().weightsSha256(), context.getSelf()));
+        return holding(stage);
+    }
+
+    /**
+     * Leaves the ring and tells the job where this replica can resume from. Fatal unless the ring broke (a peer
+     * failed, or a port was taken): diverged replicas, a bug or a bad checkpoint would fail again in a new ring.
+     */
+    private Behavior<Command> failed(Stage stage, Ring place, RuntimeException e) {
+        boolean ringBroke = e instanceof CollectiveException || e instanceof UncheckedIOException;
+        boolean fatal = e instanceof WeightDivergenceException || !ringBroke;
+        if (stage.ring != null) {
+            stage.ring.abort(e.getMessage()); // whatever failed here, the other ranks must not wait out their timeout
+        }
+        stage.closeRing();
+        context.getLog().warn("trainer rank {} in ring {}: {} at step {}; holding sync step {}{}", place.rank(),
+                place.id(), e.getMessage(), stage.replica.steps(), stage.replica.latestSync(), fatal ? " (fatal)" : "");
+        stage.replyTo.tell(new RankFailed(place.id(), place.rank(), stage.replica.latestSync(),
+                e.getMessage() == null ? e.toString() : e.getMessage(), fatal, context.getSelf()));
+        return holding(stage);
+    }
+
+    private Behavior<Command> onPublish(Stage stage, Publish publish) {
+        publish.replyTo().tell(save(stage.replica.policy(), stage.settings, publish.outDir(), stage.replica.log()));
+        return Behaviors.same();
+    }
+
+    // ---- results -----------------------------------------------------------------------------------------------
+
+    /** Writes the checkpoint (resume reads it) and publishes the same weights for generators and scorers. */
+    private Trained save(Policy policy, Training.Settings settings, Path outDir, List<Training.Step> log) {
         policy.save(outDir);
         Checkpoint.writeJson(outDir.resolve("trainer_state.json"),
                 new TrainerState(settings.steps(), settings.seed(), policy.version()));
         Checkpoint.writeJson(outDir.resolve("train_log.json"), log);
-        replyTo.tell(new Trained(outDir, policy.version(), log));
+        WeightSnapshot snapshot = policy.snapshot();
+        if (publisher == null) {
+            publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);
+        }
+        publisher.publish(snapshot);
+        String address = host + ":" + publisher.port();
+        context.getLog().info("trainer published v{} (sha256 {}) at {}; checkpoint {}", snapshot.version(),
+                snapshot.sha256Hex().substring(0, 12), address, outDir);
+        return new Trained(outDir, policy.version(), log,
+                new PublishedWeights(address, snapshot.version(), snapshot.sha256Hex(), policy.model().config()));
     }
 
+    private Behavior<Command> release(Stage stage, String abort) {
+        if (abort != null && stage.ring != null) {
+            stage.ring.abort(abort);
+        }
+        stage.closeRing();
+        stage.replica.close();
+        return idle();
+    }
+
+    private Behavior<Command> stopped(Stage stage) {
+        if (stage != null) {
+            stage.closeRing(); // the neighbours see the link end and fail their step at once
+            stage.replica.close();
+        }
+        if (publisher != null) {
+            publisher.close();
+        }
+        return Behaviors.same();
+    }
 }

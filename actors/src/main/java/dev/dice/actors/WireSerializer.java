@@ -11,16 +11,26 @@ import dev.dice.proto.wire.GenerationGenerated;
 import dev.dice.proto.wire.GenerationLoad;
 import dev.dice.proto.wire.GenerationLoaded;
 import dev.dice.proto.wire.GenerationRefused;
+import dev.dice.proto.wire.GenerationSync;
+import dev.dice.proto.wire.OpenRing;
+import dev.dice.proto.wire.RankFailed;
+import dev.dice.proto.wire.RankFinished;
 import dev.dice.proto.wire.ReplayAppend;
 import dev.dice.proto.wire.ReplayContents;
 import dev.dice.proto.wire.ReplayGet;
+import dev.dice.proto.wire.RingAddress;
+import dev.dice.proto.wire.RingPlace;
 import dev.dice.proto.wire.ScoringLoad;
 import dev.dice.proto.wire.ScoringLoaded;
 import dev.dice.proto.wire.ScoringScore;
 import dev.dice.proto.wire.ScoringScored;
+import dev.dice.proto.wire.ScoringSync;
 import dev.dice.proto.wire.SftExample;
 import dev.dice.proto.wire.TrainDpo;
 import dev.dice.proto.wire.TrainProgress;
+import dev.dice.proto.wire.TrainPublish;
+import dev.dice.proto.wire.TrainRelease;
+import dev.dice.proto.wire.TrainResume;
 import dev.dice.proto.wire.TrainSft;
 import dev.dice.proto.wire.Trained;
 import dev.dice.proto.wire.TrainingSettings;
@@ -28,6 +38,7 @@ import dev.dice.proto.wire.TrainingStep;
 import dev.dice.work.Training;
 import java.io.NotSerializableException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.apache.pekko.actor.ExtendedActorSystem;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -64,10 +75,13 @@ public final class WireSerializer extends SerializerWithStringManifest {
     private Message toProto(Object o) {
         if (o instanceof GenerationActor.Load m) {
             return GenerationLoad.newBuilder().setDir(m.dir().toString()).setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof GenerationActor.Sync m) {
+            return GenerationSync.newBuilder().setWeights(weights(m.weights())).setCheckpoint(m.checkpoint().toString())
+                    .setTimeoutMs(m.timeout().toMillis()).setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof GenerationActor.Generate m) {
             return GenerationGenerate.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof GenerationActor.Loaded m) {
-            return GenerationLoaded.newBuilder().setVersion(m.version()).build();
+            return GenerationLoaded.newBuilder().setVersion(m.version()).setSha256(m.sha256()).build();
         } else if (o instanceof GenerationActor.Generated m) {
             return GenerationGenerated.newBuilder().setShard(m.shard()).setFrom(ref(m.from())).build();
         } else if (o instanceof GenerationActor.Refused m) {
@@ -75,10 +89,14 @@ public final class WireSerializer extends SerializerWithStringManifest {
         } else if (o instanceof ScoringActor.Load m) {
             return ScoringLoad.newBuilder().setPolicyDir(m.policyDir().toString()).setReferenceDir(m.referenceDir().toString())
                     .setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof ScoringActor.Sync m) {
+            return ScoringSync.newBuilder().setWeights(weights(m.weights())).setPolicyDir(m.policyDir().toString())
+                    .setReferenceDir(m.referenceDir().toString()).setTimeoutMs(m.timeout().toMillis())
+                    .setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof ScoringActor.Score m) {
             return ScoringScore.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof ScoringActor.Loaded m) {
-            return ScoringLoaded.newBuilder().setVersion(m.version()).build();
+            return ScoringLoaded.newBuilder().setVersion(m.version()).setSha256(m.sha256()).build();
         } else if (o instanceof ScoringActor.Scored m) {
             return ScoringScored.newBuilder().setShard(m.shard()).build();
         } else if (o instanceof TrainerActor.TrainSft m) {
@@ -87,15 +105,32 @@ public final class WireSerializer extends SerializerWithStringManifest {
                     .setVersion(m.version()).setReplyTo(ref(m.replyTo()));
             m.data().forEach(e -> b.addData(SftExample.newBuilder().setPrompt(e.prompt()).setResponse(e.response())));
             return b.build();
+        } else if (o instanceof TrainerActor.OpenRing m) {
+            return OpenRing.newBuilder().setRingId(m.ringId()).setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof TrainerActor.TrainDpo m) {
             return TrainDpo.newBuilder().setInitDir(m.initDir().toString()).addAllData(m.data()).setSettings(settings(m.settings()))
-                    .setOutDir(m.outDir().toString()).setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
+                    .setVersion(m.version()).setRing(ring(m.ring())).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof TrainerActor.Resume m) {
+            return TrainResume.newBuilder().setFromStep(m.fromStep()).setRing(ring(m.ring())).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof TrainerActor.Publish m) {
+            return TrainPublish.newBuilder().setOutDir(m.outDir().toString()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof TrainerActor.Release) {
+            return TrainRelease.getDefaultInstance();
         } else if (o instanceof TrainerActor.Progress m) {
             return TrainProgress.newBuilder().setVersion(m.version()).setStep(step(m.step())).setTotalSteps(m.totalSteps()).build();
         } else if (o instanceof TrainerActor.Trained m) {
-            Trained.Builder b = Trained.newBuilder().setDir(m.dir().toString()).setVersion(m.version());
+            Trained.Builder b = Trained.newBuilder().setDir(m.dir().toString()).setVersion(m.version())
+                    .setWeights(weights(m.weights()));
             m.log().forEach(s -> b.addLog(step(s)));
             return b.build();
+        } else if (o instanceof TrainerActor.RingAddress m) {
+            return RingAddress.newBuilder().setRingId(m.ringId()).setAddress(m.address()).setFrom(ref(m.from())).build();
+        } else if (o instanceof TrainerActor.RankFinished m) {
+            return RankFinished.newBuilder().setRingId(m.ringId()).setRank(m.rank()).setWeightsSha256(m.weightsSha256())
+                    .setFrom(ref(m.from())).build();
+        } else if (o instanceof TrainerActor.RankFailed m) {
+            return RankFailed.newBuilder().setRingId(m.ringId()).setRank(m.rank()).setSyncStep(m.syncStep())
+                    .setReason(m.reason()).setFatal(m.fatal()).setFrom(ref(m.from())).build();
         } else if (o instanceof ReplayBuffer.Append m) {
             return ReplayAppend.newBuilder().setBatch(m.batch()).setReplyTo(ref(m.replyTo())).build();
         } else if (o instanceof ReplayBuffer.Get m) {
@@ -114,11 +149,19 @@ public final class WireSerializer extends SerializerWithStringManifest {
                     GenerationLoad m = GenerationLoad.parseFrom(bytes);
                     yield new GenerationActor.Load(Path.of(m.getDir()), m.getVersion(), resolve(m.getReplyTo()));
                 }
+                case "GenerationActor$Sync" -> {
+                    GenerationSync m = GenerationSync.parseFrom(bytes);
+                    yield new GenerationActor.Sync(weights(m.getWeights()), Path.of(m.getCheckpoint()),
+                            Duration.ofMillis(m.getTimeoutMs()), resolve(m.getReplyTo()));
+                }
                 case "GenerationActor$Generate" -> {
                     GenerationGenerate m = GenerationGenerate.parseFrom(bytes);
                     yield new GenerationActor.Generate(m.getShard(), resolve(m.getReplyTo()));
                 }
-                case "GenerationActor$Loaded" -> new GenerationActor.Loaded(GenerationLoaded.parseFrom(bytes).getVersion());
+                case "GenerationActor$Loaded" -> {
+                    GenerationLoaded m = GenerationLoaded.parseFrom(bytes);
+                    yield new GenerationActor.Loaded(m.getVersion(), m.getSha256());
+                }
                 case "GenerationActor$Generated" -> {
                     GenerationGenerated m = GenerationGenerated.parseFrom(bytes);
                     yield new GenerationActor.Generated(m.getShard(), resolve(m.getFrom()));
@@ -132,11 +175,19 @@ public final class WireSerializer extends SerializerWithStringManifest {
                     yield new ScoringActor.Load(Path.of(m.getPolicyDir()), Path.of(m.getReferenceDir()), m.getVersion(),
                             resolve(m.getReplyTo()));
                 }
+                case "ScoringActor$Sync" -> {
+                    ScoringSync m = ScoringSync.parseFrom(bytes);
+                    yield new ScoringActor.Sync(weights(m.getWeights()), Path.of(m.getPolicyDir()), Path.of(m.getReferenceDir()),
+                            Duration.ofMillis(m.getTimeoutMs()), resolve(m.getReplyTo()));
+                }
                 case "ScoringActor$Score" -> {
                     ScoringScore m = ScoringScore.parseFrom(bytes);
                     yield new ScoringActor.Score(m.getShard(), resolve(m.getReplyTo()));
                 }
-                case "ScoringActor$Loaded" -> new ScoringActor.Loaded(ScoringLoaded.parseFrom(bytes).getVersion());
+                case "ScoringActor$Loaded" -> {
+                    ScoringLoaded m = ScoringLoaded.parseFrom(bytes);
+                    yield new ScoringActor.Loaded(m.getVersion(), m.getSha256());
+                }
                 case "ScoringActor$Scored" -> new ScoringActor.Scored(ScoringScored.parseFrom(bytes).getShard());
                 case "TrainerActor$TrainSft" -> {
                     TrainSft m = TrainSft.parseFrom(bytes);
@@ -145,10 +196,26 @@ public final class WireSerializer extends SerializerWithStringManifest {
                                     .map(e -> new Training.Example(e.getPrompt(), e.getResponse())).toList(),
                             settings(m.getSettings()), Path.of(m.getOutDir()), m.getVersion(), resolve(m.getReplyTo()));
                 }
+                case "TrainerActor$OpenRing" -> {
+                    OpenRing m = OpenRing.parseFrom(bytes);
+                    yield new TrainerActor.OpenRing(m.getRingId(), resolve(m.getReplyTo()));
+                }
                 case "TrainerActor$TrainDpo" -> {
                     TrainDpo m = TrainDpo.parseFrom(bytes);
                     yield new TrainerActor.TrainDpo(Path.of(m.getInitDir()), List.copyOf(m.getDataList()),
-                            settings(m.getSettings()), Path.of(m.getOutDir()), m.getVersion(), resolve(m.getReplyTo()));
+                            settings(m.getSettings()), m.getVersion(), ring(m.getRing()), resolve(m.getReplyTo()));
+                }
+                case "TrainerActor$Resume" -> {
+                    TrainResume m = TrainResume.parseFrom(bytes);
+                    yield new TrainerActor.Resume(m.getFromStep(), ring(m.getRing()), resolve(m.getReplyTo()));
+                }
+                case "TrainerActor$Publish" -> {
+                    TrainPublish m = TrainPublish.parseFrom(bytes);
+                    yield new TrainerActor.Publish(Path.of(m.getOutDir()), resolve(m.getReplyTo()));
+                }
+                case "TrainerActor$Release" -> {
+                    TrainRelease.parseFrom(bytes);
+                    yield new TrainerActor.Release();
                 }
                 case "TrainerActor$Progress" -> {
                     TrainProgress m = TrainProgress.parseFrom(bytes);
@@ -157,7 +224,20 @@ public final class WireSerializer extends SerializerWithStringManifest {
                 case "TrainerActor$Trained" -> {
                     Trained m = Trained.parseFrom(bytes);
                     yield new TrainerActor.Trained(Path.of(m.getDir()), m.getVersion(),
-                            m.getLogList().stream().map(WireSerializer::step).toList());
+                            m.getLogList().stream().map(WireSerializer::step).toList(), weights(m.getWeights()));
+                }
+                case "TrainerActor$RingAddress" -> {
+                    RingAddress m = RingAddress.parseFrom(bytes);
+                    yield new TrainerActor.RingAddress(m.getRingId(), m.getAddress(), resolve(m.getFrom()));
+                }
+                case "TrainerActor$RankFinished" -> {
+                    RankFinished m = RankFinished.parseFrom(bytes);
+                    yield new TrainerActor.RankFinished(m.getRingId(), m.getRank(), m.getWeightsSha256(), resolve(m.getFrom()));
+                }
+                case "TrainerActor$RankFailed" -> {
+                    RankFailed m = RankFailed.parseFrom(bytes);
+                    yield new TrainerActor.RankFailed(m.getRingId(), m.getRank(), m.getSyncStep(), m.getReason(), m.getFatal(),
+                            resolve(m.getFrom()));
                 }
                 case "ReplayBuffer$Append" -> {
                     ReplayAppend m = ReplayAppend.parseFrom(bytes);
@@ -184,6 +264,25 @@ public final class WireSerializer extends SerializerWithStringManifest {
 
     private <T> ActorRef<T> resolve(String path) {
         return refs.resolveActorRef(path);
+    }
+
+    private static RingPlace ring(TrainerActor.Ring r) {
+        return RingPlace.newBuilder().setId(r.id()).addAllMembers(r.members()).setRank(r.rank())
+                .setTimeoutMs(r.timeout().toMillis()).setCheckEvery(r.checkEvery()).build();
+    }
+
+    private static TrainerActor.Ring ring(RingPlace r) {
+        return new TrainerActor.Ring(r.getId(), List.copyOf(r.getMembersList()), r.getRank(),
+                Duration.ofMillis(r.getTimeoutMs()), r.getCheckEvery());
+    }
+
+    private static dev.dice.proto.wire.PublishedWeights weights(PublishedWeights w) {
+        return dev.dice.proto.wire.PublishedWeights.newBuilder().setPublisher(w.publisher()).setVersion(w.version())
+                .setSha256(w.sha256()).setConfigJson(configJson(w.config())).build();
+    }
+
+    private static PublishedWeights weights(dev.dice.proto.wire.PublishedWeights w) {
+        return new PublishedWeights(w.getPublisher(), w.getVersion(), w.getSha256(), config(w.getConfigJson()));
     }
 
     private static TrainingSettings settings(Training.Settings s) {

@@ -5,6 +5,7 @@ import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
+import dev.dice.gpu.collective.WeightSnapshot;
 import java.nio.file.Path;
 
 /**
@@ -29,6 +30,23 @@ public final class Policy implements AutoCloseable {
         Tokenizer.checkFits(tokenizer, config, dir.toString());
         NDManager manager = root.newSubManager();
         return new Policy(Llama.of(config, manager, Checkpoint.loadModel(dir, config, manager)), tokenizer, version);
+    }
+
+    /** Builds the model of {@code config} from a verified weight snapshot (the weights arrive over the network). */
+    public static Policy of(WeightSnapshot weights, LlamaConfig config, Tokenizer tokenizer, NDManager root) {
+        Tokenizer.checkFits(tokenizer, config, "weight snapshot v" + weights.version());
+        NDManager manager = root.newSubManager();
+        return new Policy(Llama.of(config, manager, weights.toArrays(manager)), tokenizer, weights.version());
+    }
+
+    /** The weights as a versioned snapshot (a copy), in the model's parameter order. */
+    public WeightSnapshot snapshot() {
+        return WeightSnapshot.of(version, model.parameters());
+    }
+
+    /** SHA-256 of the weights in parameter order: equal exactly when two models hold the same bits (one pass over them). */
+    public String weightsSha256() {
+        return snapshot().sha256Hex();
     }
 
     public void save(Path dir) {

@@ -14,6 +14,7 @@ import java.util.function.Consumer;
  * The SFT and DPO loops of one stage, nanoGPT's train.py in miniature: shuffle with the stage's seed, take
  * a batch, forward, backward, clip, step, report. Batches cycle through the data in a fresh order every
  * epoch; a step's data depends only on (seed, step), so a resumed stage sees what it would have seen.
+ * {@link DpoReplica} runs the same DPO step as one rank of a data-parallel ring.
  */
 public final class Training {
 
@@ -30,7 +31,7 @@ public final class Training {
     private Training() {}
 
     public static List<Step> sft(Policy policy, List<Example> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = new Trainer(policy.model(), settings(s));
+        Trainer trainer = new Trainer(policy.model(), trainerSettings(s));
         List<Step> log = new ArrayList<>();
         Batches<Example> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
@@ -49,44 +50,86 @@ public final class Training {
         return log;
     }
 
-    /** DPO from the policy's current weights; each pair carries its frozen reference log-probs. */
+    /** DPO from the policy's current weights, in this process alone; each pair carries its frozen reference log-probs. */
     public static List<Step> dpo(Policy policy, List<PreferencePair> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = new Trainer(policy.model(), settings(s));
+        Trainer trainer = new Trainer(policy.model(), trainerSettings(s));
         List<Step> log = new ArrayList<>();
         Batches<PreferencePair> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
-            List<PreferencePair> batch = batches.next();
-            List<int[]> prompts = new ArrayList<>();
-            List<int[]> responses = new ArrayList<>();
-            float[] refChosen = new float[batch.size()];
-            float[] refRejected = new float[batch.size()];
-            for (int side = 0; side < 2; side++) {
-                for (PreferencePair p : batch) {
-                    prompts.add(policy.promptTokens(p.getPrompt()));
-                    responses.add(policy.responseTokens(side == 0 ? p.getChosen() : p.getRejected(), true));
-                }
-            }
-            for (int i = 0; i < batch.size(); i++) {
-                refChosen[i] = (float) batch.get(i).getRefLogpChosen();
-                refRejected[i] = (float) batch.get(i).getRefLogpRejected();
-            }
-            Trainer.DpoStats stats = trainer.dpo(SequenceBatch.of(prompts, responses, policy.tokenizer().padId()),
-                    refChosen, refRejected, s.beta(), 1.0);
+            Trainer.DpoStats stats = dpoBackward(policy, trainer, batches.next(), s.beta(), 1.0);
             Trainer.StepReport report = trainer.step();
-            Step logged = new Step(step + 1, stats.loss(), stats.rewardAccuracy(), stats.margin(), stats.chosenReward(),
-                    stats.rejectedReward(), report.learningRate());
+            Step logged = step(step + 1, stats, report.learningRate());
             log.add(logged);
             progress.accept(logged);
         }
         return log;
     }
 
-    private static Trainer.Settings settings(Settings s) {
+    /**
+     * Forward and backward of the DPO loss (a mean over {@code pairs}) scaled by {@code weight}, accumulating into
+     * the parameters' gradients; the optimizer step is the caller's.
+     */
+    static Trainer.DpoStats dpoBackward(Policy policy, Trainer trainer, List<PreferencePair> pairs, double beta,
+            double weight) {
+        List<int[]> prompts = new ArrayList<>();
+        List<int[]> responses = new ArrayList<>();
+        float[] refChosen = new float[pairs.size()];
+        float[] refRejected = new float[pairs.size()];
+        for (int side = 0; side < 2; side++) {
+            for (PreferencePair p : pairs) {
+                prompts.add(policy.promptTokens(p.getPrompt()));
+                responses.add(policy.responseTokens(side == 0 ? p.getChosen() : p.getRejected(), true));
+            }
+        }
+        for (int i = 0; i < pairs.size(); i++) {
+            refChosen[i] = (float) pairs.get(i).getRefLogpChosen();
+            refRejected[i] = (float) pairs.get(i).getRefLogpRejected();
+        }
+        return trainer.dpo(SequenceBatch.of(prompts, responses, policy.tokenizer().padId()), refChosen, refRejected,
+                beta, weight);
+    }
+
+    static Step step(int step, Trainer.DpoStats stats, double learningRate) {
+        return new Step(step, stats.loss(), stats.rewardAccuracy(), stats.margin(), stats.chosenReward(),
+                stats.rejectedReward(), learningRate);
+    }
+
+    static Trainer.Settings trainerSettings(Settings s) {
         return Trainer.Settings.of(LrSchedule.constant(s.lr(), s.warmup()), s.maxGradNorm());
     }
 
+    /**
+     * Rank {@code rank}'s share of a global batch of {@code size} items split over {@code world} ranks: items
+     * [from, to), contiguous, shares differing by at most one.
+     */
+    record Share(int from, int to) {
+        static Share of(int size, int rank, int world) {
+            if (world < 1 || rank < 0 || rank >= world || size < world) {
+                throw new IllegalArgumentException("cannot split a batch of " + size + " over " + world
+                        + " ranks (rank " + rank + "): every rank needs at least one item");
+            }
+            return new Share(start(size, rank, world), start(size, rank + 1, world));
+        }
+
+        private static int start(int size, int rank, int world) {
+            return rank * (size / world) + Math.min(rank, size % world);
+        }
+
+        int size() {
+            return to - from;
+        }
+
+        /**
+         * The factor on this share's mean loss that makes the mean over ranks of the weighted shares equal the
+         * mean over the whole batch: share/size · world (1 when the shares are equal).
+         */
+        double weight(int size, int world) {
+            return (double) size() * world / size;
+        }
+    }
+
     /** Endless batches: each epoch a new seeded permutation. */
-    private static final class Batches<T> {
+    static final class Batches<T> {
         private final List<T> data;
         private final int size;
         private final Random rng;
@@ -100,6 +143,15 @@ public final class Training {
             this.data = data;
             this.size = size;
             this.rng = new Random(seed);
+        }
+
+        /** The batches of steps 0 .. {@code steps} − 1 are skipped: the next one is that of step {@code steps}. */
+        static <T> Batches<T> from(List<T> data, int size, long seed, int steps) {
+            Batches<T> batches = new Batches<>(data, size, seed);
+            for (int i = 0; i < steps; i++) {
+                batches.next();
+            }
+            return batches;
         }
 
         List<T> next() {

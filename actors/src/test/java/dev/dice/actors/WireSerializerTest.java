@@ -70,22 +70,36 @@ class WireSerializerTest {
         Training.Step step = new Training.Step(3, 0.61, Double.NaN, 0.2, 0.1, -0.1, 5e-6);
         LlamaConfig config = new LlamaConfig(259, 128, 384, 3, 4, 4, 96, 1e-5, 10000.0, true, 256, 257);
         Path dir = Path.of("/runs/a/round1/model");
+        PublishedWeights weights = new PublishedWeights("127.0.0.1:4711", 2, "ab12", config);
+        TrainerActor.Ring ring = new TrainerActor.Ring("round1-ring2", List.of("127.0.0.1:5001", "127.0.0.1:5002"), 1,
+                java.time.Duration.ofSeconds(60), 10);
         List<Object> messages = List.of(
                 new GenerationActor.Load(dir, 2, ref.unsafeUpcast()),
                 new GenerationActor.Generate(shard, ref.unsafeUpcast()),
-                new GenerationActor.Loaded(2),
+                new GenerationActor.Sync(weights, dir, java.time.Duration.ofSeconds(30), ref.unsafeUpcast()),
+                new GenerationActor.Loaded(2, "ab12"),
                 new GenerationActor.Generated(generated, ref.unsafeUpcast()),
                 new GenerationActor.Refused(shard, "generator holds v1", ref.unsafeUpcast()),
                 new ScoringActor.Load(dir, Path.of("/runs/a/dpo/model"), 2, ref.unsafeUpcast()),
                 new ScoringActor.Score(generated, ref.unsafeUpcast()),
-                new ScoringActor.Loaded(2),
+                new ScoringActor.Sync(weights, dir, Path.of("/runs/a/dpo/model"), java.time.Duration.ofSeconds(30),
+                        ref.unsafeUpcast()),
+                new ScoringActor.Loaded(2, "ab12"),
                 new ScoringActor.Scored(scored),
                 new TrainerActor.TrainSft(null, config, List.of(new Training.Example("add: 1+2", "3")), settings, dir, 0,
                         ref.unsafeUpcast()),
                 new TrainerActor.TrainSft(dir, null, List.of(), settings, dir, 0, ref.unsafeUpcast()),
-                new TrainerActor.TrainDpo(dir, List.of(pair), settings, dir, 3, ref.unsafeUpcast()),
+                new TrainerActor.OpenRing("round1-ring2", ref.unsafeUpcast()),
+                new TrainerActor.TrainDpo(dir, List.of(pair), settings, 3, ring, ref.unsafeUpcast()),
+                new TrainerActor.Resume(20, ring, ref.unsafeUpcast()),
+                new TrainerActor.Publish(dir, ref.unsafeUpcast()),
+                new TrainerActor.Release(),
                 new TrainerActor.Progress(3, step, 50),
-                new TrainerActor.Trained(dir, 3, List.of(step, step)),
+                new TrainerActor.Trained(dir, 3, List.of(step, step), weights),
+                new TrainerActor.RingAddress("round1-ring2", "127.0.0.1:5002", ref.unsafeUpcast()),
+                new TrainerActor.RankFinished("round1-ring2", 1, "ab12", ref.unsafeUpcast()),
+                new TrainerActor.RankFailed("round1-ring2", 1, 20, "left neighbour rank 0 left the ring", false,
+                        ref.unsafeUpcast()),
                 new ReplayBuffer.Append(PairBatch.newBuilder().setRound("round1").addPairs(pair).build(), ref.unsafeUpcast()),
                 new ReplayBuffer.Get("round1", ref.unsafeUpcast()),
                 new ReplayBuffer.Contents("round1", List.of(pair), 10));

@@ -57,6 +57,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--device", description = "cpu (default) or cuda:N.")
     String device;
 
+    @Option(names = "--trainers", description = "Data-parallel trainers of every DPO stage (default 1): a ring over"
+            + " loopback gRPC, each trainer on its share of every batch.")
+    Integer trainers;
+
     @Option(names = "--metrics-port", description = "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off).")
     Integer metricsPort;
 
@@ -75,6 +79,7 @@ final class RunCommand implements Callable<Integer> {
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);
         put(overrides, "dice.metrics.port", metricsPort);
+        put(overrides, "dice.cluster.trainers", trainers);
         if ((model == null) != (tokenizer == null)) {
             throw new IllegalArgumentException("--model and --tokenizer go together");
         }

@@ -1,6 +1,7 @@
 package dev.dice.coordinator;
 
 import dev.dice.actors.GenerationActor;
+import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.RewardShapingActor;
 import dev.dice.actors.ScoringActor;
@@ -45,6 +46,8 @@ public final class Coordinator {
 
     private record TrainerSaid(TrainerActor.Reply reply) implements Command {}
 
+    private record TrainingDone(TrainingJob.Done done) implements Command {}
+
     private record JobDone(ShardJob.Done done) implements Command {}
 
     private record GeneratorLoaded(GenerationActor.Loaded loaded) implements Command {}
@@ -63,13 +66,19 @@ public final class Coordinator {
     /** The workers the coordinator drives. */
     public record Workers(List<ActorRef<GenerationActor.Command>> generators, List<ActorRef<ScoringActor.Command>> scorers,
             ActorRef<RewardShapingActor.Command> shaper, ActorRef<ReplayBuffer.Command> replay,
-            ActorRef<TrainerActor.Command> trainer) {}
+            List<ActorRef<TrainerActor.Command>> trainers) {}
 
     private final ActorContext<Command> context;
     private final RunPlan plan;
     private final Workers workers;
     private final ActorRef<Finished> replyTo;
     private final List<StageResult> results = new ArrayList<>();
+    /** The trainers still alive: a DPO stage's ring is formed from them. */
+    private final List<ActorRef<TrainerActor.Command>> trainers;
+    /** The trainer running SFT, while it does: SFT cannot move to another trainer. */
+    private ActorRef<TrainerActor.Command> sftTrainer;
+    /** The weights the last training published: generators and scorers fetch them instead of reading the checkpoint. */
+    private PublishedWeights published;
     private int jobCounter;
 
     private Coordinator(ActorContext<Command> context, RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
@@ -77,6 +86,8 @@ public final class Coordinator {
         this.plan = plan;
         this.workers = workers;
         this.replyTo = replyTo;
+        this.trainers = new ArrayList<>(workers.trainers());
+        trainers.forEach(context::watch);
     }
 
     public static Behavior<Command> create(RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
@@ -114,9 +125,13 @@ public final class Coordinator {
         }
         List<Training.Example> examples = plan.sftExamples();
         Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size());
-        workers.trainer().tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
+        sftTrainer = trainers.get(0);
+        sftTrainer.tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
                 plan.dir().model("sft"), 0, trainerReplies()));
-        return training("sft", settings.steps(), log -> evaluate(0, started, log, null));
+        return training("sft", settings.steps(), log -> {
+            sftTrainer = null;
+            return evaluate(0, started, log, null);
+        });
     }
 
     private Behavior<Command> dpo() {
@@ -132,9 +147,8 @@ public final class Coordinator {
         return loadScorers(pi0, pi0, 0, () -> scoreOnly("offline-refs", plan.offlineShards(0), scored -> {
             List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
-            workers.trainer().tell(new TrainerActor.TrainDpo(pi0, pairs, settings, plan.dir().model("dpo"), 1,
-                    trainerReplies()));
-            return training("dpo", settings.steps(), log -> evaluate(1, started, log, null));
+            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
+                    log -> evaluate(1, started, log, null));
         }));
     }
 
@@ -193,9 +207,8 @@ public final class Coordinator {
                     RunObserver.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     List<PreferencePair> pairs = message.contents().pairs();
                     Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
-                    workers.trainer().tell(new TrainerActor.TrainDpo(plan.modelDir(t), pairs, settings,
-                            plan.dir().model(name), t + 1, trainerReplies()));
-                    return training(name, settings.steps(), log -> evaluate(t + 1, started, log, facts));
+                    return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
+                            plan.dir().model(name)), log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
     }
@@ -242,34 +255,81 @@ public final class Coordinator {
 
     // ---- waiting on workers -------------------------------------------------------------------------------
 
-    private Behavior<Command> training(String stage, int steps, Function<List<Training.Step>, Behavior<Command>> then) {
-        Progress progress = new Progress(stage, "step", steps);
-        return receive().onMessage(TrainerSaid.class, message -> {
-            if (message.reply() instanceof TrainerActor.Progress p) {
-                progress.advance(p.step().step(), Summary.trainingLine(p.step()));
-                RunObserver.trainingStep(stage, p.step());
-                return Behaviors.same();
-            }
-            return then.apply(((TrainerActor.Trained) message.reply()).log());
-        }).build();
+    /** DPO on a ring of the trainers still alive (one trainer: a ring of one). */
+    private Behavior<Command> trainDpo(TrainingJob.Task task, Function<List<Training.Step>, Behavior<Command>> then) {
+        RunConfig.Trainers ring = plan.config().trainers();
+        context.watch(context.spawn(TrainingJob.create(task, List.copyOf(trainers),
+                new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery()), trainerReplies(),
+                context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)), "training-" + (++jobCounter)));
+        return training(task.stage(), task.settings().steps(), then);
     }
 
+    /** Waits for a stage's training: SFT answers itself, a DPO stage through its training job. */
+    private Behavior<Command> training(String stage, int steps, Function<List<Training.Step>, Behavior<Command>> then) {
+        Progress progress = new Progress(stage, "step", steps);
+        return receive()
+                .onMessage(TrainerSaid.class, message -> {
+                    if (message.reply() instanceof TrainerActor.Progress p) {
+                        progress.advance(p.step().step(), Summary.trainingLine(p.step()));
+                        RunObserver.trainingStep(stage, p.step());
+                        return Behaviors.same();
+                    }
+                    TrainerActor.Trained trained = (TrainerActor.Trained) message.reply();
+                    published = trained.weights();
+                    return then.apply(trained.log());
+                })
+                .onMessage(TrainingDone.class, message -> {
+                    TrainingJob.Done done = message.done();
+                    trainers.retainAll(done.trainers());
+                    published = done.trained().weights();
+                    if (done.rings() > 1) {
+                        context.getLog().warn("stage {}: trained on {} ring(s), finishing with {} trainer(s)", stage,
+                                done.rings(), done.trainers().size());
+                    }
+                    return then.apply(done.trained().log());
+                })
+                .build();
+    }
+
+    /** Gives the generators the model of stage {@code version}: the published weights if they are those, else the checkpoint. */
     private Behavior<Command> loadGenerators(Path dir, long version, Supplier<Behavior<Command>> then) {
         ActorRef<GenerationActor.Loaded> reply = context.messageAdapter(GenerationActor.Loaded.class, GeneratorLoaded::new);
-        workers.generators().forEach(g -> g.tell(new GenerationActor.Load(dir, version, reply)));
-        return awaitCount(GeneratorLoaded.class, workers.generators().size(), then);
+        PublishedWeights weights = publishedAt(version);
+        workers.generators().forEach(g -> g.tell(weights != null
+                ? new GenerationActor.Sync(weights, dir, plan.config().trainers().ringTimeout(), reply)
+                : new GenerationActor.Load(dir, version, reply)));
+        return awaitLoaded(GeneratorLoaded.class, m -> m.loaded().version(), m -> m.loaded().sha256(),
+                workers.generators().size(), "generator", version, weights, then);
     }
 
     private Behavior<Command> loadScorers(Path policy, Path reference, long version, Supplier<Behavior<Command>> then) {
         ActorRef<ScoringActor.Loaded> reply = context.messageAdapter(ScoringActor.Loaded.class, ScorerLoaded::new);
-        workers.scorers().forEach(s -> s.tell(new ScoringActor.Load(policy, reference, version, reply)));
-        return awaitCount(ScorerLoaded.class, workers.scorers().size(), then);
+        PublishedWeights weights = publishedAt(version);
+        workers.scorers().forEach(s -> s.tell(weights != null
+                ? new ScoringActor.Sync(weights, policy, reference, plan.config().trainers().ringTimeout(), reply)
+                : new ScoringActor.Load(policy, reference, version, reply)));
+        return awaitLoaded(ScorerLoaded.class, m -> m.loaded().version(), m -> m.loaded().sha256(),
+                workers.scorers().size(), "scorer", version, weights, then);
     }
 
-    private <M extends Command> Behavior<Command> awaitCount(Class<M> type, int count, Supplier<Behavior<Command>> then) {
+    private PublishedWeights publishedAt(long version) {
+        return published != null && published.version() == version ? published : null;
+    }
+
+    /** Waits for {@code count} workers to hold {@code version} — with exactly the published weights when synced. */
+    private <M extends Command> Behavior<Command> awaitLoaded(Class<M> type, Function<M, Long> versionOf,
+            Function<M, String> shaOf, int count, String kind, long version, PublishedWeights weights,
+            Supplier<Behavior<Command>> then) {
         int[] seen = {0};
-        return receive().onMessage(type, message -> ++seen[0] < count ? Behaviors.same() : then.get())
-                .build();
+        return receive().onMessage(type, message -> {
+            if (versionOf.apply(message) != version
+                    || weights != null && !weights.sha256().equals(shaOf.apply(message))) {
+                throw new IllegalStateException("a " + kind + " holds v" + versionOf.apply(message) + " (sha256 "
+                        + shaOf.apply(message) + "), expected v" + version
+                        + (weights == null ? "" : " as published (sha256 " + weights.sha256() + ")"));
+            }
+            return ++seen[0] < count ? Behaviors.same() : then.get();
+        }).build();
     }
 
     private Behavior<Command> generate(String job, List<PromptShard> shards,
@@ -307,12 +367,22 @@ public final class Coordinator {
         return context.messageAdapter(TrainerActor.Reply.class, TrainerSaid::new);
     }
 
-    /** Every state's receive: a job that stops normally is done; one that failed fails the run. */
+    /**
+     * Every state's receive: a job that stops normally is done; one that failed fails the run. A trainer may go
+     * (the next ring is formed without it) unless it is running SFT or none is left.
+     */
     private BehaviorBuilder<Command> receive() {
         return Behaviors.receive(Command.class).onSignal(Terminated.class, signal -> {
             if (signal instanceof ChildFailed failed) {
                 throw new IllegalStateException(failed.getRef().path().name() + " failed: " + failed.getCause().getMessage(),
                         failed.getCause());
+            }
+            if (trainers.remove(signal.getRef())) {
+                context.getLog().warn("trainer {} stopped; {} trainer(s) left", signal.getRef().path().name(), trainers.size());
+                if (signal.getRef().equals(sftTrainer) || trainers.isEmpty()) {
+                    throw new IllegalStateException("trainer " + signal.getRef().path().name() + " stopped"
+                            + (trainers.isEmpty() ? " and no trainer is left" : " during SFT"));
+                }
             }
             return Behaviors.same();
         });

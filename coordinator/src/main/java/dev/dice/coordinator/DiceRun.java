@@ -32,7 +32,7 @@ public final class DiceRun {
                 ? Journal.postgres(config.journal().url(), config.journal().user(), config.journal().password())
                 : Journal.h2(dir.journal());
         journal.createSchema();
-        Config pekko = journal.pekkoConfig().withFallback(root);
+        Config pekko = journal.pekkoConfig().withFallback(withModelThreads(root, config));
         RunPlan plan = new RunPlan(config, dir);
         RunObserver.runStarted(dir.root(), plan.stages(), root.getInt("dice.metrics.port"));
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
@@ -62,6 +62,17 @@ public final class DiceRun {
                 system.getWhenTerminated().toCompletableFuture().join();
             }
         }
+    }
+
+    /**
+     * Every model worker blocks a thread of the model dispatcher while it works, and the trainers of a ring all work
+     * at once (a rank waiting for a thread would stall the others until the ring times out): one thread per worker.
+     */
+    private static Config withModelThreads(Config root, RunConfig config) {
+        String key = "dice.model-dispatcher.thread-pool-executor.fixed-pool-size";
+        int workers = config.cluster().generators() + config.cluster().scorers() + config.trainers().count();
+        return root.getInt(key) >= workers ? root
+                : root.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(workers));
     }
 
     /** The configuration: node and library defaults, then {@code preset}, then the user's file, then the command line. */

@@ -18,6 +18,7 @@ public record RunConfig(
         Rounds rounds,
         Eval eval,
         Cluster cluster,
+        Trainers trainers,
         JournalSettings journal) {
 
     public record Model(int hiddenSize, int intermediateSize, int layers, int heads, int kvHeads, int context,
@@ -51,6 +52,16 @@ public record RunConfig(
 
     public record Cluster(int generators, int scorers, int shardSize, int batchRows) {}
 
+    /**
+     * Data-parallel DPO: {@code count} trainers in a ring, weight checksums compared every {@code checkEvery} steps
+     * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer.
+     */
+    public record Trainers(int count, int checkEvery, long ringTimeoutMillis) {
+        public java.time.Duration ringTimeout() {
+            return java.time.Duration.ofMillis(ringTimeoutMillis);
+        }
+    }
+
     public record JournalSettings(String kind, String url, String user, String password) {}
 
     /** Reads {@code root.dice}; every problem names the configuration key. */
@@ -77,6 +88,8 @@ public record RunConfig(
                             c.getInt("eval.agreement-prompts")),
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
                             c.getInt("cluster.batch-rows")),
+                    new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.weight-check-every"),
+                            c.getDuration("cluster.ring-timeout").toMillis()),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")));
             config.validate();
@@ -114,6 +127,12 @@ public record RunConfig(
         require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
         require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());
+        int smallestDpoBatch = Math.min(dpo.batch(), rounds.training().batch());
+        require(trainers.count() >= 1 && trainers.count() <= smallestDpoBatch, "dice.cluster.trainers (--trainers)",
+                "between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
+                trainers.count());
+        require(trainers.checkEvery() >= 1, "dice.cluster.weight-check-every", ">= 1", trainers.checkEvery());
+        require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
         require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
                 "h2 or postgres", journal.kind());
         for (Stage s : new Stage[] {sft, dpo, rounds.training()}) {

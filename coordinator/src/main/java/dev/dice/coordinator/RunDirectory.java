@@ -51,6 +51,8 @@ final class RunDirectory {
     private static ObjectNode fingerprint(RunConfig config) {
         ObjectNode node = Jsonl.JSON.valueToTree(config);
         node.remove("out");
+        // N data-parallel trainers compute the same steps as one (up to float rounding): a run may resume with another count.
+        node.remove("trainers");
         ((ObjectNode) node.get("rounds")).remove("count");
         return node;
     }

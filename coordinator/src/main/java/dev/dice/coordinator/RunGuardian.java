@@ -56,10 +56,14 @@ final class RunGuardian {
                 scorers.add(watched(context, context.spawn(ScoringActor.create(device, tokenizer,
                         new Scoring(config.cluster().batchRows())), "scorer-" + i, model)));
             }
+            List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
+            for (int i = 0; i < config.trainers().count(); i++) {
+                trainers.add(watched(context, context.spawn(TrainerActor.create(device, tokenizer),
+                        "trainer-" + i, model)));
+            }
             Coordinator.Workers workers = new Coordinator.Workers(generators, scorers,
                     watched(context, context.spawn(RewardShapingActor.create(), "reward-shaping")),
-                    watched(context, context.spawn(ReplayBuffer.create(runId), "replay-buffer")),
-                    watched(context, context.spawn(TrainerActor.create(device, tokenizer), "trainer", model)));
+                    watched(context, context.spawn(ReplayBuffer.create(runId), "replay-buffer")), trainers);
             ActorRef<Coordinator.Finished> done = context.messageAdapter(Coordinator.Finished.class, Finished::new);
             watched(context, context.spawn(Coordinator.create(plan, workers, done), "coordinator"));
             return Behaviors.receive(Command.class)
@@ -68,9 +72,10 @@ final class RunGuardian {
                         return Behaviors.stopped();
                     })
                     .onSignal(Terminated.class, t -> {
-                        // A generator or scorer may go: the jobs hand its work to the others (and fail when none is
-                        // left). The coordinator, trainer, replay buffer and shaper are needed to the end.
-                        if (generators.contains(t.getRef()) || scorers.contains(t.getRef())) {
+                        // A generator, scorer or trainer may go: the jobs hand its work to the others (and fail when
+                        // none is left). The coordinator, replay buffer and shaper are needed to the end.
+                        if (generators.contains(t.getRef()) || scorers.contains(t.getRef())
+                                || trainers.contains(t.getRef())) {
                             context.getLog().warn("{} stopped{}", t.getRef().path().name(),
                                     t instanceof ChildFailed f ? ": " + f.getCause() : "");
                             return Behaviors.same();

@@ -97,9 +97,9 @@ public final class DiceMetrics {
     public final Gauge trainLearningRate;
 
     // ---- collectives (trainer, generator) ----
-    // Registered now so dashboards and alerts have them; they stay at 0 until the multi-node runtime's ring
-    // all-reduce (dev.dice.gpu.collective.RingAllReduce / DataParallel) and weight broadcast
-    // (WeightPublisher / WeightReceiver) call the record methods below. The one-node runtime does neither.
+    // Weight sync: generators and scorers fetch each trained model from the trainer (WeightPublisher /
+    // WeightReceiver) and report the version they hold. The all-reduce counters are registered for dashboards and
+    // stay at 0: the data-parallel trainers do not record their ring traffic yet.
     public final Counter allReduceBytes;
     public final Counter allReduceSeconds;
     public final Counter allReduceOperations;
@@ -162,9 +162,9 @@ public final class DiceMetrics {
         allReduceBytes = counter(t, "dice_allreduce_bytes_total", "Gradient bytes sent by ring all-reduce (0 on one node)");
         allReduceSeconds = counter(t, "dice_allreduce_seconds_total", "Time spent in ring all-reduce (0 on one node)");
         allReduceOperations = counter(t, "dice_allreduce_operations_total", "Ring all-reduce calls (0 on one node)");
-        weightSyncSeconds = counter("generator", "dice_weight_sync_seconds_total", "Time spent fetching and installing weight snapshots (0 on one node)");
-        weightSyncs = counter("generator", "dice_weight_syncs_total", "Weight snapshots installed (0 on one node)");
-        weightVersion = gauge("generator", "dice_weight_version", "Version of the last installed weight snapshot (0 on one node)");
+        weightSyncSeconds = counter("generator", "dice_weight_sync_seconds_total", "Time spent fetching and installing weight snapshots from a trainer");
+        weightSyncs = counter("generator", "dice_weight_syncs_total", "Weight snapshots fetched from a trainer and installed");
+        weightVersion = gauge("generator", "dice_weight_version", "Model version a generator or scorer of this node switched to last");
 
         JvmMetrics.builder().constLabels(Labels.of("node", node)).register(registry);
     }

@@ -1,0 +1,232 @@
+package dev.dice.work;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.dice.gpu.Autograd;
+import dev.dice.gpu.Llama;
+import dev.dice.gpu.Trainer;
+import dev.dice.gpu.collective.DataParallel;
+import dev.dice.gpu.collective.RingAllReduce;
+import dev.dice.gpu.collective.WeightDivergenceException;
+import dev.dice.proto.PreferencePair;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One rank of a data-parallel DPO stage: its replica of the policy, its optimizer, its place in a ring, and the
+ * synchronized states it can fall back to.
+ *
+ * <p>Step s takes global batch s — the same on every rank, and after a resume ({@link Training.Batches}) — and
+ * trains on this rank's contiguous share of it, the share's mean loss weighted so that the mean over ranks is
+ * the batch's mean. {@link DataParallel} averages the gradients and every rank takes the identical step. N ranks
+ * therefore compute what one rank computes on the whole batch (up to float rounding), and so does a ring
+ * re-formed with fewer ranks.
+ *
+ * <p>Every {@code checkEvery} steps, when joining a ring, and at the end, the ranks compare weight checksums. The
+ * start and every check that passes is a <em>sync point</em>: the rank keeps a copy of its weights and optimizer state there.
+ * After the ring fails, the survivors roll back to a common sync point and go on in a new ring. When a ring
+ * breaks one rank may be a collective ahead of another (it received its last chunk, its neighbour did not), so
+ * each keeps the last two sync points.
+ */
+public final class DpoReplica implements AutoCloseable {
+    /** Bucket tag of the all-reduce that averages the step's loss and reward figures. */
+    private static final int STATS_BUCKET = -2;
+
+    private final NDManager root;
+    private final List<PreferencePair> data;
+    private final Training.Settings settings;
+    private final List<Training.Step> log = new ArrayList<>();
+    private Policy policy;
+    private Trainer trainer;
+    private Training.Batches<PreferencePair> batches;
+    private int step;
+    private RingAllReduce ring;
+    private DataParallel parallel;
+    private int checkEvery;
+    private SyncPoint latest;
+    private SyncPoint previous;
+
+    /** Takes ownership of {@code start}, the policy every rank starts from. */
+    public DpoReplica(Policy start, List<PreferencePair> data, Training.Settings settings) {
+        this.root = start.model().manager().getParentManager();
+        this.data = data;
+        this.settings = settings;
+        this.policy = start;
+        this.trainer = new Trainer(start.model(), Training.trainerSettings(settings));
+        this.batches = Training.Batches.from(data, settings.batch(), settings.seed(), 0);
+        // Every rank loads the same checkpoint, and joining the ring checks it: the start is the first sync point.
+        this.latest = SyncPoint.of(0, start, trainer, root.newSubManager());
+    }
+
+    /**
+     * Takes this rank's place in {@code ring} at the current step: checks that every rank holds the same weights
+     * and makes that a sync point. {@code ring} stays the caller's to close.
+     *
+     * @param checkEvery compare weight checksums every this many steps (at least 1)
+     * @throws dev.dice.gpu.collective.CollectiveException the ring failed, or the replicas differ
+     */
+    public void join(RingAllReduce ring, int checkEvery) {
+        if (checkEvery < 1) {
+            throw new IllegalArgumentException("checkEvery must be at least 1, not " + checkEvery);
+        }
+        this.ring = ring;
+        this.checkEvery = checkEvery;
+        this.parallel = new DataParallel(trainer, ring, 0);
+        synchronize();
+    }
+
+    /** Runs the next step on this rank's share of its global batch; every rank of the ring must call it. */
+    public Training.Step step() {
+        List<PreferencePair> batch = batches.next();
+        Training.Share share = Training.Share.of(batch.size(), ring.rank(), ring.world());
+        double weight = share.weight(batch.size(), ring.world());
+        Trainer.DpoStats stats = mean(Training.dpoBackward(policy, trainer, batch.subList(share.from(), share.to()),
+                settings.beta(), weight), weight);
+        Trainer.StepReport report = parallel.step();
+        step++;
+        Training.Step logged = Training.step(step, stats, report.learningRate());
+        log.add(logged);
+        if (step % checkEvery == 0 || done()) {
+            synchronize();
+        }
+        return logged;
+    }
+
+    /** The shares' figures weighted like their losses and averaged over the ring: the whole batch's figures. */
+    private Trainer.DpoStats mean(Trainer.DpoStats s, double weight) {
+        double[] values = {s.loss(), s.rewardAccuracy(), s.margin(), s.chosenReward(), s.rejectedReward()};
+        ByteBuffer bytes = ByteBuffer.allocateDirect(4 * values.length).order(ByteOrder.nativeOrder());
+        FloatBuffer floats = bytes.asFloatBuffer();
+        for (int i = 0; i < values.length; i++) {
+            floats.put(i, (float) (values[i] * weight));
+        }
+        ring.allReduceMean(bytes, STATS_BUCKET);
+        return new Trainer.DpoStats(floats.get(0), floats.get(1), floats.get(2), floats.get(3), floats.get(4));
+    }
+
+    /** Compares weight checksums across the ring and keeps a sync point here. */
+    private void synchronize() {
+        try {
+            parallel.checkWeights();
+        } catch (WeightDivergenceException e) {
+            throw new WeightDivergenceException("at step " + step + " of " + settings.steps() + ": " + e.getMessage());
+        }
+        if (latest.step() != step) {
+            if (previous != null) {
+                previous.close();
+            }
+            previous = latest;
+            latest = SyncPoint.of(step, policy, trainer, root.newSubManager());
+        }
+    }
+
+    /**
+     * Restores the sync point at step {@code to} (weights, optimizer moments, data position, log), to go on in a
+     * new ring; later sync points are dropped.
+     */
+    public void rollBack(int to) {
+        SyncPoint point = latest.step() == to ? latest : previous != null && previous.step() == to ? previous : null;
+        if (point == null) {
+            throw new IllegalStateException("cannot resume from step " + to + ": this rank holds sync points at steps "
+                    + heldSteps());
+        }
+        NDManager manager = root.newSubManager();
+        Llama model = Llama.of(policy.model().config(), manager, point.copy(point.weights(), manager));
+        Trainer restored = new Trainer(model, Training.trainerSettings(settings));
+        if (point.optimizerSteps() > 0) {
+            restored.optimizer().restore(point.copy(point.moments(), manager), point.optimizerSteps(), model.parameters());
+        }
+        Policy before = policy;
+        policy = new Policy(model, before.tokenizer(), before.version());
+        trainer = restored;
+        before.close();
+        if (point != latest) {
+            latest.close();
+            latest = point;
+            previous = null;
+        }
+        step = to;
+        batches = Training.Batches.from(data, settings.batch(), settings.seed(), to);
+        log.subList(to, log.size()).clear();
+        ring = null;
+        parallel = null;
+    }
+
+    private List<Integer> heldSteps() {
+        List<Integer> held = new ArrayList<>();
+        for (SyncPoint p : new SyncPoint[] {previous, latest}) {
+            if (p != null) {
+                held.add(p.step());
+            }
+        }
+        return held;
+    }
+
+    public boolean done() {
+        return step >= settings.steps();
+    }
+
+    /** Steps taken so far (the next step's index). */
+    public int steps() {
+        return step;
+    }
+
+    /** The step of the last sync point. */
+    public int latestSync() {
+        return latest.step();
+    }
+
+    public Policy policy() {
+        return policy;
+    }
+
+    /** The steps logged so far, each with the whole global batch's figures. */
+    public List<Training.Step> log() {
+        return List.copyOf(log);
+    }
+
+    @Override
+    public void close() {
+        policy.close();
+        for (SyncPoint p : new SyncPoint[] {previous, latest}) {
+            if (p != null) {
+                p.close();
+            }
+        }
+    }
+
+    /** A copy of a replica's weights and optimizer state after the weight check of step {@code step}. */
+    private record SyncPoint(int step, NDManager manager, Map<String, NDArray> weights, Map<String, NDArray> moments,
+            int optimizerSteps) implements AutoCloseable {
+
+        static SyncPoint of(int step, Policy policy, Trainer trainer, NDManager manager) {
+            return new SyncPoint(step, manager, copyOf(policy.model().parameters(), manager),
+                    copyOf(trainer.optimizer().state(), manager), trainer.optimizer().steps());
+        }
+
+        Map<String, NDArray> copy(Map<String, NDArray> arrays, NDManager target) {
+            return copyOf(arrays, target);
+        }
+
+        private static Map<String, NDArray> copyOf(Map<String, NDArray> arrays, NDManager target) {
+            Autograd.off(); // a plain copy: no autograd history back to the live parameters
+            Map<String, NDArray> out = new LinkedHashMap<>();
+            arrays.forEach((name, a) -> {
+                NDArray c = a.duplicate();
+                c.attach(target);
+                out.put(name, c);
+            });
+            return out;
+        }
+
+        @Override
+        public void close() {
+            manager.close();
+        }
+    }
+}

@@ -1,0 +1,167 @@
+package dev.dice.coordinator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import com.typesafe.config.ConfigFactory;
+import dev.dice.actors.Nodes;
+import dev.dice.actors.TrainerActor;
+import dev.dice.gpu.ByteTokenizer;
+import dev.dice.gpu.Checkpoint;
+import dev.dice.gpu.Llama;
+import dev.dice.gpu.LlamaConfig;
+import dev.dice.proto.PreferencePair;
+import dev.dice.work.Policy;
+import dev.dice.work.Training;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * DPO on a ring of trainer actors over real loopback gRPC: N trainers train exactly like one on the same data, and a
+ * ring that loses a trainer mid-stage re-forms from the others and still trains exactly like one.
+ */
+class TrainingJobTest {
+    private static final LlamaConfig TINY = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
+    // Batch 10: shares of 5+5 on two ranks, 4+3+3 on three (weighted), 5+5 after one of three is lost. lr 2e-4: Adam
+    // turns the float rounding of a different summation order into weight differences proportional to lr (about
+    // 2e-5 · lr / 1e-3 here, flat over the steps); the stages' own lr are 1e-5 and 5e-6.
+    private static final Training.Settings SETTINGS = new Training.Settings(40, 10, 2e-4, 1, 1.0, 0.5, 7);
+    private static final TrainingJob.RingSettings RING = new TrainingJob.RingSettings(Duration.ofSeconds(30), 4);
+    private static final Duration WAIT = Duration.ofSeconds(120);
+
+    static ActorTestKit kit;
+    static NDManager root;
+    @TempDir
+    static Path dir;
+    static Path init;
+    static List<PreferencePair> pairs;
+    static Map<String, float[]> initial;
+    static Map<String, float[]> oneTrainer;
+
+    @BeforeAll
+    static void start() {
+        // serialize-messages: every trainer message goes through its protobuf wire format
+        kit = ActorTestKit.create("training", Nodes.config(ConfigFactory.parseString(
+                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"\n"
+                + "pekko.actor.serialize-messages = on\n"
+                + "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s")));
+        root = NDManager.newBaseManager();
+        init = dir.resolve("init");
+        try (Llama model = Llama.init(TINY, root.newSubManager(), 1)) {
+            Checkpoint.saveModel(init, TINY, model.parameters());
+        }
+        pairs = randomPairs(30);
+        initial = weights(init);
+        oneTrainer = weights(train("one", 1, null).trained().dir());
+    }
+
+    @AfterAll
+    static void stop() {
+        kit.shutdownTestKit();
+        root.close();
+    }
+
+    @Test
+    void twoTrainersTrainLikeOne() {
+        TrainingJob.Done done = train("two", 2, null);
+        assertEquals(1, done.rings());
+        assertEquals(2, done.trainers().size());
+        assertClose(oneTrainer, weights(done.trained().dir()), "2 trainers vs 1");
+        try (Policy saved = Policy.load(done.trained().dir(), new ByteTokenizer(), root, 1)) {
+            assertEquals(saved.weightsSha256(), done.trained().weights().sha256(), "the published weights are the checkpoint's");
+        }
+    }
+
+    @Test
+    void aRingThatLosesATrainerReformsAndTrainsLikeOne() {
+        TrainingJob.Done done = train("three", 3, 3);
+        assertEquals(2, done.rings(), "the stop landed mid-stage and the ring was re-formed once");
+        assertEquals(2, done.trainers().size(), "the stage finished on the two survivors");
+        assertEquals(SETTINGS.steps(), done.trained().log().size());
+        assertClose(oneTrainer, weights(done.trained().dir()), "3 trainers, one lost mid-stage, vs 1");
+    }
+
+    /**
+     * Trains the DPO stage on {@code n} fresh trainers; with {@code stopAt}, the last trainer is stopped once rank 0
+     * reported that step.
+     */
+    private static TrainingJob.Done train(String name, int n, Integer stopAt) {
+        List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer()), name + "-trainer-" + i,
+                    DispatcherSelector.fromConfig("dice.model-dispatcher")));
+        }
+        TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();
+        TestProbe<TrainingJob.Done> done = kit.createTestProbe();
+        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, init, pairs, SETTINGS, 1, dir.resolve(name)), trainers,
+                RING, progress.getRef(), done.getRef()), name + "-job");
+        if (stopAt != null) {
+            progress.fishForMessage(WAIT, p -> ((TrainerActor.Progress) p).step().step() >= stopAt
+                    ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+            kit.stop(trainers.get(n - 1), WAIT);
+        }
+        TrainingJob.Done result = done.receiveMessage(WAIT);
+        trainers.forEach(t -> kit.stop(t, WAIT));
+        return result;
+    }
+
+    private static void assertClose(Map<String, float[]> expected, Map<String, float[]> got, String what) {
+        double maxDiff = 0;
+        double maxMove = 0;
+        for (String name : expected.keySet()) {
+            float[] e = expected.get(name);
+            float[] g = got.get(name);
+            float[] w0 = initial.get(name);
+            for (int i = 0; i < e.length; i++) {
+                maxDiff = Math.max(maxDiff, Math.abs(e[i] - g[i]));
+                maxMove = Math.max(maxMove, Math.abs(e[i] - w0[i]));
+            }
+        }
+        System.out.printf("%s: max |Δw| = %.3g (training moved the weights up to %.3g)%n", what, maxDiff, maxMove);
+        assertTrue(maxMove > 1e-3, "training moved the weights (" + maxMove + ")");
+        assertTrue(maxDiff < 1e-5, what + ": max |Δw| = " + maxDiff);
+    }
+
+    private static Map<String, float[]> weights(Path checkpoint) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        try (NDManager scratch = root.newSubManager()) {
+            Checkpoint.loadModel(checkpoint, TINY, scratch).forEach((name, w) -> out.put(name, w.toFloatArray()));
+        }
+        return out;
+    }
+
+    private static List<PreferencePair> randomPairs(int n) {
+        Random rng = new Random(5);
+        List<PreferencePair> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(PreferencePair.newBuilder().setPromptId("p" + i).setPrompt(text(rng, 2 + rng.nextInt(6)))
+                    .setChosen(text(rng, 1 + rng.nextInt(8))).setRejected(text(rng, 1 + rng.nextInt(8)))
+                    .setRefLogpChosen(-10 - 20 * rng.nextDouble()).setRefLogpRejected(-10 - 20 * rng.nextDouble())
+                    .build());
+        }
+        return out;
+    }
+
+    private static String text(Random rng, int length) {
+        StringBuilder s = new StringBuilder();
+        for (int i = 0; i < length; i++) {
+            s.append((char) ('a' + rng.nextInt(26)));
+        }
+        return s.toString();
+    }
+}
