@@ -3,7 +3,6 @@ package dev.dice.actors;
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.ops.DiceMetrics;
-import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PromptShard;
 import dev.dice.work.Policy;
 import dev.dice.work.ShardGeneration;
@@ -11,117 +10,104 @@ import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.PostStop;
-import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.delivery.ConsumerController;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 
 /**
- * Holds the current policy π_t on its device and samples K responses per prompt, shard by shard. It serves
- * only shards of the version it holds; a shard for another version is refused, never served stale.
- * Spawn it on the model dispatcher: sampling blocks its thread.
+ * A generation worker: holds a policy π_t on its device and samples K responses per prompt of each prompt shard it
+ * pulls. A shard names the policy version that must serve it, its checkpoint, and — when the trainer serves that
+ * version — the published weights, which the worker fetches rather than reads (the checkpoint if the fetch fails).
+ * The result carries the version and the SHA-256 of the weights that produced it. Spawn it on the model dispatcher:
+ * sampling blocks its thread.
  */
-public final class GenerationActor extends AbstractBehavior<GenerationActor.Command> {
+public final class GenerationActor extends ShardWorker<PromptShard> {
 
-    public sealed interface Command {}
-
-    /** Load the checkpoint in {@code dir} as policy version {@code version}, replacing what is held. */
-    public record Load(Path dir, long version, ActorRef<Loaded> replyTo) implements Command, Wire {}
-
-    /**
-     * Take the published weights as the policy, unless their version is held already: fetched from the trainer
-     * (the checkpoint in {@code checkpoint} if that fails) and switched to between two shards.
-     */
-    public record Sync(PublishedWeights weights, Path checkpoint, Duration timeout, ActorRef<Loaded> replyTo)
-            implements Command, Wire {}
-
-    public record Generate(PromptShard shard, ActorRef<Reply> replyTo) implements Command, Wire {}
-
-    /** The version now held and the SHA-256 of its weights. */
-    public record Loaded(long version, String sha256) implements Wire {}
-
-    public sealed interface Reply {}
-
-    /** {@code from}: the generator, free again for the next shard. */
-    public record Generated(GeneratedShard shard, ActorRef<Command> from) implements Reply, Wire {}
-
-    public record Refused(PromptShard shard, String reason, ActorRef<Command> from) implements Reply, Wire {}
+    public static final ServiceKey<ConsumerController.Command<PromptShard>> KEY =
+            ServiceKey.create(ConsumerController.serviceKeyClass(), "dice-generation");
 
     private final NDManager device;
     private final Tokenizer tokenizer;
     private final ShardGeneration generation;
+    private final PolicyRef current;
+    private final Duration fetchTimeout;
     private final WeightFetch fetch;
     private Policy policy;
+    private Path policyDir;
     private String sha256;
 
-    private GenerationActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer,
-            ShardGeneration generation) {
-        super(context);
+    private GenerationActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
+            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout) {
+        super(context, timers);
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
+        this.current = current;
+        this.fetchTimeout = fetchTimeout;
         this.fetch = new WeightFetch(context);
     }
 
-    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation) {
-        return Behaviors.setup(context -> new GenerationActor(context, device, tokenizer, generation));
+    /**
+     * @param current      the run's current policy, loaded before the first shard is taken; null when none is known
+     * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     */
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation,
+            PolicyRef current, Duration fetchTimeout) {
+        return Behaviors.setup(context -> Behaviors.withTimers(timers -> new GenerationActor(context, timers, device,
+                tokenizer, generation, current, fetchTimeout).start(KEY)));
     }
 
     @Override
-    public Receive<Command> createReceive() {
-        return newReceiveBuilder()
-                .onMessage(Load.class, this::onLoad)
-                .onMessage(Sync.class, this::onSync)
-                .onMessage(Generate.class, this::onGenerate)
-                .onSignal(PostStop.class, signal -> {
-                    fetch.close();
-                    return release();
-                })
-                .build();
-    }
-
-    private Behavior<Command> onLoad(Load load) {
-        hold(Policy.load(load.dir(), tokenizer, device, load.version()), load.dir().toString());
-        load.replyTo().tell(new Loaded(policy.version(), sha256));
-        return this;
-    }
-
-    private Behavior<Command> onSync(Sync sync) {
-        if (policy == null || policy.version() != sync.weights().version()) {
-            WeightFetch.Fetched fetched = fetch.fetch(sync.weights(), sync.checkpoint(), sync.timeout(), tokenizer, device);
-            hold(fetched.policy(), fetched.source());
+    protected void preload() {
+        if (current != null) {
+            hold(current.version(), current.dir(), null);
         }
-        sync.replyTo().tell(new Loaded(policy.version(), sha256));
-        return this;
     }
 
-    /** Switches to {@code fresh}: shards are served one at a time, so a shard sees one version only. */
-    private void hold(Policy fresh, String from) {
+    @Override
+    protected String describe(PromptShard shard) {
+        return shard.getJob() + " shard " + shard.getShard() + " (generation, v" + shard.getPolicyVersion() + ", "
+                + shard.getPromptsCount() + " prompts)";
+    }
+
+    @Override
+    protected Coordination.Result perform(PromptShard shard, String worker, ActorRef<Coordination.Ack> replyTo) {
+        hold(shard.getPolicyVersion(), Path.of(shard.getPolicyDir()),
+                shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null);
+        return new Coordination.Generated(generation.generate(policy, shard).toBuilder().setWeightsSha256(sha256).build(),
+                worker, replyTo);
+    }
+
+    /** Switches to {@code version} unless held: shards are served one at a time, so a shard sees one version only. */
+    private void hold(long version, Path dir, PublishedWeights weights) {
+        if (policy != null && policy.version() == version && dir.equals(policyDir)) {
+            return;
+        }
+        WeightFetch.Fetched fresh = weights != null && weights.version() == version
+                ? fetch.fetch(weights, dir, fetchTimeout, tokenizer, device)
+                : new WeightFetch.Fetched(Policy.load(dir, tokenizer, device, version), dir.toString());
         release();
-        policy = fresh;
-        sha256 = fresh.weightsSha256();
-        DiceMetrics.get().weightVersion.set(fresh.version());
-        getContext().getLog().info("generator holds policy v{} (sha256 {}) from {}", fresh.version(),
-                sha256.substring(0, 12), from);
+        policy = fresh.policy();
+        policyDir = dir;
+        sha256 = policy.weightsSha256();
+        DiceMetrics.get().weightVersion.set(version);
+        getContext().getLog().info("generator holds policy v{} (sha256 {}) from {}", version, sha256.substring(0, 12),
+                fresh.source());
     }
 
-    private Behavior<Command> onGenerate(Generate request) {
-        PromptShard shard = request.shard();
-        if (policy == null || policy.version() != shard.getPolicyVersion()) {
-            request.replyTo().tell(new Refused(shard, "generator holds v" + (policy == null ? "none" : policy.version())
-                    + ", shard wants v" + shard.getPolicyVersion(), getContext().getSelf()));
-        } else {
-            request.replyTo().tell(new Generated(generation.generate(policy, shard), getContext().getSelf()));
-        }
-        return this;
-    }
-
-    private Behavior<Command> release() {
+    @Override
+    protected void release() {
         if (policy != null) {
             policy.close();
             policy = null;
+            policyDir = null;
         }
-        return this;
+    }
+
+    @Override
+    protected void stopped() {
+        fetch.close();
     }
 }

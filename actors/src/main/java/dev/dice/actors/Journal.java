@@ -60,14 +60,30 @@ public record Journal(String kind, String url, String user, String password) {
         }
         // The shipped DDL creates its tables "IF NOT EXISTS" but some indexes without it.
         ddl = ddl.replaceAll("(?i)CREATE (UNIQUE )?INDEX (CONCURRENTLY )?(?!IF NOT EXISTS)", "CREATE $1INDEX $2IF NOT EXISTS ");
-        try (Connection c = DriverManager.getConnection(url, user, password); Statement s = c.createStatement()) {
-            for (String statement : ddl.split(";")) {
-                if (!statement.isBlank()) {
-                    s.execute(statement);
+        for (int attempt = 1; ; attempt++) {
+            try (Connection c = DriverManager.getConnection(url, user, password); Statement s = c.createStatement()) {
+                for (String statement : ddl.split(";")) {
+                    if (!statement.isBlank()) {
+                        s.execute(statement);
+                    }
+                }
+                return;
+            } catch (SQLException e) {
+                // Two nodes opening the H2 file at once: the second finds it locked before the first serves it
+                // (AUTO_SERVER) and succeeds a moment later.
+                if (e.getErrorCode() != H2_LOCKED || attempt == 20) {
+                    throw new IllegalStateException("journal " + url + ": cannot create the schema: " + e.getMessage(), e);
                 }
             }
-        } catch (SQLException e) {
-            throw new IllegalStateException("journal " + url + ": cannot create the schema: " + e.getMessage(), e);
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
         }
     }
+
+    /** H2's "database may be already in use" (ErrorCode.DATABASE_ALREADY_OPEN_1). */
+    private static final int H2_LOCKED = 90020;
 }

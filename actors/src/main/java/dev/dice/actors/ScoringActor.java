@@ -3,126 +3,115 @@ package dev.dice.actors;
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.ops.DiceMetrics;
-import dev.dice.proto.GeneratedShard;
-import dev.dice.proto.ScoredShard;
+import dev.dice.proto.ScoreRequest;
 import dev.dice.work.Policy;
 import dev.dice.work.Scoring;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.PostStop;
-import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.delivery.ConsumerController;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 
 /**
- * Holds two models — the policy π_t and the reference π_{t−1} — and scores generated responses under both,
- * the two halves of the implicit reward. Spawn it on the model dispatcher.
+ * A scoring worker: holds two models — the policy π_t and the reference π_{t−1} — and scores the responses of each
+ * generated shard it pulls under both, the two halves of the implicit reward. A request names both versions and their
+ * checkpoints (and the policy's published weights, fetched rather than read when the trainer serves them); when the
+ * policy held is the new reference it is kept as such, neither copied nor read again. The result carries the policy
+ * version and the SHA-256 of its weights. Spawn it on the model dispatcher.
  */
-public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
+public final class ScoringActor extends ShardWorker<ScoreRequest> {
 
-    public sealed interface Command {}
+    public static final ServiceKey<ConsumerController.Command<ScoreRequest>> KEY =
+            ServiceKey.create(ConsumerController.serviceKeyClass(), "dice-scoring");
 
-    /** Load π_t from {@code policyDir} (as version {@code version}) and π_{t−1} from {@code referenceDir}. */
-    public record Load(Path policyDir, Path referenceDir, long version, ActorRef<Loaded> replyTo) implements Command, Wire {}
-
-    /**
-     * Take the published weights as π_t, unless their version is held already. The policy held until now becomes
-     * the reference when it is π_{t−1}; otherwise the reference is read from {@code referenceDir}. The weights are
-     * fetched from the trainer ({@code policyDir}'s checkpoint if that fails).
-     */
-    public record Sync(PublishedWeights weights, Path policyDir, Path referenceDir, Duration timeout,
-            ActorRef<Loaded> replyTo) implements Command, Wire {}
-
-    public record Score(GeneratedShard shard, ActorRef<Scored> replyTo) implements Command, Wire {}
-
-    /** The policy version now held and the SHA-256 of its weights. */
-    public record Loaded(long version, String sha256) implements Wire {}
-
-    public record Scored(ScoredShard shard) implements Wire {}
+    /** The two models a scorer holds. */
+    public record Models(PolicyRef policy, PolicyRef reference) {}
 
     private final NDManager device;
     private final Tokenizer tokenizer;
     private final Scoring scoring;
+    private final Models current;
+    private final Duration fetchTimeout;
     private final WeightFetch fetch;
+    private Models held;
     private Policy policy;
     private Policy reference;
     private String sha256;
 
-    private ScoringActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer, Scoring scoring) {
-        super(context);
+    private ScoringActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
+            Tokenizer tokenizer, Scoring scoring, Models current, Duration fetchTimeout) {
+        super(context, timers);
         this.device = device;
         this.tokenizer = tokenizer;
         this.scoring = scoring;
+        this.current = current;
+        this.fetchTimeout = fetchTimeout;
         this.fetch = new WeightFetch(context);
     }
 
-    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Scoring scoring) {
-        return Behaviors.setup(context -> new ScoringActor(context, device, tokenizer, scoring));
+    /**
+     * @param current      the run's current models, loaded before the first shard is taken; null when none are known
+     * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     */
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Scoring scoring, Models current,
+            Duration fetchTimeout) {
+        return Behaviors.setup(context -> Behaviors.withTimers(timers -> new ScoringActor(context, timers, device,
+                tokenizer, scoring, current, fetchTimeout).start(KEY)));
     }
 
     @Override
-    public Receive<Command> createReceive() {
-        return newReceiveBuilder()
-                .onMessage(Load.class, this::onLoad)
-                .onMessage(Sync.class, this::onSync)
-                .onMessage(Score.class, this::onScore)
-                .onSignal(PostStop.class, signal -> {
-                    fetch.close();
-                    return release();
-                })
-                .build();
+    protected void preload() {
+        if (current != null) {
+            hold(current, null);
+        }
     }
 
-    private Behavior<Command> onLoad(Load load) {
-        Policy fresh = Policy.load(load.policyDir(), tokenizer, device, load.version());
-        Policy ref = Policy.load(load.referenceDir(), tokenizer, device, load.version() - 1);
+    @Override
+    protected String describe(ScoreRequest request) {
+        return request.getShard().getJob() + " shard " + request.getShard().getShard() + " (scoring, v"
+                + request.getShard().getPolicyVersion() + ", " + request.getShard().getResponsesCount() + " responses)";
+    }
+
+    @Override
+    protected Coordination.Result perform(ScoreRequest request, String worker, ActorRef<Coordination.Ack> replyTo) {
+        hold(new Models(new PolicyRef(request.getShard().getPolicyVersion(), Path.of(request.getPolicyDir())),
+                new PolicyRef(request.getReferenceVersion(), Path.of(request.getReferenceDir()))),
+                request.hasPolicyWeights() ? PublishedWeights.of(request.getPolicyWeights()) : null);
+        return new Coordination.Scored(scoring.score(policy, reference, request.getShard()).toBuilder()
+                .setWeightsSha256(sha256).build(), worker, replyTo);
+    }
+
+    private void hold(Models models, PublishedWeights weights) {
+        if (models.equals(held)) {
+            return;
+        }
+        PolicyRef p = models.policy();
+        WeightFetch.Fetched fresh = weights != null && weights.version() == p.version()
+                ? fetch.fetch(weights, p.dir(), fetchTimeout, tokenizer, device)
+                : new WeightFetch.Fetched(Policy.load(p.dir(), tokenizer, device, p.version()), p.dir().toString());
+        Policy ref;
+        if (held != null && held.policy().version() == models.reference().version()) {
+            ref = policy; // π_t becomes the reference of π_{t+1}: no copy, no disk
+            policy = null;
+        } else {
+            ref = Policy.load(models.reference().dir(), tokenizer, device, models.reference().version());
+        }
         release();
-        hold(fresh, ref, load.policyDir().toString());
-        load.replyTo().tell(new Loaded(policy.version(), sha256));
-        return this;
-    }
-
-    private Behavior<Command> onSync(Sync sync) {
-        long version = sync.weights().version();
-        if (policy == null || policy.version() != version) {
-            WeightFetch.Fetched fetched = fetch.fetch(sync.weights(), sync.policyDir(), sync.timeout(), tokenizer, device);
-            Policy ref;
-            if (policy != null && policy.version() == version - 1) {
-                ref = policy; // π_t becomes the reference of π_{t+1}: no copy, no disk
-                policy = null;
-            } else {
-                ref = Policy.load(sync.referenceDir(), tokenizer, device, version - 1);
-            }
-            release();
-            hold(fetched.policy(), ref, fetched.source());
-        }
-        sync.replyTo().tell(new Loaded(policy.version(), sha256));
-        return this;
-    }
-
-    /** Switches to {@code fresh} and {@code ref} between two shards. */
-    private void hold(Policy fresh, Policy ref, String from) {
-        policy = fresh;
+        policy = fresh.policy();
         reference = ref;
-        sha256 = fresh.weightsSha256();
-        DiceMetrics.get().weightVersion.set(fresh.version());
-        getContext().getLog().info("scorer holds policy v{} (sha256 {}) from {}", fresh.version(),
-                sha256.substring(0, 12), from);
+        held = models;
+        sha256 = policy.weightsSha256();
+        DiceMetrics.get().weightVersion.set(p.version());
+        getContext().getLog().info("scorer holds policy v{} (sha256 {}) from {} and reference v{}", p.version(),
+                sha256.substring(0, 12), fresh.source(), models.reference().version());
     }
 
-    private Behavior<Command> onScore(Score request) {
-        if (policy == null || policy.version() != request.shard().getPolicyVersion()) {
-            throw new IllegalStateException("scorer holds v" + (policy == null ? "none" : policy.version())
-                    + " but was sent a shard of v" + request.shard().getPolicyVersion());
-        }
-        request.replyTo().tell(new Scored(scoring.score(policy, reference, request.shard())));
-        return this;
-    }
-
-    private Behavior<Command> release() {
+    @Override
+    protected void release() {
         if (policy != null) {
             policy.close();
             policy = null;
@@ -131,6 +120,11 @@ public final class ScoringActor extends AbstractBehavior<ScoringActor.Command> {
             reference.close();
             reference = null;
         }
-        return this;
+        held = null;
+    }
+
+    @Override
+    protected void stopped() {
+        fetch.close();
     }
 }

@@ -6,25 +6,18 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.dice.gpu.LlamaConfig;
-import dev.dice.proto.wire.GenerationGenerate;
-import dev.dice.proto.wire.GenerationGenerated;
-import dev.dice.proto.wire.GenerationLoad;
-import dev.dice.proto.wire.GenerationLoaded;
-import dev.dice.proto.wire.GenerationRefused;
-import dev.dice.proto.wire.GenerationSync;
 import dev.dice.proto.wire.OpenRing;
 import dev.dice.proto.wire.RankFailed;
 import dev.dice.proto.wire.RankFinished;
 import dev.dice.proto.wire.ReplayAppend;
 import dev.dice.proto.wire.ReplayContents;
 import dev.dice.proto.wire.ReplayGet;
+import dev.dice.proto.wire.ResultAck;
 import dev.dice.proto.wire.RingAddress;
 import dev.dice.proto.wire.RingPlace;
-import dev.dice.proto.wire.ScoringLoad;
-import dev.dice.proto.wire.ScoringLoaded;
-import dev.dice.proto.wire.ScoringScore;
-import dev.dice.proto.wire.ScoringScored;
-import dev.dice.proto.wire.ScoringSync;
+import dev.dice.proto.wire.RunEnded;
+import dev.dice.proto.wire.ShardGenerated;
+import dev.dice.proto.wire.ShardScored;
 import dev.dice.proto.wire.SftExample;
 import dev.dice.proto.wire.TrainDpo;
 import dev.dice.proto.wire.TrainProgress;
@@ -73,32 +66,15 @@ public final class WireSerializer extends SerializerWithStringManifest {
     }
 
     private Message toProto(Object o) {
-        if (o instanceof GenerationActor.Load m) {
-            return GenerationLoad.newBuilder().setDir(m.dir().toString()).setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof GenerationActor.Sync m) {
-            return GenerationSync.newBuilder().setWeights(weights(m.weights())).setCheckpoint(m.checkpoint().toString())
-                    .setTimeoutMs(m.timeout().toMillis()).setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof GenerationActor.Generate m) {
-            return GenerationGenerate.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof GenerationActor.Loaded m) {
-            return GenerationLoaded.newBuilder().setVersion(m.version()).setSha256(m.sha256()).build();
-        } else if (o instanceof GenerationActor.Generated m) {
-            return GenerationGenerated.newBuilder().setShard(m.shard()).setFrom(ref(m.from())).build();
-        } else if (o instanceof GenerationActor.Refused m) {
-            return GenerationRefused.newBuilder().setShard(m.shard()).setReason(m.reason()).setFrom(ref(m.from())).build();
-        } else if (o instanceof ScoringActor.Load m) {
-            return ScoringLoad.newBuilder().setPolicyDir(m.policyDir().toString()).setReferenceDir(m.referenceDir().toString())
-                    .setVersion(m.version()).setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof ScoringActor.Sync m) {
-            return ScoringSync.newBuilder().setWeights(weights(m.weights())).setPolicyDir(m.policyDir().toString())
-                    .setReferenceDir(m.referenceDir().toString()).setTimeoutMs(m.timeout().toMillis())
-                    .setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof ScoringActor.Score m) {
-            return ScoringScore.newBuilder().setShard(m.shard()).setReplyTo(ref(m.replyTo())).build();
-        } else if (o instanceof ScoringActor.Loaded m) {
-            return ScoringLoaded.newBuilder().setVersion(m.version()).setSha256(m.sha256()).build();
-        } else if (o instanceof ScoringActor.Scored m) {
-            return ScoringScored.newBuilder().setShard(m.shard()).build();
+        if (o instanceof Coordination.Generated m) {
+            return ShardGenerated.newBuilder().setShard(m.generated()).setWorker(m.worker()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof Coordination.Scored m) {
+            return ShardScored.newBuilder().setShard(m.scored()).setWorker(m.worker()).setReplyTo(ref(m.replyTo())).build();
+        } else if (o instanceof Coordination.Ack m) {
+            return ResultAck.newBuilder().setJob(m.job()).setScoring(m.scoring()).setShard(m.shard())
+                    .setOutcome(ResultAck.Outcome.valueOf(m.outcome().name())).build();
+        } else if (o instanceof Coordination.RunEnded m) {
+            return RunEnded.newBuilder().setOk(m.ok()).setMessage(m.message()).build();
         } else if (o instanceof TrainerActor.TrainSft m) {
             TrainSft.Builder b = TrainSft.newBuilder().setInitDir(m.initDir() == null ? "" : m.initDir().toString())
                     .setConfigJson(configJson(m.config())).setSettings(settings(m.settings())).setOutDir(m.outDir().toString())
@@ -145,50 +121,26 @@ public final class WireSerializer extends SerializerWithStringManifest {
     public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
         try {
             return switch (manifest) {
-                case "GenerationActor$Load" -> {
-                    GenerationLoad m = GenerationLoad.parseFrom(bytes);
-                    yield new GenerationActor.Load(Path.of(m.getDir()), m.getVersion(), resolve(m.getReplyTo()));
+                case "Coordination$Generated" -> {
+                    ShardGenerated m = ShardGenerated.parseFrom(bytes);
+                    yield new Coordination.Generated(m.getShard(), m.getWorker(), resolve(m.getReplyTo()));
                 }
-                case "GenerationActor$Sync" -> {
-                    GenerationSync m = GenerationSync.parseFrom(bytes);
-                    yield new GenerationActor.Sync(weights(m.getWeights()), Path.of(m.getCheckpoint()),
-                            Duration.ofMillis(m.getTimeoutMs()), resolve(m.getReplyTo()));
+                case "Coordination$Scored" -> {
+                    ShardScored m = ShardScored.parseFrom(bytes);
+                    yield new Coordination.Scored(m.getShard(), m.getWorker(), resolve(m.getReplyTo()));
                 }
-                case "GenerationActor$Generate" -> {
-                    GenerationGenerate m = GenerationGenerate.parseFrom(bytes);
-                    yield new GenerationActor.Generate(m.getShard(), resolve(m.getReplyTo()));
+                case "Coordination$Ack" -> {
+                    ResultAck m = ResultAck.parseFrom(bytes);
+                    if (m.getOutcome() == ResultAck.Outcome.OUTCOME_UNSPECIFIED || m.getOutcome() == ResultAck.Outcome.UNRECOGNIZED) {
+                        throw new NotSerializableException("ResultAck: outcome " + m.getOutcome());
+                    }
+                    yield new Coordination.Ack(m.getJob(), m.getScoring(), m.getShard(),
+                            Coordination.Outcome.valueOf(m.getOutcome().name()));
                 }
-                case "GenerationActor$Loaded" -> {
-                    GenerationLoaded m = GenerationLoaded.parseFrom(bytes);
-                    yield new GenerationActor.Loaded(m.getVersion(), m.getSha256());
+                case "Coordination$RunEnded" -> {
+                    RunEnded m = RunEnded.parseFrom(bytes);
+                    yield new Coordination.RunEnded(m.getOk(), m.getMessage());
                 }
-                case "GenerationActor$Generated" -> {
-                    GenerationGenerated m = GenerationGenerated.parseFrom(bytes);
-                    yield new GenerationActor.Generated(m.getShard(), resolve(m.getFrom()));
-                }
-                case "GenerationActor$Refused" -> {
-                    GenerationRefused m = GenerationRefused.parseFrom(bytes);
-                    yield new GenerationActor.Refused(m.getShard(), m.getReason(), resolve(m.getFrom()));
-                }
-                case "ScoringActor$Load" -> {
-                    ScoringLoad m = ScoringLoad.parseFrom(bytes);
-                    yield new ScoringActor.Load(Path.of(m.getPolicyDir()), Path.of(m.getReferenceDir()), m.getVersion(),
-                            resolve(m.getReplyTo()));
-                }
-                case "ScoringActor$Sync" -> {
-                    ScoringSync m = ScoringSync.parseFrom(bytes);
-                    yield new ScoringActor.Sync(weights(m.getWeights()), Path.of(m.getPolicyDir()), Path.of(m.getReferenceDir()),
-                            Duration.ofMillis(m.getTimeoutMs()), resolve(m.getReplyTo()));
-                }
-                case "ScoringActor$Score" -> {
-                    ScoringScore m = ScoringScore.parseFrom(bytes);
-                    yield new ScoringActor.Score(m.getShard(), resolve(m.getReplyTo()));
-                }
-                case "ScoringActor$Loaded" -> {
-                    ScoringLoaded m = ScoringLoaded.parseFrom(bytes);
-                    yield new ScoringActor.Loaded(m.getVersion(), m.getSha256());
-                }
-                case "ScoringActor$Scored" -> new ScoringActor.Scored(ScoringScored.parseFrom(bytes).getShard());
                 case "TrainerActor$TrainSft" -> {
                     TrainSft m = TrainSft.parseFrom(bytes);
                     yield new TrainerActor.TrainSft(m.getInitDir().isEmpty() ? null : Path.of(m.getInitDir()),
@@ -276,13 +228,12 @@ public final class WireSerializer extends SerializerWithStringManifest {
                 Duration.ofMillis(r.getTimeoutMs()), r.getCheckEvery());
     }
 
-    private static dev.dice.proto.wire.PublishedWeights weights(PublishedWeights w) {
-        return dev.dice.proto.wire.PublishedWeights.newBuilder().setPublisher(w.publisher()).setVersion(w.version())
-                .setSha256(w.sha256()).setConfigJson(configJson(w.config())).build();
+    private static dev.dice.proto.PublishedWeights weights(PublishedWeights w) {
+        return w.toProto();
     }
 
-    private static PublishedWeights weights(dev.dice.proto.wire.PublishedWeights w) {
-        return new PublishedWeights(w.getPublisher(), w.getVersion(), w.getSha256(), config(w.getConfigJson()));
+    private static PublishedWeights weights(dev.dice.proto.PublishedWeights w) {
+        return PublishedWeights.of(w);
     }
 
     private static TrainingSettings settings(Training.Settings s) {
@@ -306,7 +257,7 @@ public final class WireSerializer extends SerializerWithStringManifest {
                 s.getRejectedReward(), s.getLearningRate());
     }
 
-    private static String configJson(LlamaConfig config) {
+    static String configJson(LlamaConfig config) {
         try {
             return config == null ? "" : CONFIG_JSON.writeValueAsString(config);
         } catch (JsonProcessingException e) {
@@ -314,7 +265,7 @@ public final class WireSerializer extends SerializerWithStringManifest {
         }
     }
 
-    private static LlamaConfig config(String json) {
+    static LlamaConfig config(String json) {
         try {
             return json.isEmpty() ? null : CONFIG_JSON.readValue(json, LlamaConfig.class);
         } catch (JsonProcessingException e) {

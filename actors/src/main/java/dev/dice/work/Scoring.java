@@ -41,7 +41,7 @@ public final class Scoring {
         double[] logpPolicy = logProbs(policy, promptTexts, responses, eos);
         double[] logpRef = logProbs(reference, promptTexts, responses, eos);
         ScoredShard.Builder out = ScoredShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
-                .setPolicyVersion(shard.getPolicyVersion());
+                .setPolicyVersion(policy.version()); // the version that produced the scores
         for (int i = 0; i < responses.size(); i++) {
             out.addResponses(ScoredResponse.newBuilder().setResponse(shard.getResponses(i))
                     .setLogpPolicy(logpPolicy[i]).setLogpRef(logpRef[i]));

@@ -61,7 +61,7 @@ class WireSerializerTest {
         Response response = Response.newBuilder().setPromptId("p1").setSample(1).setText("RED CAT").setTokens(7)
                 .setEndedOnEos(true).setValid(true).build();
         GeneratedShard generated = GeneratedShard.newBuilder().setJob("round1").setShard(3).setPolicyVersion(2)
-                .addPrompts(shard.getPrompts(0)).addResponses(response).build();
+                .addPrompts(shard.getPrompts(0)).addResponses(response).setWeightsSha256("ab12").build();
         ScoredShard scored = ScoredShard.newBuilder().setJob("round1").addResponses(ScoredResponse.newBuilder()
                 .setResponse(response).setLogpPolicy(-3.5).setLogpRef(-4.25)).build();
         PreferencePair pair = PreferencePair.newBuilder().setPromptId("p1").setPrompt("upper: red cat").setChosen("RED CAT")
@@ -74,18 +74,11 @@ class WireSerializerTest {
         TrainerActor.Ring ring = new TrainerActor.Ring("round1-ring2", List.of("127.0.0.1:5001", "127.0.0.1:5002"), 1,
                 java.time.Duration.ofSeconds(60), 10);
         List<Object> messages = List.of(
-                new GenerationActor.Load(dir, 2, ref.unsafeUpcast()),
-                new GenerationActor.Generate(shard, ref.unsafeUpcast()),
-                new GenerationActor.Sync(weights, dir, java.time.Duration.ofSeconds(30), ref.unsafeUpcast()),
-                new GenerationActor.Loaded(2, "ab12"),
-                new GenerationActor.Generated(generated, ref.unsafeUpcast()),
-                new GenerationActor.Refused(shard, "generator holds v1", ref.unsafeUpcast()),
-                new ScoringActor.Load(dir, Path.of("/runs/a/dpo/model"), 2, ref.unsafeUpcast()),
-                new ScoringActor.Score(generated, ref.unsafeUpcast()),
-                new ScoringActor.Sync(weights, dir, Path.of("/runs/a/dpo/model"), java.time.Duration.ofSeconds(30),
-                        ref.unsafeUpcast()),
-                new ScoringActor.Loaded(2, "ab12"),
-                new ScoringActor.Scored(scored),
+                new Coordination.Generated(generated, "127.0.0.1:2552/generator-0", ref.unsafeUpcast()),
+                new Coordination.Scored(scored, "127.0.0.1:2552/scorer-0", ref.unsafeUpcast()),
+                new Coordination.Ack("round1", true, 3, Coordination.Outcome.LATER),
+                new Coordination.Ack("round1", false, 0, Coordination.Outcome.STORED),
+                new Coordination.RunEnded(false, "the run failed on 127.0.0.1:2551: ..."),
                 new TrainerActor.TrainSft(null, config, List.of(new Training.Example("add: 1+2", "3")), settings, dir, 0,
                         ref.unsafeUpcast()),
                 new TrainerActor.TrainSft(dir, null, List.of(), settings, dir, 0, ref.unsafeUpcast()),

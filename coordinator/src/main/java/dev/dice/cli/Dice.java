@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code dice} command line: one subcommand per job. */
 @Command(name = "dice", mixinStandardHelpOptions = true, version = "dice-cluster 0.1.0",
         description = "DICE: bootstrap a DPO-tuned language model with its own implicit reward.",
-        subcommands = {RunCommand.class, ExperimentCommand.class, BenchCommand.class,
+        subcommands = {RunCommand.class, NodeCommand.class, LocalClusterCommand.class, ExperimentCommand.class, BenchCommand.class,
                 ReportCommand.class})
 public final class Dice implements Runnable {
 

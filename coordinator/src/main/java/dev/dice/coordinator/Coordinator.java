@@ -1,6 +1,7 @@
 package dev.dice.coordinator;
 
-import dev.dice.actors.GenerationActor;
+import dev.dice.actors.Coordination;
+import dev.dice.actors.PolicyRef;
 import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.RewardShapingActor;
@@ -17,7 +18,11 @@ import dev.dice.task.OfflinePair;
 import dev.dice.work.Training;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
@@ -25,9 +30,14 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.Terminated;
-import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
 import org.apache.pekko.pattern.StatusReply;
 
 /**
@@ -36,13 +46,18 @@ import org.apache.pekko.pattern.StatusReply;
  * mix with replayed offline pairs, persist, DPO from π_t with π_t as reference → π_{t+1} — and every stage
  * ends with an evaluation. A stage whose model and evaluation are already in the run directory is skipped.
  *
- * <p>Each state waits for one kind of answer from the workers; the plain bookkeeping (which prompts, what
- * the files hold, how metrics are computed) lives in {@link RunPlan}.
+ * <p>The coordinator runs as a cluster singleton. It registers with the receptionist so that workers can send it
+ * their results, which it routes to the running {@link ShardJob}; trainers are found through the receptionist too.
+ * A coordinator that takes over after a failover starts the current stage again: its shard jobs recover what the
+ * journal holds, and a model already trained is not trained again.
+ *
+ * <p>Each state waits for one kind of answer; the plain bookkeeping (which prompts, what the files hold, how
+ * metrics are computed) lives in {@link RunPlan}.
  */
 public final class Coordinator {
 
-    /** Local to the coordinator's node: never serialized. */
-    public sealed interface Command extends NoSerializationVerificationNeeded {}
+    /** Local to the coordinator's node: never serialized. Workers' results arrive as {@link Coordination.Result}. */
+    public sealed interface Command extends Coordination.Command, NoSerializationVerificationNeeded {}
 
     private record TrainerSaid(TrainerActor.Reply reply) implements Command {}
 
@@ -50,59 +65,80 @@ public final class Coordinator {
 
     private record JobDone(ShardJob.Done done) implements Command {}
 
-    private record GeneratorLoaded(GenerationActor.Loaded loaded) implements Command {}
-
-    private record ScorerLoaded(ScoringActor.Loaded loaded) implements Command {}
-
     private record ShapedPairs(RewardShapingActor.Shaped shaped) implements Command {}
 
     private record Stored(StatusReply<Integer> ack) implements Command {}
 
     private record ReplayContents(ReplayBuffer.Contents contents) implements Command {}
 
+    private record Trainers(Receptionist.Listing listing) implements Command {}
+
+    private record MembershipChanged(ClusterEvent.MemberEvent event) implements Command {}
+
+    /** Membership changes this coordinator saw: nodes up (itself and those present when it started included), removed. */
+    public record Membership(int joins, int leaves) {}
+
     /** What the run produced, in stage order. */
-    public record Finished(List<StageResult> stages) implements NoSerializationVerificationNeeded {}
+    public record Finished(List<StageResult> stages, Membership membership) implements NoSerializationVerificationNeeded {}
 
-    /** The workers the coordinator drives. */
-    public record Workers(List<ActorRef<GenerationActor.Command>> generators, List<ActorRef<ScoringActor.Command>> scorers,
-            ActorRef<RewardShapingActor.Command> shaper, ActorRef<ReplayBuffer.Command> replay,
-            List<ActorRef<TrainerActor.Command>> trainers) {}
-
-    private final ActorContext<Command> context;
+    private final ActorContext<Coordination.Command> context;
     private final RunPlan plan;
-    private final Workers workers;
+    private final String runId;
+    private final ActorRef<ReplayBuffer.Command> replay;
+    private final ActorRef<RewardShapingActor.Command> shaper;
     private final ActorRef<Finished> replyTo;
     private final List<StageResult> results = new ArrayList<>();
-    /** The trainers still alive: a DPO stage's ring is formed from them. */
-    private final List<ActorRef<TrainerActor.Command>> trainers;
+    private final Set<String> jobsDone = new HashSet<>();
+    /** The trainers the receptionist lists, this node's first: SFT runs on the first, a DPO stage's ring on all. */
+    private List<ActorRef<TrainerActor.Command>> trainers = List.of();
+    /** Starts a stage's training once a trainer is listed, when it had to wait for one. */
+    private Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> awaitingTrainers;
     /** The trainer running SFT, while it does: SFT cannot move to another trainer. */
     private ActorRef<TrainerActor.Command> sftTrainer;
-    /** The weights the last training published: generators and scorers fetch them instead of reading the checkpoint. */
+    /** The weights the last training published: workers fetch them instead of reading the checkpoint. */
     private PublishedWeights published;
+    private ActorRef<ShardJob.Command> job;
+    private String jobName;
+    private StageResult.ClusterFacts stageFacts = StageResult.ClusterFacts.NONE;
+    private RunDirectory.CurrentModels current = new RunDirectory.CurrentModels(null, null);
     private int jobCounter;
+    private int joins;
+    private int leaves;
 
-    private Coordinator(ActorContext<Command> context, RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
+    private Coordinator(ActorContext<Coordination.Command> context, RunPlan plan, String runId,
+            ActorRef<ReplayBuffer.Command> replay, ActorRef<Finished> replyTo) {
         this.context = context;
         this.plan = plan;
-        this.workers = workers;
+        this.runId = runId;
+        this.replay = replay;
         this.replyTo = replyTo;
-        this.trainers = new ArrayList<>(workers.trainers());
-        trainers.forEach(context::watch);
+        this.shaper = context.spawn(RewardShapingActor.create(), "reward-shaping");
+        context.watch(shaper);
     }
 
-    public static Behavior<Command> create(RunPlan plan, Workers workers, ActorRef<Finished> replyTo) {
-        return Behaviors.setup(context -> new Coordinator(context, plan, workers, replyTo).nextStage());
+    /** {@code replay}: the replay buffer (a cluster singleton's proxy); {@code runId} names the run in the journal. */
+    static Behavior<Coordination.Command> create(RunPlan plan, String runId, ActorRef<ReplayBuffer.Command> replay,
+            ActorRef<Finished> replyTo) {
+        return Behaviors.setup(context -> {
+            context.getSystem().receptionist().tell(Receptionist.register(Coordination.COORDINATOR, context.getSelf()));
+            context.getSystem().receptionist().tell(Receptionist.subscribe(Coordination.TRAINERS,
+                    context.messageAdapter(Receptionist.Listing.class, Trainers::new)));
+            Cluster.get(context.getSystem()).subscriptions().tell(Subscribe.create(
+                    context.messageAdapter(ClusterEvent.MemberEvent.class, MembershipChanged::new), ClusterEvent.MemberEvent.class));
+            return new Coordinator(context, plan, runId, replay, replyTo).nextStage();
+        });
     }
 
     // ---- stage sequencing ----------------------------------------------------------------------------
 
-    private Behavior<Command> nextStage() {
+    private Behavior<Coordination.Command> nextStage() {
         List<String> stages = plan.stages();
         for (int i = results.size(); i < stages.size(); i++) {
             String stage = stages.get(i);
             if (!plan.dir().finished(stage)) {
                 context.getLog().info("stage {}: starting", stage);
                 RunObserver.stageStarted(stage);
+                stageFacts = StageResult.ClusterFacts.NONE;
                 return switch (i) {
                     case 0 -> sft();
                     case 1 -> dpo();
@@ -113,11 +149,11 @@ public final class Coordinator {
             context.getLog().info("stage {}: already finished in {}, skipped", stage, plan.dir().stage(stage));
             results.add(done);
         }
-        replyTo.tell(new Finished(List.copyOf(results)));
+        replyTo.tell(new Finished(List.copyOf(results), new Membership(joins, leaves)));
         return Behaviors.stopped();
     }
 
-    private Behavior<Command> sft() {
+    private Behavior<Coordination.Command> sft() {
         long started = System.nanoTime();
         if (plan.userModel() != null) {
             context.getLog().info("stage sft: using the given model {} as π0", plan.userModel());
@@ -125,71 +161,74 @@ public final class Coordinator {
         }
         List<Training.Example> examples = plan.sftExamples();
         Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size());
-        sftTrainer = trainers.get(0);
-        sftTrainer.tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
-                plan.dir().model("sft"), 0, trainerReplies()));
-        return training("sft", settings.steps(), log -> {
-            sftTrainer = null;
-            return evaluate(0, started, log, null);
-        });
+        return train("sft", settings.steps(), listed -> {
+            sftTrainer = listed.get(0);
+            context.watch(sftTrainer);
+            context.getLog().info("stage sft: training on {}", sftTrainer.path());
+            sftTrainer.tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
+                    plan.dir().model("sft"), 0, trainerReplies()));
+        }, log -> evaluate(0, started, log, null));
     }
 
-    private Behavior<Command> dpo() {
+    private Behavior<Coordination.Command> dpo() {
         if (plan.offlineNeedsSamples()) {
-            return loadGenerators(plan.modelDir(0), 0, () -> generate("offline-samples", plan.offlineSampleShards(),
-                    samples -> {
-                        plan.buildOffline(samples);
-                        return dpo();
-                    }));
+            return generate("offline-samples", 0, plan.offlineSampleShards(), samples -> {
+                plan.buildOffline(samples);
+                return dpo();
+            });
         }
         long started = System.nanoTime();
         Path pi0 = plan.modelDir(0);
-        return loadScorers(pi0, pi0, 0, () -> scoreOnly("offline-refs", plan.offlineShards(0), scored -> {
+        return scoreOnly("offline-refs", 0, plan.offlineShards(0), scored -> {
             List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
                     log -> evaluate(1, started, log, null));
-        }));
+        });
     }
 
     /** Round t (1-based): π_t generates; the implicit reward is log π_t − log π_{t−1}. */
-    private Behavior<Command> round(int t) {
+    private Behavior<Coordination.Command> round(int t) {
         long started = System.nanoTime();
         String name = plan.stages().get(t + 1);
-        Path policy = plan.modelDir(t);
-        Path previous = plan.modelDir(t - 1);
-        return loadGenerators(policy, t, () -> loadScorers(policy, previous, t,
-                () -> generateAndScore(name, plan.roundShards(t), scored -> {
-                    plan.writeScored(name, scored);
-                    workers.shaper().tell(new RewardShapingActor.Shape(scored, plan.config().rounds().k(),
-                            plan.config().rounds().fixedAlpha(), context.messageAdapter(RewardShapingActor.Shaped.class,
-                                    ShapedPairs::new)));
-                    return shaping(name, t, started);
-                })));
+        return generateAndScore(name, t, plan.roundShards(t), scored -> {
+            plan.writeScored(name, scored);
+            shaper.tell(new RewardShapingActor.Shape(scored, plan.config().rounds().k(),
+                    plan.config().rounds().fixedAlpha(), context.messageAdapter(RewardShapingActor.Shaped.class,
+                            ShapedPairs::new)));
+            return shaping(name, t, started);
+        });
     }
 
-    private Behavior<Command> shaping(String name, int t, long started) {
+    private Behavior<Coordination.Command> shaping(String name, int t, long started) {
         return receive().onMessage(ShapedPairs.class, message -> {
             RewardShapingActor.Shaped shaped = message.shaped();
             RunObserver.roundShaped(name, shaped);
             RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped);
+            stageFacts = stageFacts.plusDuplicatesInPairs(duplicatePrompts(generated.pairs()));
             ReplayMix.Mix<PreferencePair, OfflinePair> mix = ReplayMix.mix(generated.pairs(),
                     plan.offlinePairs(), PreferencePair::getPromptId, OfflinePair::promptId,
                     plan.config().rounds().gamma(), plan.seed(name + "-mix"));
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
                     name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
                     fmt(generated.facts().gapAtZero()), mix.generated().size(), mix.offline().size());
-            return scoreOnly(name + "-replay-refs", plan.offlineShardsFor(mix.offline(), t), scored -> {
+            return scoreOnly(name + "-replay-refs", t, plan.offlineShardsFor(mix.offline(), t), scored -> {
                 List<PreferencePair> pairs = new ArrayList<>(mix.generated());
                 pairs.addAll(plan.offlineWithReferences(mix.offline(), scored));
-                workers.replay().tell(new ReplayBuffer.Append(PairBatch.newBuilder().setRound(name).addAllPairs(pairs).build(),
+                replay.tell(new ReplayBuffer.Append(PairBatch.newBuilder().setRound(name).addAllPairs(pairs).build(),
                         replayAcks()));
                 return storing(name, t, started, generated.facts().withCounts(mix.generated().size(), mix.offline().size()));
             });
         }).build();
     }
 
-    private Behavior<Command> storing(String name, int t, long started, StageResult.RoundFacts facts) {
+    /** Pairs whose prompt already has a pair in the round: 0 unless a result was counted twice. */
+    private static int duplicatePrompts(List<PreferencePair> pairs) {
+        Set<String> seen = new HashSet<>();
+        return (int) pairs.stream().filter(p -> !seen.add(p.getPromptId())).count();
+    }
+
+    private Behavior<Coordination.Command> storing(String name, int t, long started, StageResult.RoundFacts facts) {
         return receive()
                 .onMessage(Stored.class, message -> {
                     if (message.ack().isError()) {
@@ -197,8 +236,8 @@ public final class Coordinator {
                                 + message.ack().getError().getMessage());
                     }
                     // Train on what the buffer holds: after a restart that is exactly what was acknowledged.
-                    workers.replay().tell(new ReplayBuffer.Get(name,
-                            context.messageAdapter(ReplayBuffer.Contents.class, ReplayContents::new)));
+                    replay.tell(new ReplayBuffer.Get(name, context.messageAdapter(ReplayBuffer.Contents.class,
+                            ReplayContents::new)));
                     return Behaviors.same();
                 })
                 .onMessage(ReplayContents.class, message -> {
@@ -216,56 +255,81 @@ public final class Coordinator {
     // ---- evaluation -------------------------------------------------------------------------------------
 
     /** Evaluates the model of stage index {@code s} (0 = sft), records its row and moves on. */
-    private Behavior<Command> evaluate(int s, long started, List<Training.Step> log, StageResult.RoundFacts facts) {
+    private Behavior<Coordination.Command> evaluate(int s, long started, List<Training.Step> log,
+            StageResult.RoundFacts facts) {
         String name = plan.stages().get(s);
-        Path model = plan.modelDir(s);
-        return loadGenerators(model, s, () -> withBaseline(s, () ->
-                generate("eval-" + name, plan.evalShards(s, name), generated -> {
-                    List<Response> responses = RunPlan.responses(generated);
-                    if (s == 0 || plan.judge() == null) {
-                        return record(plan.stageResult(name, responses, null, log, facts, started));
-                    }
-                    return loadScorers(model, plan.modelDir(s - 1), s, () ->
-                            scoreOnly("agreement-" + name, plan.agreementShards(s), scored ->
-                                    record(plan.stageResult(name, responses, scored, log, facts, started))));
-                })));
+        return withBaseline(s, () -> generate("eval-" + name, s, plan.evalShards(s, name), generated -> {
+            List<Response> responses = RunPlan.responses(generated);
+            if (s == 0 || plan.judge() == null) {
+                return record(plan.stageResult(name, responses, null, log, facts, started));
+            }
+            return scoreOnly("agreement-" + name, s, plan.agreementShards(s), scored ->
+                    record(plan.stageResult(name, responses, scored, log, facts, started)));
+        }));
     }
 
-    /** π0's responses to the eval prompts are the fixed baseline; they are sampled once, with π0 loaded. */
-    private Behavior<Command> withBaseline(int s, Supplier<Behavior<Command>> then) {
+    /** π0's responses to the eval prompts are the fixed baseline; they are sampled once, with π0. */
+    private Behavior<Coordination.Command> withBaseline(int s, Supplier<Behavior<Coordination.Command>> then) {
         if (plan.hasBaseline()) {
             return then.get();
         }
         if (s != 0) {
-            throw new IllegalStateException("the baseline must be sampled while π0 is loaded");
+            throw new IllegalStateException("the baseline must be sampled with π0");
         }
-        return generate("baseline", plan.evalShards(0, "baseline"), generated -> {
+        return generate("baseline", 0, plan.evalShards(0, "baseline"), generated -> {
             plan.saveBaseline(RunPlan.responses(generated));
             return then.get();
         });
     }
 
-    private Behavior<Command> record(StageResult result) {
-        plan.dir().saveResult(result);
-        results.add(result);
-        RunObserver.stageFinished(result);
-        context.getLog().info("stage {}: done — {}", result.name(), Summary.line(result));
+    private Behavior<Coordination.Command> record(StageResult result) {
+        StageResult withFacts = result.withCluster(stageFacts);
+        plan.dir().saveResult(withFacts);
+        results.add(withFacts);
+        RunObserver.stageFinished(withFacts);
+        context.getLog().info("stage {}: done — {}", withFacts.name(), Summary.line(withFacts));
         return nextStage();
     }
 
-    // ---- waiting on workers -------------------------------------------------------------------------------
+    // ---- training ------------------------------------------------------------------------------------------
 
-    /** DPO on a ring of the trainers still alive (one trainer: a ring of one). */
-    private Behavior<Command> trainDpo(TrainingJob.Task task, Function<List<Training.Step>, Behavior<Command>> then) {
+    /** DPO on a ring of every trainer listed (one trainer: a ring of one). */
+    private Behavior<Coordination.Command> trainDpo(TrainingJob.Task task,
+            Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
         RunConfig.Trainers ring = plan.config().trainers();
-        context.watch(context.spawn(TrainingJob.create(task, List.copyOf(trainers),
-                new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery()), trainerReplies(),
-                context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)), "training-" + (++jobCounter)));
-        return training(task.stage(), task.settings().steps(), then);
+        return train(task.stage(), task.settings().steps(), listed -> context.watch(context.spawn(TrainingJob.create(task,
+                listed, new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery()), trainerReplies(),
+                context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)), "training-" + (++jobCounter))),
+                then);
+    }
+
+    /**
+     * Starts {@code stage}'s training on the trainers the receptionist lists (waiting for one if none is), unless its
+     * model is already trained: a coordinator that took over mid-stage reuses it.
+     */
+    private Behavior<Coordination.Command> train(String stage, int steps,
+            java.util.function.Consumer<List<ActorRef<TrainerActor.Command>>> start,
+            Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
+        List<Training.Step> done = plan.dir().trainedLog(stage);
+        if (done != null) {
+            context.getLog().info("stage {}: the model in {} is already trained, reused", stage, plan.dir().model(stage));
+            return then.apply(done);
+        }
+        Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = listed -> {
+            start.accept(List.copyOf(listed));
+            return training(stage, steps, then);
+        };
+        if (!trainers.isEmpty()) {
+            return begin.apply(trainers);
+        }
+        context.getLog().info("stage {}: waiting for a trainer to join", stage);
+        awaitingTrainers = begin;
+        return receive().build();
     }
 
     /** Waits for a stage's training: SFT answers itself, a DPO stage through its training job. */
-    private Behavior<Command> training(String stage, int steps, Function<List<Training.Step>, Behavior<Command>> then) {
+    private Behavior<Coordination.Command> training(String stage, int steps,
+            Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
         Progress progress = new Progress(stage, "step", steps);
         return receive()
                 .onMessage(TrainerSaid.class, message -> {
@@ -275,12 +339,13 @@ public final class Coordinator {
                         return Behaviors.same();
                     }
                     TrainerActor.Trained trained = (TrainerActor.Trained) message.reply();
+                    context.unwatch(sftTrainer);
+                    sftTrainer = null;
                     published = trained.weights();
                     return then.apply(trained.log());
                 })
                 .onMessage(TrainingDone.class, message -> {
                     TrainingJob.Done done = message.done();
-                    trainers.retainAll(done.trainers());
                     published = done.trained().weights();
                     if (done.rings() > 1) {
                         context.getLog().warn("stage {}: trained on {} ring(s), finishing with {} trainer(s)", stage,
@@ -291,101 +356,132 @@ public final class Coordinator {
                 .build();
     }
 
-    /** Gives the generators the model of stage {@code version}: the published weights if they are those, else the checkpoint. */
-    private Behavior<Command> loadGenerators(Path dir, long version, Supplier<Behavior<Command>> then) {
-        ActorRef<GenerationActor.Loaded> reply = context.messageAdapter(GenerationActor.Loaded.class, GeneratorLoaded::new);
-        PublishedWeights weights = publishedAt(version);
-        workers.generators().forEach(g -> g.tell(weights != null
-                ? new GenerationActor.Sync(weights, dir, plan.config().trainers().ringTimeout(), reply)
-                : new GenerationActor.Load(dir, version, reply)));
-        return awaitLoaded(GeneratorLoaded.class, m -> m.loaded().version(), m -> m.loaded().sha256(),
-                workers.generators().size(), "generator", version, weights, then);
+    // ---- shard jobs ---------------------------------------------------------------------------------------------
+
+    private Behavior<Coordination.Command> generate(String job, long version, List<PromptShard> shards,
+            Function<List<GeneratedShard>, Behavior<Coordination.Command>> then) {
+        return runJob(ShardJob.Spec.generate(job, version, shards), done -> then.apply(done.generated()));
     }
 
-    private Behavior<Command> loadScorers(Path policy, Path reference, long version, Supplier<Behavior<Command>> then) {
-        ActorRef<ScoringActor.Loaded> reply = context.messageAdapter(ScoringActor.Loaded.class, ScorerLoaded::new);
-        PublishedWeights weights = publishedAt(version);
-        workers.scorers().forEach(s -> s.tell(weights != null
-                ? new ScoringActor.Sync(weights, policy, reference, plan.config().trainers().ringTimeout(), reply)
-                : new ScoringActor.Load(policy, reference, version, reply)));
-        return awaitLoaded(ScorerLoaded.class, m -> m.loaded().version(), m -> m.loaded().sha256(),
-                workers.scorers().size(), "scorer", version, weights, then);
+    private Behavior<Coordination.Command> generateAndScore(String job, int version, List<PromptShard> shards,
+            Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
+        return runJob(ShardJob.Spec.generateAndScore(job, version, shards, plan.scoring(version)),
+                done -> then.apply(done.scored()));
     }
 
-    private PublishedWeights publishedAt(long version) {
-        return published != null && published.version() == version ? published : null;
+    private Behavior<Coordination.Command> scoreOnly(String job, int version, List<GeneratedShard> shards,
+            Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
+        return runJob(ShardJob.Spec.scoreOnly(job, version, shards, plan.scoring(version)), done -> then.apply(done.scored()));
     }
 
-    /** Waits for {@code count} workers to hold {@code version} — with exactly the published weights when synced. */
-    private <M extends Command> Behavior<Command> awaitLoaded(Class<M> type, Function<M, Long> versionOf,
-            Function<M, String> shaOf, int count, String kind, long version, PublishedWeights weights,
-            Supplier<Behavior<Command>> then) {
-        int[] seen = {0};
-        return receive().onMessage(type, message -> {
-            if (versionOf.apply(message) != version
-                    || weights != null && !weights.sha256().equals(shaOf.apply(message))) {
-                throw new IllegalStateException("a " + kind + " holds v" + versionOf.apply(message) + " (sha256 "
-                        + shaOf.apply(message) + "), expected v" + version
-                        + (weights == null ? "" : " as published (sha256 " + weights.sha256() + ")"));
-            }
-            return ++seen[0] < count ? Behaviors.same() : then.get();
+    /**
+     * Starts a job — with the weights the trainer published when they are the job's version, and the stamp of its
+     * checkpoints — records the models it uses for nodes that join, and waits for it to finish.
+     */
+    private Behavior<Coordination.Command> runJob(ShardJob.Spec plain,
+            Function<ShardJob.Done, Behavior<Coordination.Command>> then) {
+        List<Path> models = new ArrayList<>();
+        if (!plain.prompts().isEmpty()) {
+            models.add(Path.of(plain.prompts().get(0).getPolicyDir()));
+        }
+        if (plain.scoring() != null) {
+            models.addAll(List.of(plain.scoring().policyDir(), plain.scoring().referenceDir()));
+        }
+        ShardJob.Spec spec = plain.withModels(published != null && published.version() == plain.version() ? published : null,
+                RunDirectory.stamp(models));
+        PolicyRef generation = spec.prompts().isEmpty() ? current.generation()
+                : new PolicyRef(spec.version(), Path.of(spec.prompts().get(0).getPolicyDir()));
+        ShardJob.ScoringModels scoring = spec.scoring();
+        current = new RunDirectory.CurrentModels(generation, scoring == null ? current.scoring()
+                : new ScoringActor.Models(new PolicyRef(spec.version(), scoring.policyDir()),
+                        new PolicyRef(scoring.referenceVersion(), scoring.referenceDir())));
+        plan.dir().saveCurrentModels(current);
+        jobName = spec.name();
+        job = context.spawn(ShardJob.create(spec, runId, context.messageAdapter(ShardJob.Done.class, JobDone::new)),
+                "job-" + (++jobCounter) + "-" + spec.name());
+        context.watch(job);
+        return receive().onMessage(JobDone.class, message -> {
+            ShardJob.Done done = message.done();
+            jobsDone.add(done.job());
+            job = null;
+            jobName = null;
+            stageFacts = stageFacts.plus(done.facts());
+            return then.apply(done);
         }).build();
     }
 
-    private Behavior<Command> generate(String job, List<PromptShard> shards,
-            Function<List<GeneratedShard>, Behavior<Command>> then) {
-        spawnJob(ShardJob.create(job, shards, workers.generators(), List.of(), jobReplies()));
-        return awaitJob(done -> then.apply(done.generated()));
+    /**
+     * A worker's result goes to the job it belongs to. A result for a job that is over, or of no stage still to run,
+     * is stale; one for a job of the current stage this coordinator has not started yet (it took over mid-stage
+     * and is catching up) must wait: the worker keeps it and sends it again.
+     */
+    private Behavior<Coordination.Command> route(Coordination.Result result) {
+        if (job != null && result.job().equals(jobName)) {
+            job.tell(new ShardJob.Deliver(result));
+            return Behaviors.same();
+        }
+        String stage = plan.stageOfJob(result.job());
+        boolean over = jobsDone.contains(result.job()) || stage == null || plan.dir().finished(stage);
+        if (over) {
+            stageFacts = stageFacts.plusStale(1);
+            context.getLog().info("rejected a stale result: {} shard {} ({}) from {}, policy v{}", result.job(),
+                    result.shardIndex(), result.scoring() ? "scoring" : "generation", result.worker(), result.policyVersion());
+        }
+        result.replyTo().tell(new Coordination.Ack(result.job(), result.scoring(), result.shardIndex(),
+                over ? Coordination.Outcome.STALE : Coordination.Outcome.LATER));
+        return Behaviors.same();
     }
 
-    private Behavior<Command> generateAndScore(String job, List<PromptShard> shards,
-            Function<List<ScoredShard>, Behavior<Command>> then) {
-        spawnJob(ShardJob.create(job, shards, workers.generators(), workers.scorers(), jobReplies()));
-        return awaitJob(done -> then.apply(done.scored()));
+    // ---- every state -----------------------------------------------------------------------------------------
+
+    /**
+     * Every state's receive: results are routed, trainers and members tracked; a child that failed fails the run,
+     * and so does the trainer of SFT leaving (a DPO stage's training job re-forms its ring without a trainer lost).
+     */
+    private BehaviorBuilder<Coordination.Command> receive() {
+        return Behaviors.receive(Coordination.Command.class)
+                .onMessage(Coordination.Result.class, this::route)
+                .onMessage(Trainers.class, this::onTrainers)
+                .onMessage(MembershipChanged.class, message -> onMembership(message.event()))
+                .onSignal(Terminated.class, signal -> {
+                    if (signal instanceof ChildFailed failed) {
+                        throw new IllegalStateException(failed.getRef().path().name() + " failed: "
+                                + failed.getCause().getMessage(), failed.getCause());
+                    }
+                    if (signal.getRef().equals(sftTrainer)) {
+                        throw new IllegalStateException("the trainer " + sftTrainer.path() + " stopped during SFT");
+                    }
+                    return Behaviors.same();
+                });
     }
 
-    private Behavior<Command> scoreOnly(String job, List<GeneratedShard> shards,
-            Function<List<ScoredShard>, Behavior<Command>> then) {
-        spawnJob(ShardJob.scoreOnly(job, shards, workers.scorers(), jobReplies()));
-        return awaitJob(done -> then.apply(done.scored()));
+    private Behavior<Coordination.Command> onTrainers(Trainers message) {
+        // This node's trainer first: a stage's data and its progress then stay off the network.
+        trainers = message.listing().getServiceInstances(Coordination.TRAINERS).stream()
+                .sorted(Comparator.comparing((ActorRef<TrainerActor.Command> ref) -> ref.path().address().hasGlobalScope())
+                        .thenComparing(ref -> ref.path().toString())).toList();
+        if (awaitingTrainers != null && !trainers.isEmpty()) {
+            Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = awaitingTrainers;
+            awaitingTrainers = null;
+            return begin.apply(trainers);
+        }
+        return Behaviors.same();
     }
 
-    private void spawnJob(Behavior<ShardJob.Command> job) {
-        context.watch(context.spawn(job, "job-" + (++jobCounter)));
-    }
-
-    private Behavior<Command> awaitJob(Function<ShardJob.Done, Behavior<Command>> then) {
-        return receive().onMessage(JobDone.class, message -> then.apply(message.done()))
-                .build();
-    }
-
-    private ActorRef<ShardJob.Done> jobReplies() {
-        return context.messageAdapter(ShardJob.Done.class, JobDone::new);
+    private Behavior<Coordination.Command> onMembership(ClusterEvent.MemberEvent event) {
+        Member member = event.member();
+        if (event instanceof ClusterEvent.MemberUp) {
+            joins++;
+            context.getLog().info("node {} is up: roles {}", member.address().hostPort(), new TreeSet<>(member.getRoles()));
+        } else if (event instanceof ClusterEvent.MemberRemoved) {
+            leaves++;
+            context.getLog().info("node {} left the cluster", member.address().hostPort());
+        }
+        return Behaviors.same();
     }
 
     private ActorRef<TrainerActor.Reply> trainerReplies() {
         return context.messageAdapter(TrainerActor.Reply.class, TrainerSaid::new);
-    }
-
-    /**
-     * Every state's receive: a job that stops normally is done; one that failed fails the run. A trainer may go
-     * (the next ring is formed without it) unless it is running SFT or none is left.
-     */
-    private BehaviorBuilder<Command> receive() {
-        return Behaviors.receive(Command.class).onSignal(Terminated.class, signal -> {
-            if (signal instanceof ChildFailed failed) {
-                throw new IllegalStateException(failed.getRef().path().name() + " failed: " + failed.getCause().getMessage(),
-                        failed.getCause());
-            }
-            if (trainers.remove(signal.getRef())) {
-                context.getLog().warn("trainer {} stopped; {} trainer(s) left", signal.getRef().path().name(), trainers.size());
-                if (signal.getRef().equals(sftTrainer) || trainers.isEmpty()) {
-                    throw new IllegalStateException("trainer " + signal.getRef().path().name() + " stopped"
-                            + (trainers.isEmpty() ? " and no trainer is left" : " during SFT"));
-                }
-            }
-            return Behaviors.same();
-        });
     }
 
     /** An adapter for the buffer's acknowledgements (a generic reply type needs the raw class). */

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.dice.actors.Coordination;
 import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
 import dev.dice.gpu.ByteTokenizer;
@@ -11,46 +12,70 @@ import dev.dice.gpu.HfTokenizer;
 import dev.dice.gpu.Tokenizer;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.typed.Cluster;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Runs DICE end to end on this JVM: every role in a one-node Pekko cluster. */
+/** Runs DICE on this JVM: every role on a one-node Pekko cluster, or the roles of one node of a larger cluster. */
 public final class DiceRun {
     private static final Logger log = LoggerFactory.getLogger(DiceRun.class);
 
     private DiceRun() {}
 
-    /** Runs (or resumes) the run described by {@code root}'s {@code dice} block; returns its stages. */
+    /** Runs (or resumes) the run described by {@code root}'s {@code dice} block on this JVM alone; returns its stages. */
     public static List<StageResult> run(Config root) {
         RunConfig config = RunConfig.from(root);
+        RunDirectory dir = start(Nodes.rolesConfig(Nodes.ROLES, root.getString("dice.device")).withFallback(root), Nodes.ROLES,
+                true);
+        return RunPlan.stageNames(config).stream().map(dir::result).toList();
+    }
+
+    /**
+     * Runs one node of a cluster with {@code roles} ({@code root} holds its cluster settings, see
+     * {@link Nodes#cluster}) until the run ends; throws when the run failed or this node's workers did.
+     */
+    public static void node(Config root, Set<String> roles) {
+        start(root, roles, false);
+    }
+
+    private static RunDirectory start(Config root, Set<String> roles, boolean alone) {
+        RunConfig config = RunConfig.from(root);
         RunDirectory dir = new RunDirectory(Path.of(config.out()));
-        dir.claim(config);
+        if (roles.contains("coordinator")) {
+            dir.claim(config); // a directory of another configuration is refused before anything starts
+        }
         Journal journal = config.journal().kind().equals("postgres")
                 ? Journal.postgres(config.journal().url(), config.journal().user(), config.journal().password())
                 : Journal.h2(dir.journal());
-        journal.createSchema();
-        Config pekko = journal.pekkoConfig().withFallback(withModelThreads(root, config));
-        RunPlan plan = new RunPlan(config, dir);
-        RunObserver.runStarted(dir.root(), plan.stages(), root.getInt("dice.metrics.port"));
+        if (roles.contains("coordinator") || roles.contains("replay")) {
+            journal.createSchema();
+        }
+        // A node of another run is refused when it joins (RunCompatibility); unless given, the run is its directory.
+        String runId = root.getString("dice.run-id").isEmpty() ? dir.root().toAbsolutePath().normalize().toString()
+                : root.getString("dice.run-id");
+        Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
+                .withFallback(withModelThreads(root, config, roles));
+        RunObserver.runStarted(dir.root(), RunPlan.stageNames(config), root.getInt("dice.metrics.port"));
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
                 : HfTokenizer.load(Path.of(config.model().tokenizer()));
-        String runId = dir.root().toAbsolutePath().normalize().toString();
-        CompletableFuture<List<StageResult>> result = new CompletableFuture<>();
-        log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), plan.stages());
+        CompletableFuture<Coordination.RunEnded> ended = new CompletableFuture<>();
+        log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), RunPlan.stageNames(config));
         try (NDManager device = NDManager.newBaseManager(Device.fromName(root.getString("dice.device")))) {
-            ActorSystem<RunGuardian.Command> system = ActorSystem.create(
-                    RunGuardian.create(plan, runId, device, tokenizer, result), "dice", pekko);
+            NodeGuardian.Setup setup = new NodeGuardian.Setup(roles, alone, config, dir, runId, device, tokenizer);
+            ActorSystem<NodeGuardian.Command> system = ActorSystem.create(NodeGuardian.create(setup, ended), Nodes.SYSTEM,
+                    pekko);
             // If the system dies first (a failing guardian), the run must end too, not wait forever.
-            system.getWhenTerminated().thenRun(() -> result.completeExceptionally(
+            system.getWhenTerminated().thenRun(() -> ended.completeExceptionally(
                     new IllegalStateException("the actor system stopped before the run finished (see the log above)")));
             try {
-                List<StageResult> stages = result.get();
-                Summary.write(dir.root(), config, stages);
-                RunObserver.runFinished(dir.root()); // metrics.prom and report.html
-                return stages;
+                log.info("{}", ended.get().message());
+                return dir;
             } catch (ExecutionException e) {
                 Throwable cause = e.getCause();
                 throw cause instanceof RuntimeException r ? r : new IllegalStateException(cause);
@@ -58,7 +83,10 @@ public final class DiceRun {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted", e);
             } finally {
-                system.terminate();
+                if (!alone) {
+                    leaveLastIfOldest(system);
+                }
+                system.terminate(); // a cluster node leaves the cluster first (coordinated shutdown)
                 system.getWhenTerminated().toCompletableFuture().join();
             }
         }
@@ -68,11 +96,44 @@ public final class DiceRun {
      * Every model worker blocks a thread of the model dispatcher while it works, and the trainers of a ring all work
      * at once (a rank waiting for a thread would stall the others until the ring times out): one thread per worker.
      */
-    private static Config withModelThreads(Config root, RunConfig config) {
+    private static Config withModelThreads(Config root, RunConfig config, Set<String> roles) {
         String key = "dice.model-dispatcher.thread-pool-executor.fixed-pool-size";
-        int workers = config.cluster().generators() + config.cluster().scorers() + config.trainers().count();
+        int workers = (roles.contains("generator") ? config.cluster().generators() : 0)
+                + (roles.contains("scorer") ? config.cluster().scorers() : 0)
+                + (roles.contains("trainer") ? config.trainers().count() : 0);
         return root.getInt(key) >= workers ? root
                 : root.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(workers));
+    }
+
+    /**
+     * When every node leaves at the end of a run, the oldest (the cluster's leader) waits until the others are gone
+     * (at most 10 s): a leader that leaves among them can be left waiting for a removal no one performs.
+     */
+    private static void leaveLastIfOldest(ActorSystem<?> system) {
+        Cluster cluster = Cluster.get(system);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            Member self = cluster.selfMember();
+            boolean others = false;
+            for (Member m : cluster.state().getMembers()) {
+                if (m.equals(self) || cluster.state().getUnreachable().contains(m)) {
+                    continue;
+                }
+                if (m.isOlderThan(self)) {
+                    return;
+                }
+                others = true;
+            }
+            if (!others) {
+                return;
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /** The configuration: node and library defaults, then {@code preset}, then the user's file, then the command line. */

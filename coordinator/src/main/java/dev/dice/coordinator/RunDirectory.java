@@ -2,6 +2,8 @@ package dev.dice.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dice.actors.PolicyRef;
+import dev.dice.actors.ScoringActor;
 import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Checkpoint;
 import java.io.IOException;
@@ -10,8 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import dev.dice.work.Training;
 
 /**
  * A run's directory: its configuration, one folder per stage (model checkpoint, stage.json once evaluated),
@@ -20,6 +24,7 @@ import java.util.Map;
  */
 final class RunDirectory {
     static final String CONFIG_FILE = "run-config.json";
+    private static final String CURRENT_MODELS = "current-models.json";
 
     private final Path root;
 
@@ -44,7 +49,7 @@ final class RunDirectory {
                         + String.join("; ", differences) + "). Use another --out, or delete the directory.");
             }
         } else {
-            Jsonl.writeJson(file, wanted);
+            Checkpoint.writeJson(file, wanted); // at once: two coordinator nodes may claim the directory together
         }
     }
 
@@ -97,6 +102,73 @@ final class RunDirectory {
 
     void saveResult(StageResult result) {
         Jsonl.writeJson(stage(result.name()).resolve("stage.json"), result);
+    }
+
+    /**
+     * The training log of a stage whose model the trainer finished writing (the log is written last), or null. A
+     * coordinator that takes over mid-stage does not train such a stage again.
+     */
+    List<Training.Step> trainedLog(String stage) {
+        Path log = model(stage).resolve("train_log.json");
+        if (!Files.exists(log) || !Files.exists(model(stage).resolve(Checkpoint.CONFIG_FILE))) {
+            return null;
+        }
+        return List.of(Checkpoint.readJson(log, Training.Step[].class));
+    }
+
+    /**
+     * A stamp of checkpoints as they are on disk (their files' sizes and modification times): equal on every node that
+     * shares the run directory, different once a model is written again.
+     */
+    static String stamp(List<Path> models) {
+        long hash = 17;
+        for (Path model : models) {
+            try (java.util.stream.Stream<Path> files = Files.list(model)) {
+                for (Path f : files.sorted().toList()) {
+                    hash = hash * 31 + f.getFileName().toString().hashCode();
+                    hash = hash * 31 + Files.size(f);
+                    hash = hash * 31 + Files.getLastModifiedTime(f).toMillis();
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(model + ": cannot list the checkpoint", e);
+            }
+        }
+        return Long.toHexString(hash);
+    }
+
+    /** The models the coordinator's jobs use now: a node that joins loads them before it takes work. */
+    record CurrentModels(PolicyRef generation, ScoringActor.Models scoring) {}
+
+    void saveCurrentModels(CurrentModels models) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        if (models.generation() != null) {
+            json.put("generation", ref(models.generation()));
+        }
+        if (models.scoring() != null) {
+            json.put("scoring_policy", ref(models.scoring().policy()));
+            json.put("scoring_reference", ref(models.scoring().reference()));
+        }
+        Checkpoint.writeJson(root.resolve(CURRENT_MODELS), json);
+    }
+
+    /** What {@link #saveCurrentModels} saved last; parts (or all) null when not known yet. */
+    CurrentModels currentModels() {
+        Path file = root.resolve(CURRENT_MODELS);
+        if (!Files.exists(file)) {
+            return new CurrentModels(null, null);
+        }
+        JsonNode json = Checkpoint.readJson(file, JsonNode.class);
+        PolicyRef policy = ref(json.get("scoring_policy"));
+        return new CurrentModels(ref(json.get("generation")),
+                policy == null ? null : new ScoringActor.Models(policy, ref(json.get("scoring_reference"))));
+    }
+
+    private static Map<String, Object> ref(PolicyRef ref) {
+        return Map.of("version", ref.version(), "dir", ref.dir().toString());
+    }
+
+    private static PolicyRef ref(JsonNode node) {
+        return node == null ? null : new PolicyRef(node.get("version").asLong(), Path.of(node.get("dir").asText()));
     }
 
     Path journal() {

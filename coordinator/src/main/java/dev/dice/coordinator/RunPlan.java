@@ -103,6 +103,10 @@ final class RunPlan {
     }
 
     List<String> stages() {
+        return stageNames(config);
+    }
+
+    static List<String> stageNames(RunConfig config) {
         List<String> stages = new ArrayList<>(List.of("sft", "dpo"));
         for (int t = 1; t <= config.rounds().count(); t++) {
             stages.add("round" + t);
@@ -113,6 +117,26 @@ final class RunPlan {
     /** Stage index s: 0 = π0 (SFT), 1 = π1 (DPO), t + 1 = the model after round t. */
     Path modelDir(int s) {
         return s == 0 && userModel != null ? userModel : dir.model(stages().get(s));
+    }
+
+    /** Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference. */
+    ShardJob.ScoringModels scoring(int s) {
+        return new ShardJob.ScoringModels(modelDir(s).toAbsolutePath(), s - 1L, modelDir(Math.max(0, s - 1)).toAbsolutePath());
+    }
+
+    /** The stage a job of the run belongs to (job names as the coordinator gives them), or null for no job of it. */
+    String stageOfJob(String job) {
+        String stage;
+        if (job.equals("baseline")) {
+            stage = "sft";
+        } else if (job.equals("offline-samples") || job.equals("offline-refs")) {
+            stage = "dpo";
+        } else if (job.startsWith("eval-") || job.startsWith("agreement-")) {
+            stage = job.substring(job.indexOf('-') + 1);
+        } else {
+            stage = job.endsWith("-replay-refs") ? job.substring(0, job.length() - "-replay-refs".length()) : job;
+        }
+        return stages().contains(stage) ? stage : null;
     }
 
     long seed(String what) {
@@ -192,7 +216,7 @@ final class RunPlan {
         int size = config.cluster().shardSize();
         for (int from = 0; from < prompts.size(); from += size) {
             PromptShard.Builder b = PromptShard.newBuilder().setJob(job).setShard(shards.size()).setPolicyVersion(version)
-                    .setSamplesPerPrompt(k).setSeed(seed);
+                    .setPolicyDir(modelDir((int) version).toAbsolutePath().toString()).setSamplesPerPrompt(k).setSeed(seed);
             for (Prompt p : prompts.subList(from, Math.min(prompts.size(), from + size))) {
                 b.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text()));
             }

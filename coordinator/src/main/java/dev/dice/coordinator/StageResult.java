@@ -31,13 +31,14 @@ public record StageResult(
         Double sampleQuality,
         Double chosenQuality,
         Double rejectedQuality,
-        double seconds) {
+        double seconds,
+        ClusterFacts cluster) {
 
     /** An evaluation-only row, before round fields are known. */
     static StageResult evaluated(String name, Evaluation.Scores s, Double rewardAgreement, double seconds) {
         return new StageResult(name, s.winRate(), s.lcWinRate(), s.quality(), s.meanLength(), null, rewardAgreement,
                 null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                seconds);
+                seconds, null);
     }
 
     StageResult withTraining(Double finalLoss, Double finalRewardAccuracy) {
@@ -54,7 +55,7 @@ public record StageResult(
         return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
                 pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
                 validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, deltaChosen, deltaRejected,
-                klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds);
+                klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds, cluster);
     }
 
     StageResult withRound(RoundFacts r) {
@@ -62,7 +63,45 @@ public record StageResult(
                 r.pairAccuracy(), r.pairWorse(), r.pairTied(), r.gapAtAlpha(), r.gapAtZero(), r.rewardCorrQuality(),
                 r.rewardCorrRefLogp(), r.validFraction(), r.generatedPairs(), r.offlinePairs(), finalLoss,
                 finalRewardAccuracy, dpoDeltaLogpChosen, dpoDeltaLogpRejected, r.klToPrevious(), r.sampleQuality(),
-                r.chosenQuality(), r.rejectedQuality(), seconds);
+                r.chosenQuality(), r.rejectedQuality(), seconds, cluster);
+    }
+
+    StageResult withCluster(ClusterFacts facts) {
+        return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
+                pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
+                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, dpoDeltaLogpChosen,
+                dpoDeltaLogpRejected, klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds, facts);
+    }
+
+    /**
+     * What the stage's shard jobs did across the cluster: prompts handed to generators and those whose every sample
+     * came back (each counted once, however often its shard was sent), result copies dropped as duplicates (a shard
+     * re-sent after a worker or the coordinator died), results rejected as stale (another policy version, or a job
+     * that was over), and pairs of a round that share a prompt with an earlier pair of the round (0 when no result
+     * was counted twice).
+     */
+    public record ClusterFacts(int promptsDispatched, int promptsCompleted, int duplicateResultsDropped,
+            int staleResultsRejected, int duplicatesInPairs) {
+        static final ClusterFacts NONE = new ClusterFacts(0, 0, 0, 0, 0);
+
+        ClusterFacts plus(ShardJob.Facts job) {
+            return add(new ClusterFacts(job.promptsDispatched(), job.promptsCompleted(), job.duplicatesDropped(),
+                    job.staleRejected(), 0));
+        }
+
+        ClusterFacts add(ClusterFacts o) {
+            return new ClusterFacts(promptsDispatched + o.promptsDispatched, promptsCompleted + o.promptsCompleted,
+                    duplicateResultsDropped + o.duplicateResultsDropped, staleResultsRejected + o.staleResultsRejected,
+                    duplicatesInPairs + o.duplicatesInPairs);
+        }
+
+        ClusterFacts plusStale(int stale) {
+            return add(new ClusterFacts(0, 0, 0, stale, 0));
+        }
+
+        ClusterFacts plusDuplicatesInPairs(int duplicates) {
+            return add(new ClusterFacts(0, 0, 0, 0, duplicates));
+        }
     }
 
     /**

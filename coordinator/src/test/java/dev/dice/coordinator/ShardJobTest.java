@@ -3,8 +3,9 @@ package dev.dice.coordinator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.ndarray.NDManager;
-import com.typesafe.config.ConfigFactory;
+import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
+import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
 import dev.dice.actors.ScoringActor;
 import dev.dice.gpu.ByteTokenizer;
@@ -15,49 +16,63 @@ import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
+import dev.dice.proto.Response;
 import dev.dice.work.Scoring;
 import dev.dice.work.ShardGeneration;
+import com.typesafe.config.ConfigFactory;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.delivery.ConsumerController;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A worker that dies mid-shard loses nothing: its work goes to the others, each shard is answered once. */
+/**
+ * Shard jobs on a one-node cluster with real workers, real work-pulling queues and the real H2 journal: a worker that
+ * dies mid-shard loses nothing, a result is counted once and only from the job's version, and a job started again
+ * under its persistence id (a coordinator that took over) resumes from what it had stored.
+ */
 class ShardJobTest {
     static ActorTestKit kit;
     static NDManager root;
     @TempDir
+    static Path dir;
     static Path model;
-    static ActorRef<GenerationActor.Command> generator;
-    static ActorRef<ScoringActor.Command> scorer;
+    /** Stands in for the coordinator: routes every worker's result to the job the test runs. */
+    static final AtomicReference<ActorRef<ShardJob.Command>> running = new AtomicReference<>();
 
     @BeforeAll
     static void start() {
-        kit = ActorTestKit.create("jobs", Nodes.config(ConfigFactory.parseString(
-                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"\n"
-                + "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s")));
+        Journal journal = Journal.h2(dir);
+        journal.createSchema();
+        kit = ActorTestKit.create("jobs", Nodes.config(journal.pekkoConfig().withFallback(ConfigFactory.parseString(
+                "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s"))));
+        Cluster cluster = Cluster.get(kit.system());
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
         root = NDManager.newBaseManager();
+        model = dir.resolve("model");
         LlamaConfig config = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
         try (Llama tiny = Llama.init(config, root.newSubManager(), 1)) {
             Checkpoint.saveModel(model, config, tiny.parameters());
         }
-        ByteTokenizer bytes = new ByteTokenizer();
-        generator = kit.spawn(GenerationActor.create(root, bytes,
-                new ShardGeneration(new Generator.Params(1.0, 1.0, 8), 64, 1)));
-        scorer = kit.spawn(ScoringActor.create(root, bytes, new Scoring(64)));
-        TestProbe<GenerationActor.Loaded> loaded = kit.createTestProbe();
-        generator.tell(new GenerationActor.Load(model, 0, loaded.getRef()));
-        loaded.receiveMessage(java.time.Duration.ofSeconds(60));
-        TestProbe<ScoringActor.Loaded> scorerLoaded = kit.createTestProbe();
-        scorer.tell(new ScoringActor.Load(model, model, 0, scorerLoaded.getRef()));
-        scorerLoaded.receiveMessage(java.time.Duration.ofSeconds(60));
+        ActorRef<Coordination.Command> router = kit.spawn(Behaviors.receive(Coordination.Command.class)
+                .onMessage(Coordination.Result.class, r -> {
+                    running.get().tell(new ShardJob.Deliver(r));
+                    return Behaviors.same();
+                }).build());
+        kit.system().receptionist().tell(Receptionist.register(Coordination.COORDINATOR, router));
     }
 
     @AfterAll
@@ -66,44 +81,94 @@ class ShardJobTest {
         root.close();
     }
 
-    private static List<PromptShard> shards(int n) {
+    private static Behavior<dev.dice.actors.ShardWorker.Command> generator() {
+        return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(new Generator.Params(1.0, 1.0, 8), 64, 1),
+                null, Duration.ofSeconds(30));
+    }
+
+    private static List<PromptShard> shards(int n, long version) {
         List<PromptShard> shards = new ArrayList<>();
         for (int s = 0; s < n; s++) {
             shards.add(PromptShard.newBuilder().setJob("test").setShard(s).setSamplesPerPrompt(2).setSeed(9)
+                    .setPolicyVersion(version).setPolicyDir(model.toString())
                     .addPrompts(Prompt.newBuilder().setId("p" + s).setText("upper: cat")).build());
         }
         return shards;
     }
 
+    private static ShardJob.Done run(ShardJob.Spec spec) {
+        TestProbe<ShardJob.Done> done = kit.createTestProbe();
+        running.set(kit.spawn(ShardJob.create(spec, "run-" + spec.name(), done.getRef())));
+        return done.receiveMessage(Duration.ofSeconds(60));
+    }
+
     @Test
     void aGeneratorThatDiesMidShardLosesNothing() {
-        // Crashes on its first shard without answering, like a node killed mid-generation.
-        ActorRef<GenerationActor.Command> crashing = kit.spawn(Behaviors.receive(GenerationActor.Command.class)
-                .onMessage(GenerationActor.Generate.class, g -> Behaviors.stopped()).build());
-        TestProbe<ShardJob.Done> done = kit.createTestProbe();
-        kit.spawn(ShardJob.create("test", shards(6), List.of(crashing, generator), List.of(scorer), done.getRef()));
-        ShardJob.Done result = done.receiveMessage(java.time.Duration.ofSeconds(60));
+        // Takes one shard and stops without confirming it, as a node killed mid-generation.
+        kit.spawn(Behaviors.<ConsumerController.Delivery<PromptShard>>setup(context -> {
+            context.spawn(ConsumerController.create(GenerationActor.KEY), "work-queue")
+                    .tell(new ConsumerController.Start<>(context.getSelf()));
+            return Behaviors.receiveMessage(delivery -> Behaviors.stopped());
+        }));
+        ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
+        ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
+                new Scoring(64), null, Duration.ofSeconds(30)));
+        ShardJob.Done result = run(ShardJob.Spec.generateAndScore("dies", 0, shards(6, 0),
+                new ShardJob.ScoringModels(model, -1, model)));
         assertEquals(6, result.generated().size());
         assertEquals(6, result.scored().size());
-        assertEquals(1, result.reassigned(), "the crashed generator's shard went back to the queue");
         for (int s = 0; s < 6; s++) {
             assertEquals(s, result.generated().get(s).getShard());
             assertEquals(2, result.scored().get(s).getResponsesCount());
         }
+        assertEquals(new ShardJob.Facts(6, 6, 0, 0, 0), result.facts());
+        kit.stop(generator);
+        kit.stop(scorer);
     }
 
     @Test
-    void aScorerThatDiesHandsItsShardsToAnother() {
-        ActorRef<ScoringActor.Command> crashing = kit.spawn(Behaviors.receive(ScoringActor.Command.class)
-                .onMessage(ScoringActor.Score.class, g -> Behaviors.stopped()).build());
+    void aResultCountsOnceAndOnlyFromTheJobsVersion() {
+        TestProbe<Coordination.Ack> acks = kit.createTestProbe();
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
-        kit.spawn(ShardJob.create("test", shards(4), List.of(generator), List.of(crashing, scorer), done.getRef()));
-        ShardJob.Done result = done.receiveMessage(java.time.Duration.ofSeconds(60));
-        assertEquals(4, result.scored().size());
-        List<Integer> ids = result.scored().stream().map(s -> s.getShard()).toList();
-        assertEquals(List.of(0, 1, 2, 3), ids);
-        assertEquals(0, result.duplicatesDropped());
-        GeneratedShard first = result.generated().get(0);
-        assertEquals(2, first.getResponsesCount());
+        List<PromptShard> shards = shards(2, 4);
+        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(ShardJob.Spec.generate("versions", 4, shards),
+                "run-versions", done.getRef()));
+        job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 3), "old", acks.getRef())));
+        assertEquals(Coordination.Outcome.STALE, acks.receiveMessage().outcome());
+        job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 4), "w", acks.getRef())));
+        assertEquals(Coordination.Outcome.STORED, acks.receiveMessage().outcome());
+        job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 4), "w", acks.getRef())));
+        assertEquals(Coordination.Outcome.DUPLICATE, acks.receiveMessage().outcome());
+        job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(1), 4), "w", acks.getRef())));
+        assertEquals(Coordination.Outcome.STORED, acks.receiveMessage().outcome());
+        assertEquals(new ShardJob.Facts(2, 2, 1, 1, 0), done.receiveMessage().facts());
+    }
+
+    @Test
+    void aJobStartedAgainResumesFromWhatItStored() {
+        TestProbe<Coordination.Ack> acks = kit.createTestProbe();
+        TestProbe<ShardJob.Done> first = kit.createTestProbe();
+        List<PromptShard> shards = shards(3, 0);
+        ShardJob.Spec spec = ShardJob.Spec.generate("resume", 0, shards);
+        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(spec, "run-resume", first.getRef()));
+        job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(1), 0), "w", acks.getRef())));
+        assertEquals(Coordination.Outcome.STORED, acks.receiveMessage().outcome());
+        kit.stop(job); // the coordinator's node is gone
+
+        ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
+        ShardJob.Done result = run(spec); // the coordinator that takes over
+        assertEquals(3, result.generated().size());
+        assertEquals(1, result.facts().recovered());
+        assertEquals("w-stored", result.generated().get(1).getResponses(0).getText(), "shard 1 is the stored result");
+        kit.stop(generator);
+    }
+
+    private static GeneratedShard generated(PromptShard shard, long version) {
+        GeneratedShard.Builder b = GeneratedShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
+                .setPolicyVersion(version).addAllPrompts(shard.getPromptsList());
+        for (int s = 0; s < shard.getSamplesPerPrompt(); s++) {
+            b.addResponses(Response.newBuilder().setPromptId(shard.getPrompts(0).getId()).setSample(s).setText("w-stored"));
+        }
+        return b.build();
     }
 }

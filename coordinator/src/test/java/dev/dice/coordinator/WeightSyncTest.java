@@ -1,16 +1,19 @@
 package dev.dice.coordinator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import com.typesafe.config.ConfigFactory;
+import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
+import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
+import dev.dice.actors.PolicyRef;
 import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ScoringActor;
+import dev.dice.actors.ShardWorker;
 import dev.dice.actors.TrainerActor;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
@@ -22,6 +25,7 @@ import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
+import dev.dice.proto.Response;
 import dev.dice.proto.ScoredShard;
 import dev.dice.work.Policy;
 import dev.dice.work.Scoring;
@@ -31,17 +35,23 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * After a DPO stage, generators and scorers take the weights rank 0 published (over gRPC, verified), hold exactly the
- * checkpoint's bits, report the version, and serve only that version from then on.
+ * After a DPO stage, the shards of the trained version name the weights rank 0 published: generators and scorers
+ * fetch them (over gRPC, verified) instead of reading the checkpoint, hold exactly the checkpoint's bits, and every
+ * result carries the version and the SHA-256 of the weights that produced it.
  */
 class WeightSyncTest {
     private static final LlamaConfig TINY = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
@@ -55,13 +65,18 @@ class WeightSyncTest {
     static Path init;
     static TrainerActor.Trained trained;
     static String checkpointSha;
+    /** Stands in for the coordinator: routes every worker's result to the job the test runs. */
+    static final AtomicReference<ActorRef<ShardJob.Command>> running = new AtomicReference<>();
 
     @BeforeAll
     static void trainOneStage() {
-        kit = ActorTestKit.create("sync", Nodes.config(ConfigFactory.parseString(
-                "pekko.persistence.journal.plugin = \"\"\npekko.persistence.snapshot-store.plugin = \"\"\n"
-                + "pekko.actor.serialize-messages = on\n"
-                + "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s")));
+        Journal journal = Journal.h2(dir);
+        journal.createSchema();
+        kit = ActorTestKit.create("sync", Nodes.config(journal.pekkoConfig().withFallback(ConfigFactory.parseString(
+                "pekko.actor.serialize-messages = on\n"
+                + "pekko.actor.testkit.typed.default-timeout = 30s\npekko.actor.testkit.typed.single-expect-default = 30s"))));
+        Cluster cluster = Cluster.get(kit.system());
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
         root = NDManager.newBaseManager();
         init = dir.resolve("init");
         try (Llama model = Llama.init(TINY, root.newSubManager(), 1)) {
@@ -81,6 +96,12 @@ class WeightSyncTest {
         try (Policy saved = Policy.load(trained.dir(), BYTES, root, 1)) {
             checkpointSha = saved.weightsSha256();
         }
+        ActorRef<Coordination.Command> router = kit.spawn(Behaviors.receive(Coordination.Command.class)
+                .onMessage(Coordination.Result.class, r -> {
+                    running.get().tell(new ShardJob.Deliver(r));
+                    return Behaviors.same();
+                }).build());
+        kit.system().receptionist().tell(Receptionist.register(Coordination.COORDINATOR, router));
     }
 
     @AfterAll
@@ -90,77 +111,77 @@ class WeightSyncTest {
     }
 
     @Test
-    void aGeneratorSwitchesToThePublishedWeightsBitForBit() {
-        ActorRef<GenerationActor.Command> generator = generator();
-        TestProbe<GenerationActor.Loaded> loaded = kit.createTestProbe();
-        generator.tell(new GenerationActor.Load(init, 0, loaded.getRef()));
-        String before = loaded.receiveMessage(WAIT).sha256();
-
-        generator.tell(new GenerationActor.Sync(trained.weights(), trained.dir(), WAIT, loaded.getRef()));
-        GenerationActor.Loaded now = loaded.receiveMessage(WAIT);
-        assertEquals(1, now.version());
-        assertEquals(trained.weights().sha256(), now.sha256(), "holds what rank 0 published");
-        assertEquals(checkpointSha, now.sha256(), "bit-exact with the checkpoint on disk");
-        assertNotEquals(before, now.sha256(), "training changed the weights");
+    void aGeneratorTakesThePublishedWeightsBitForBit() {
+        ActorRef<ShardWorker.Command> generator = kit.spawn(generator(new PolicyRef(0, init)));
+        double syncs = DiceMetrics.get().weightSyncs.get();
+        ShardJob.Done done = run(ShardJob.Spec.generate("generate-v1", 1, List.of(promptShard(1)))
+                .withModels(trained.weights(), ""));
+        GeneratedShard shard = done.generated().get(0);
+        assertEquals(1, shard.getPolicyVersion());
+        assertEquals(trained.weights().sha256(), shard.getWeightsSha256(), "generated with what rank 0 published");
+        assertEquals(checkpointSha, shard.getWeightsSha256(), "bit-exact with the checkpoint on disk");
+        assertTrue(DiceMetrics.get().weightSyncs.get() > syncs, "fetched from the trainer, not read from disk");
         assertEquals(1.0, DiceMetrics.get().weightVersion.get());
-
-        TestProbe<GenerationActor.Reply> replies = kit.createTestProbe();
-        generator.tell(new GenerationActor.Generate(shard(1), replies.getRef()));
-        assertInstanceOf(GenerationActor.Generated.class, replies.receiveMessage(WAIT));
-        generator.tell(new GenerationActor.Generate(shard(0), replies.getRef()));
-        GenerationActor.Refused refused = assertInstanceOf(GenerationActor.Refused.class, replies.receiveMessage(WAIT));
-        assertTrue(refused.reason().contains("holds v1"), refused.reason());
-
-        generator.tell(new GenerationActor.Sync(trained.weights(), trained.dir(), WAIT, loaded.getRef()));
-        assertEquals(now, loaded.receiveMessage(WAIT), "a version already held is kept, not fetched again");
+        kit.stop(generator);
     }
 
     @Test
     void aScorerKeepsItsPolicyAsTheNewReference() {
-        ActorRef<ScoringActor.Command> synced = scorer();
-        TestProbe<ScoringActor.Loaded> loaded = kit.createTestProbe();
-        synced.tell(new ScoringActor.Load(init, init, 0, loaded.getRef()));
-        loaded.receiveMessage(WAIT);
-        // The reference must come from the policy held (v0), so the reference directory is never read.
-        synced.tell(new ScoringActor.Sync(trained.weights(), trained.dir(), dir.resolve("no-such-model"), WAIT,
-                loaded.getRef()));
-        assertEquals(new ScoringActor.Loaded(1, checkpointSha), loaded.receiveMessage(WAIT));
+        // Holding π0, it scores v1: π1 is fetched and the reference π0 is the policy it held — the reference
+        // directory, which does not exist, is never read.
+        ActorRef<ShardWorker.Command> synced = kit.spawn(scorer(new ScoringActor.Models(new PolicyRef(0, init),
+                new PolicyRef(-1, init))));
+        ScoredShard fromSync = run(ShardJob.Spec.scoreOnly("score-synced", 1, List.of(generatedShard()),
+                new ShardJob.ScoringModels(trained.dir(), 0, dir.resolve("no-such-model"))).withModels(trained.weights(), ""))
+                .scored().get(0);
+        kit.stop(synced);
 
-        ActorRef<ScoringActor.Command> fromDisk = scorer();
-        fromDisk.tell(new ScoringActor.Load(trained.dir(), init, 1, loaded.getRef()));
-        loaded.receiveMessage(WAIT);
-        assertEquals(score(fromDisk), score(synced), "same log-probs under π1 and π0 as a scorer that read both from disk");
+        ActorRef<ShardWorker.Command> fromDisk = kit.spawn(scorer(null));
+        ScoredShard read = run(ShardJob.Spec.scoreOnly("score-disk", 1, List.of(generatedShard()),
+                new ShardJob.ScoringModels(trained.dir(), 0, init))).scored().get(0);
+        kit.stop(fromDisk);
+        assertEquals(read.getResponsesList(), fromSync.getResponsesList(),
+                "same log-probs under π1 and π0 as a scorer that read both from disk");
+        assertEquals(checkpointSha, fromSync.getWeightsSha256());
+        assertNotEquals(read.getResponses(0).getLogpPolicy(), read.getResponses(0).getLogpRef(), "π1 is not π0");
     }
 
     @Test
     void anUnreachablePublisherFallsBackToTheCheckpoint() {
+        ActorRef<ShardWorker.Command> generator = kit.spawn(generator(null));
         PublishedWeights nowhere = new PublishedWeights("127.0.0.1:1", 1, trained.weights().sha256(), TINY);
-        TestProbe<GenerationActor.Loaded> loaded = kit.createTestProbe();
-        generator().tell(new GenerationActor.Sync(nowhere, trained.dir(), Duration.ofSeconds(5), loaded.getRef()));
-        assertEquals(new GenerationActor.Loaded(1, checkpointSha), loaded.receiveMessage(WAIT));
+        ShardJob.Done done = run(ShardJob.Spec.generate("generate-fallback", 1, List.of(promptShard(1)))
+                .withModels(nowhere, ""));
+        assertEquals(checkpointSha, done.generated().get(0).getWeightsSha256());
+        kit.stop(generator);
     }
 
-    private static ActorRef<GenerationActor.Command> generator() {
-        return kit.spawn(GenerationActor.create(root, BYTES, new ShardGeneration(new Generator.Params(1.0, 1.0, 6), 16, 1)));
+    private static ShardJob.Done run(ShardJob.Spec spec) {
+        TestProbe<ShardJob.Done> done = kit.createTestProbe();
+        running.set(kit.spawn(ShardJob.create(spec, "sync-test", done.getRef())));
+        return done.receiveMessage(WAIT);
     }
 
-    private static ActorRef<ScoringActor.Command> scorer() {
-        return kit.spawn(ScoringActor.create(root, BYTES, new Scoring(16)));
+    private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> generator(PolicyRef current) {
+        return GenerationActor.create(root, BYTES, new ShardGeneration(new Generator.Params(1.0, 1.0, 6), 16, 1), current,
+                Duration.ofSeconds(5));
     }
 
-    private static PromptShard shard(long version) {
+    private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> scorer(ScoringActor.Models current) {
+        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5));
+    }
+
+    private static PromptShard promptShard(long version) {
         return PromptShard.newBuilder().setJob("t").setShard(0).setPolicyVersion(version).setSamplesPerPrompt(2).setSeed(4)
-                .addPrompts(Prompt.newBuilder().setId("p").setText("upper: cat")).build();
+                .setPolicyDir(trained.dir().toString()).addPrompts(Prompt.newBuilder().setId("p").setText("upper: cat"))
+                .build();
     }
 
-    private static ScoredShard score(ActorRef<ScoringActor.Command> scorer) {
-        GeneratedShard generated = GeneratedShard.newBuilder().setJob("t").setPolicyVersion(1)
+    private static GeneratedShard generatedShard() {
+        return GeneratedShard.newBuilder().setJob("t").setPolicyVersion(1)
                 .addPrompts(Prompt.newBuilder().setId("p").setText("upper: cat"))
-                .addResponses(dev.dice.proto.Response.newBuilder().setPromptId("p").setText("CAT").setEndedOnEos(true))
-                .addResponses(dev.dice.proto.Response.newBuilder().setPromptId("p").setSample(1).setText("cat"))
+                .addResponses(Response.newBuilder().setPromptId("p").setText("CAT").setEndedOnEos(true))
+                .addResponses(Response.newBuilder().setPromptId("p").setSample(1).setText("cat"))
                 .build();
-        TestProbe<ScoringActor.Scored> scored = kit.createTestProbe();
-        scorer.tell(new ScoringActor.Score(generated, scored.getRef()));
-        return scored.receiveMessage(WAIT).shard();
     }
 }

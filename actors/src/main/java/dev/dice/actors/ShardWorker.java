@@ -1,0 +1,141 @@
+package dev.dice.actors;
+
+import java.time.Duration;
+import java.util.Set;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.delivery.ConsumerController;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.cluster.typed.Cluster;
+
+/**
+ * A worker that pulls shards of one kind from the coordinator's work queue — Pekko reliable delivery, work
+ * pulling: its ConsumerController registers under the kind's service key, and the coordinator's
+ * WorkPullingProducerController hands the next shard to a worker with demand — and does them one at a time.
+ *
+ * <p>Each result goes to the coordinator the receptionist lists. The shard is confirmed to its queue only when the
+ * coordinator has answered (stored, duplicate, stale), so nothing is lost between the two: until then the shard
+ * stays unconfirmed, and when this node dies the queue hands it to another worker. Without an answer (the
+ * coordinator is moving to another node) the result is sent again.
+ *
+ * <p>Before it takes work a worker loads the run's current model version ({@link #preload}); a shard of another
+ * version makes it load that one first. Subclasses are the model side; spawn them on the model dispatcher.
+ */
+public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Command> {
+
+    /** A worker's messages stay on its node. */
+    public sealed interface Command extends NoSerializationVerificationNeeded {}
+
+    private record Delivered<W>(ConsumerController.Delivery<W> delivery) implements Command {}
+
+    private record Answered(Coordination.Ack ack) implements Command {}
+
+    private record Coordinators(Receptionist.Listing listing) implements Command {}
+
+    private enum Resend implements Command { INSTANCE }
+
+    /** How long a result waits for the coordinator's answer before it is sent again. */
+    static final Duration RESEND_AFTER = Duration.ofSeconds(5);
+
+    private final TimerScheduler<Command> timers;
+    private final String name;
+    private final ActorRef<Coordination.Ack> answers;
+    private Set<ActorRef<Coordination.Command>> coordinators = Set.of();
+    /** The result waiting for the coordinator's answer, and where to confirm its shard once answered. */
+    private Coordination.Result pending;
+    private ActorRef<ConsumerController.Confirmed> confirmTo;
+
+    protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers) {
+        super(context);
+        this.timers = timers;
+        this.name = Cluster.get(context.getSystem()).selfMember().address().hostPort() + "/" + context.getSelf().path().name();
+        this.answers = context.messageAdapter(Coordination.Ack.class, Answered::new);
+    }
+
+    /** The model side: describe a shard for the log, do it, free the device memory held. */
+    protected abstract String describe(W shard);
+
+    protected abstract Coordination.Result perform(W shard, String worker, ActorRef<Coordination.Ack> replyTo);
+
+    /** Loads the run's current version, when one is known, before any work is taken. */
+    protected abstract void preload();
+
+    protected abstract void release();
+
+    /** Frees what the worker holds besides its models (called once, when it stops). */
+    protected void stopped() {}
+
+    /** Loads the current version, then starts pulling: registers this worker's ConsumerController under {@code key}. */
+    protected final Behavior<Command> start(ServiceKey<ConsumerController.Command<W>> key) {
+        preload();
+        ActorContext<Command> context = getContext();
+        ActorRef<ConsumerController.Delivery<W>> deliveries = context.messageAdapter(ConsumerController.deliveryClass(),
+                Delivered::new);
+        context.spawn(ConsumerController.create(key), "work-queue").tell(new ConsumerController.Start<>(deliveries));
+        context.getSystem().receptionist().tell(Receptionist.subscribe(Coordination.COORDINATOR,
+                context.messageAdapter(Receptionist.Listing.class, Coordinators::new)));
+        context.getLog().info("{} pulls work ({})", name, key.id());
+        return this;
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Delivered.class, this::onDelivered)
+                .onMessage(Answered.class, this::onAnswered)
+                .onMessage(Coordinators.class, this::onCoordinators)
+                .onMessageEquals(Resend.INSTANCE, this::report)
+                .onSignal(PostStop.class, signal -> {
+                    release();
+                    stopped();
+                    return this;
+                })
+                .build();
+    }
+
+    @SuppressWarnings("unchecked")
+    private Behavior<Command> onDelivered(Delivered<?> message) {
+        W shard = ((Delivered<W>) message).delivery().message();
+        getContext().getLog().info("{} works on {}", name, describe(shard));
+        pending = perform(shard, name, answers);
+        confirmTo = message.delivery().confirmTo();
+        return report();
+    }
+
+    /** Sends the pending result to every coordinator listed (there is one; two only while one is moving). */
+    private Behavior<Command> report() {
+        if (pending != null) {
+            coordinators.forEach(c -> c.tell(pending));
+            timers.startSingleTimer(Resend.INSTANCE, RESEND_AFTER);
+        }
+        return this;
+    }
+
+    private Behavior<Command> onAnswered(Answered message) {
+        Coordination.Ack ack = message.ack();
+        if (pending == null || !ack.answers(pending) || !ack.outcome().settled()) {
+            return this; // an answer to an earlier copy, or LATER: the timer sends the result again
+        }
+        if (ack.outcome() != Coordination.Outcome.STORED) {
+            getContext().getLog().info("{}: {} {} shard {} was {}", name, ack.job(), ack.scoring() ? "scored" : "generated",
+                    ack.shard(), ack.outcome().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        timers.cancel(Resend.INSTANCE);
+        confirmTo.tell(ConsumerController.confirmed());
+        pending = null;
+        confirmTo = null;
+        return this;
+    }
+
+    private Behavior<Command> onCoordinators(Coordinators message) {
+        coordinators = message.listing().getServiceInstances(Coordination.COORDINATOR);
+        return report(); // a coordinator that takes over gets the pending result at once
+    }
+}

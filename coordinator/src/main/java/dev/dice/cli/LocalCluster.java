@@ -1,0 +1,226 @@
+package dev.dice.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigRenderOptions;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * A DICE cluster of JVMs on loopback, for {@code dice local-cluster} and the cluster tests. Each node is {@code dice
+ * node} started with this JVM's java, classpath and flags (libtorch's threads shared out between the nodes); all
+ * nodes read one configuration file (the run's resolved {@code dice} block) and the run directory. A node's output
+ * goes to {@code <out>/nodes/<name>.log} and to {@code echo}. Nodes may be added while the cluster runs and killed
+ * with SIGKILL; closing the cluster stops every node still running.
+ */
+public final class LocalCluster implements AutoCloseable {
+
+    /** A generator's log line when it starts on a shard of round 1 (ShardWorker). */
+    public static final Pattern ROUND1_GENERATION = Pattern.compile("works on round1 shard (\\d+) \\(generation");
+
+    /** A node to start: its name (for logs) and its roles. */
+    public record NodeSpec(String name, Set<String> roles) {}
+
+    private final Path out;
+    private final Path config;
+    private final int threads;
+    private final Consumer<String> echo;
+    private final int seedPort;
+    private final Map<String, Node> nodes = new LinkedHashMap<>();
+
+    /**
+     * @param root    the run's resolved configuration: every node runs exactly it
+     * @param nodes   how many nodes will run at once (they share this machine's cores)
+     */
+    public LocalCluster(Config root, int nodes, Consumer<String> echo) {
+        this.out = Path.of(root.getString("dice.out")).toAbsolutePath();
+        this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / nodes);
+        this.echo = echo;
+        this.seedPort = freePort();
+        try {
+            Files.createDirectories(out.resolve("nodes"));
+            this.config = out.resolve("nodes/dice.conf");
+            Config dice = root.getConfig("dice").withValue("out", com.typesafe.config.ConfigValueFactory.fromAnyRef(
+                    out.toString())).atPath("dice");
+            Files.writeString(config, dice.root().render(ConfigRenderOptions.defaults().setOriginComments(false)));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The default layout of {@code n} nodes: node-1 coordinator, replay, trainer, scorer; node-2 a generator and
+     * scorer that can take over the coordinator, the replay buffer and training; the others generators.
+     */
+    public static List<NodeSpec> layout(int n) {
+        List<NodeSpec> specs = new ArrayList<>();
+        specs.add(new NodeSpec("node-1", Set.of("coordinator", "replay", "trainer", "scorer")));
+        specs.add(new NodeSpec("node-2", Set.of("generator", "scorer", "coordinator", "replay", "trainer")));
+        for (int i = 3; i <= n; i++) {
+            specs.add(new NodeSpec("node-" + i, Set.of("generator")));
+        }
+        return specs;
+    }
+
+    public Path out() {
+        return out;
+    }
+
+    /** Starts a node; the first node started is the seed the others join through. */
+    public synchronized Node start(NodeSpec spec) {
+        int port = nodes.isEmpty() ? seedPort : freePort();
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!arg.startsWith("-Dai.djl.pytorch.num_threads=") && !arg.startsWith("-agentlib:jdwp")) {
+                command.add(arg);
+            }
+        }
+        command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp", System.getProperty("java.class.path"),
+                Dice.class.getName(), "node", "--roles", String.join(",", new LinkedHashSet<>(spec.roles())),
+                "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config", config.toString()));
+        try {
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+            builder.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+            Node node = new Node(spec, builder.start(), port);
+            nodes.put(spec.name(), node);
+            echo.accept("local-cluster: started " + spec.name() + " (pid " + node.process.pid() + ", port " + port
+                    + ", roles " + spec.roles() + ")");
+            return node;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + command, e);
+        }
+    }
+
+    public synchronized Node node(String name) {
+        return nodes.get(name);
+    }
+
+    public synchronized Collection<Node> nodes() {
+        return List.copyOf(nodes.values());
+    }
+
+    /** Stops every node still running: SIGTERM (a node leaves the cluster), SIGKILL after 15 s. */
+    @Override
+    public void close() {
+        List<Node> running = nodes().stream().filter(n -> n.process.isAlive()).toList();
+        running.forEach(n -> n.process.destroy());
+        for (Node n : running) {
+            try {
+                if (!n.process.waitFor(15, TimeUnit.SECONDS)) {
+                    n.process.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                n.process.destroyForcibly();
+            }
+        }
+    }
+
+    private static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A node's JVM, its output, and the lines a caller waits for. */
+    public final class Node {
+        private final NodeSpec spec;
+        private final Process process;
+        private final int port;
+        private final List<String> lines = new CopyOnWriteArrayList<>();
+        private final List<Map.Entry<Pattern, CompletableFuture<String>>> watches = new CopyOnWriteArrayList<>();
+
+        private Node(NodeSpec spec, Process process, int port) throws IOException {
+            this.spec = spec;
+            this.process = process;
+            this.port = port;
+            PrintWriter log = new PrintWriter(Files.newBufferedWriter(out.resolve("nodes").resolve(spec.name() + ".log"),
+                    StandardCharsets.UTF_8), true);
+            Thread pump = new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                        StandardCharsets.UTF_8)); log) {
+                    for (String line = in.readLine(); line != null; line = in.readLine()) {
+                        log.println(line);
+                        lines.add(line);
+                        echo.accept("[" + spec.name() + "] " + line);
+                        String seen = line;
+                        watches.stream().filter(w -> w.getKey().matcher(seen).find())
+                                .forEach(w -> w.getValue().complete(seen));
+                    }
+                } catch (IOException e) {
+                    echo.accept("[" + spec.name() + "] output lost: " + e);
+                }
+            }, "local-cluster-" + spec.name());
+            pump.setDaemon(true);
+            pump.start();
+        }
+
+        public NodeSpec spec() {
+            return spec;
+        }
+
+        public int port() {
+            return port;
+        }
+
+        public long pid() {
+            return process.pid();
+        }
+
+        /** The first output line (so far or to come) in which {@code pattern} is found. */
+        public CompletableFuture<String> line(Pattern pattern) {
+            CompletableFuture<String> found = new CompletableFuture<>();
+            watches.add(Map.entry(pattern, found));
+            lines.stream().filter(l -> pattern.matcher(l).find()).findFirst().ifPresent(found::complete);
+            return found;
+        }
+
+        public List<String> output() {
+            return List.copyOf(lines);
+        }
+
+        /** SIGKILL: the JVM dies at once, as a machine that loses power. */
+        public void kill() {
+            process.destroyForcibly();
+            try {
+                process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        public boolean alive() {
+            return process.isAlive();
+        }
+
+        /** The exit code, or empty if the node is still running after {@code timeout}. */
+        public OptionalInt await(Duration timeout) throws InterruptedException {
+            return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? OptionalInt.of(process.exitValue())
+                    : OptionalInt.empty();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.dice.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.dice.coordinator.DiceRun;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/** The options that describe a run, shared by {@code run}, {@code node} and {@code local-cluster}. */
+final class RunOptions {
+
+    @Option(names = "--config", description = "HOCON file layered over the defaults (keys under dice { ... }).")
+    Path config;
+
+    @Option(names = "--preset", defaultValue = "default", description = "smoke (< 2 min) or default (<= 8 min on 2 cores).")
+    String preset;
+
+    @Option(names = "--seed", description = "Seed of the task, the model initialisation and every sample.")
+    Long seed;
+
+    @Option(names = "--out", description = "Run directory (default runs/<preset>).")
+    Path out;
+
+    @Option(names = "--rounds", description = "Number of DICE rounds (default 2).")
+    Integer rounds;
+
+    @Option(names = "--k", description = "Samples per prompt in a round (default 8).")
+    Integer k;
+
+    @Option(names = "--alpha", description = "auto (exact α*) or a fixed length penalty, e.g. 0.")
+    String alpha;
+
+    @Option(names = "--gamma", description = "Share of replayed offline pairs, in [0, 1) (default 0.5).")
+    Double gamma;
+
+    @Option(names = "--model", description = "Hugging Face checkpoint directory to use as the SFT model π0.")
+    Path model;
+
+    @Option(names = "--tokenizer", description = "Directory or tokenizer.json of --model's tokenizer.")
+    Path tokenizer;
+
+    @Option(names = "--prompts", description = "JSONL of prompts ({\"prompt\": ...}) for the rounds and evaluation.")
+    Path prompts;
+
+    @Option(names = "--offline-pairs", description = "JSONL of offline pairs (prompt, chosen, rejected).")
+    Path offlinePairs;
+
+    @Option(names = "--device", description = "cpu (default) or cuda:N.")
+    String device;
+
+    @Option(names = "--trainers", description = "Data-parallel trainers of every DPO stage (default 1) — on each node"
+            + " with the trainer role: they form a ring over gRPC, each on its share of every batch.")
+    Integer trainers;
+
+    @Option(names = "--metrics-port", description = "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off).")
+    Integer metricsPort;
+
+    /** Defaults, then the preset, then --config, then these options. */
+    Config resolve() {
+        if ((model == null) != (tokenizer == null)) {
+            throw new IllegalArgumentException("--model and --tokenizer go together");
+        }
+        Map<String, Object> overrides = new HashMap<>();
+        put(overrides, "dice.seed", seed);
+        put(overrides, "dice.out", out == null ? null : out.toString());
+        put(overrides, "dice.rounds.count", rounds);
+        put(overrides, "dice.rounds.k", k);
+        put(overrides, "dice.rounds.alpha", alpha);
+        put(overrides, "dice.rounds.gamma", gamma);
+        put(overrides, "dice.model.dir", model == null ? null : model.toString());
+        put(overrides, "dice.model.tokenizer", tokenizer == null ? null : tokenizer.toString());
+        put(overrides, "dice.data.prompts", prompts == null ? null : prompts.toString());
+        put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
+        put(overrides, "dice.device", device);
+        put(overrides, "dice.metrics.port", metricsPort);
+        put(overrides, "dice.cluster.trainers", trainers);
+        return DiceRun.configure(ConfigFactory.parseMap(overrides), config, preset);
+    }
+
+    private static void put(Map<String, Object> map, String key, Object value) {
+        if (value != null) {
+            map.put(key, value);
+        }
+    }
+}

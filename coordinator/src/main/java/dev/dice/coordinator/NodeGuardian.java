@@ -1,0 +1,161 @@
+package dev.dice.coordinator;
+
+import ai.djl.ndarray.NDManager;
+import dev.dice.actors.Coordination;
+import dev.dice.actors.GenerationActor;
+import dev.dice.actors.NodeBootstrap;
+import dev.dice.actors.ReplayBuffer;
+import dev.dice.actors.ScoringActor;
+import dev.dice.actors.TrainerActor;
+import dev.dice.gpu.Generator;
+import dev.dice.gpu.Tokenizer;
+import dev.dice.work.Scoring;
+import dev.dice.work.ShardGeneration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.cluster.typed.SingletonActor;
+
+/**
+ * The root of a DICE node. It spawns the workers of the node's roles on the model dispatcher — generators and
+ * scorers pull work from the coordinator's queues, a trainer is registered with the receptionist — and, on nodes
+ * with those roles, the run's two cluster singletons: the replay buffer and the coordinator. When the run ends
+ * (the coordinator's node writes summary.json and publishes the end on the run topic) every node hears it and
+ * completes {@code ended}. A worker that fails ends this node (completes {@code ended} exceptionally); the others
+ * take over its work.
+ */
+final class NodeGuardian {
+    private NodeGuardian() {}
+
+    sealed interface Command extends NoSerializationVerificationNeeded {}
+
+    record LeaderFinished(Coordinator.Finished finished) implements Command {}
+
+    record LeaderFailed(Throwable cause) implements Command {}
+
+    private record Ended(Coordination.RunEnded ended) implements Command {}
+
+    /** What a node needs: its roles, the run, the device its workers compute on. */
+    record Setup(Set<String> roles, boolean alone, RunConfig config, RunDirectory dir, String runId, NDManager device,
+            Tokenizer tokenizer) {}
+
+    static Behavior<Command> create(Setup setup, CompletableFuture<Coordination.RunEnded> ended) {
+        return Behaviors.setup(context -> {
+            Cluster cluster = Cluster.get(context.getSystem());
+            if (setup.alone()) {
+                cluster.manager().tell(Join.create(cluster.selfMember().address()));
+            } else {
+                NodeBootstrap.start(context.getSystem()); // Kubernetes; else the seed nodes are joined by themselves
+            }
+            context.getLog().info("node {}: roles {}, device {}", cluster.selfMember().address().hostPort(), setup.roles(),
+                    setup.device().getDevice());
+            AtomicBoolean over = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            spawnWorkers(context, setup);
+            spawnSingletons(context, setup, over);
+            ActorRef<Topic.Command<Coordination.RunEnded>> topic = context.spawn(
+                    Topic.create(Coordination.RunEnded.class, Coordination.RUN_TOPIC), "run-topic");
+            topic.tell(Topic.subscribe(context.messageAdapter(Coordination.RunEnded.class, Ended::new)));
+            return Behaviors.receive(Command.class)
+                    .onMessage(LeaderFinished.class, message -> {
+                        Coordinator.Finished finished = message.finished();
+                        Summary.write(setup.dir().root(), setup.config(), finished.stages(), finished.membership());
+                        RunObserver.runFinished(setup.dir().root()); // metrics.prom and report.html
+                        topic.tell(Topic.publish(new Coordination.RunEnded(true, "run " + setup.dir().root() + " finished")));
+                        return Behaviors.same();
+                    })
+                    .onMessage(LeaderFailed.class, message -> {
+                        context.getLog().error("the run failed", message.cause());
+                        failure.set(message.cause());
+                        topic.tell(Topic.publish(new Coordination.RunEnded(false, "the run failed on "
+                                + cluster.selfMember().address().hostPort() + ": " + message.cause())));
+                        return Behaviors.same();
+                    })
+                    .onMessage(Ended.class, message -> {
+                        // Heard through the topic, also on the node that published it: by then the others were sent it.
+                        over.set(true);
+                        Coordination.RunEnded end = message.ended();
+                        if (end.ok()) {
+                            ended.complete(end);
+                        } else {
+                            ended.completeExceptionally(failure.get() != null ? failure.get()
+                                    : new IllegalStateException(end.message()));
+                        }
+                        return Behaviors.same();
+                    })
+                    .onSignal(Terminated.class, signal -> {
+                        String name = signal.getRef().path().name();
+                        ended.completeExceptionally(signal instanceof ChildFailed f
+                                ? new IllegalStateException(name + " failed: " + f.getCause(), f.getCause())
+                                : new IllegalStateException(name + " stopped"));
+                        return Behaviors.stopped();
+                    })
+                    .build();
+        });
+    }
+
+    private static void spawnWorkers(ActorContext<Command> context, Setup setup) {
+        RunConfig config = setup.config();
+        RunDirectory.CurrentModels current = setup.dir().currentModels();
+        DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
+        if (setup.roles().contains("generator")) {
+            ShardGeneration generation = new ShardGeneration(new Generator.Params(config.rounds().temperature(),
+                    config.rounds().topP(), config.rounds().maxNewTokens()), config.cluster().batchRows(),
+                    config.rounds().minResponseChars());
+            for (int i = 0; i < config.cluster().generators(); i++) {
+                context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
+                        current.generation(), config.trainers().ringTimeout()), "generator-" + i, model));
+            }
+        }
+        if (setup.roles().contains("scorer")) {
+            for (int i = 0; i < config.cluster().scorers(); i++) {
+                context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
+                        new Scoring(config.cluster().batchRows()), current.scoring(), config.trainers().ringTimeout()),
+                        "scorer-" + i, model));
+            }
+        }
+        if (setup.roles().contains("trainer")) {
+            for (int i = 0; i < config.trainers().count(); i++) {
+                ActorRef<TrainerActor.Command> trainer = context.spawn(TrainerActor.create(setup.device(),
+                        setup.tokenizer()), "trainer-" + i, model);
+                context.watch(trainer);
+                context.getSystem().receptionist().tell(Receptionist.register(Coordination.TRAINERS, trainer));
+            }
+        }
+    }
+
+    /**
+     * The replay buffer runs on the oldest node with the replay role, the coordinator on the oldest with the
+     * coordinator role; every node that needs one gets a proxy. Once the run is over a singleton that moves
+     * (nodes leave one by one) is not started again.
+     */
+    private static void spawnSingletons(ActorContext<Command> context, Setup setup, AtomicBoolean over) {
+        if (!setup.roles().contains("replay") && !setup.roles().contains("coordinator")) {
+            return;
+        }
+        ClusterSingleton singletons = ClusterSingleton.get(context.getSystem());
+        ActorRef<ReplayBuffer.Command> replay = singletons.init(SingletonActor.of(
+                Behaviors.<ReplayBuffer.Command>setup(c -> over.get() ? Behaviors.empty() : ReplayBuffer.create(setup.runId())),
+                "replay-buffer").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("replay")));
+        if (setup.roles().contains("coordinator")) {
+            singletons.init(SingletonActor.of(Behaviors.<RunLeader.Command>setup(c -> over.get() ? Behaviors.empty()
+                    : RunLeader.create(setup.config(), setup.dir(), setup.runId(), replay, context.getSelf())),
+                    "coordinator").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("coordinator")));
+        }
+    }
+}

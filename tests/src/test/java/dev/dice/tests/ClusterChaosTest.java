@@ -1,0 +1,124 @@
+package dev.dice.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.dice.cli.LocalCluster;
+import dev.dice.coordinator.DiceRun;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A DICE run (tiny shapes) on three real JVMs on loopback — LocalCluster's default layout: node-1 coordinator,
+ * replay, trainer, scorer; node-2 generator, scorer and standby for the singletons; node-3 generator — with one of
+ * them killed by SIGKILL in the middle of round 1. The run must finish with every prompt served once.
+ */
+class ClusterChaosTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Duration RUN = Duration.ofSeconds(240);
+
+    @Test
+    void aGeneratorKilledMidRoundLosesNothing(@TempDir Path dir) throws Exception {
+        Config config = tiny(dir.resolve("run"));
+        String killedOn;
+        try (LocalCluster cluster = new LocalCluster(config, 3, ClusterChaosTest::echo)) {
+            LocalCluster.layout(3).forEach(cluster::start);
+            LocalCluster.Node victim = cluster.node("node-3");
+            killedOn = victim.line(LocalCluster.ROUND1_GENERATION).get(RUN.toSeconds(), TimeUnit.SECONDS);
+            victim.kill();
+            assertFinished(cluster, "node-1", "node-2");
+
+            Matcher shard = LocalCluster.ROUND1_GENERATION.matcher(killedOn);
+            assertTrue(shard.find());
+            assertTrue(cluster.node("node-2").output().stream().anyMatch(l -> l.contains("works on round1 shard "
+                    + shard.group(1) + " (generation")), "the shard node-3 died on was generated again by node-2");
+        }
+        JsonNode summary = JSON.readTree(dir.resolve("run/summary.json").toFile());
+        assertEquals(0, summary.get("prompts_lost").asInt());
+        assertEquals(0, summary.get("duplicates_in_pairs").asInt());
+        assertEquals(1, summary.get("node_leaves").asInt());
+        assertEquals(3, summary.get("node_joins").asInt());
+        assertTrue(summary.get("prompts_completed").asInt() > 0);
+        assertRoundComplete(dir.resolve("run/round1"));
+    }
+
+    @Test
+    void theCoordinatorsNodeKilledTheSingletonMovesAndTheRoundCompletes(@TempDir Path dir) throws Exception {
+        Config config = tiny(dir.resolve("run"));
+        try (LocalCluster cluster = new LocalCluster(config, 3, ClusterChaosTest::echo)) {
+            LocalCluster.layout(3).forEach(cluster::start);
+            LocalCluster.Node coordinator = cluster.node("node-1");
+            // Killed once round 1 has a result in the journal: the coordinator that takes over must not redo it.
+            coordinator.line(Pattern.compile("round1: (generated|scored) shard \\d+ stored")).get(RUN.toSeconds(),
+                    TimeUnit.SECONDS);
+            coordinator.kill();
+            assertFinished(cluster, "node-2", "node-3");
+
+            List<String> standby = cluster.node("node-2").output();
+            assertTrue(standby.stream().anyMatch(l -> l.contains("coordinator of run")), "the singleton moved to node-2");
+            assertTrue(standby.stream().anyMatch(l -> l.matches(".*round1: \\d+ results recovered from the journal.*")),
+                    "round 1 resumed from the journal");
+        }
+        JsonNode summary = JSON.readTree(dir.resolve("run/summary.json").toFile());
+        assertEquals(0, summary.get("prompts_lost").asInt());
+        assertEquals(0, summary.get("duplicates_in_pairs").asInt());
+        assertEquals(List.of("sft", "dpo", "round1"), names(summary.get("stages")));
+        assertRoundComplete(dir.resolve("run/round1"));
+    }
+
+    /** The tiny configuration, as every node of the cluster reads it. */
+    static Config tiny(Path out) throws Exception {
+        Path file = Path.of(ClusterChaosTest.class.getResource("/tiny-cluster.conf").toURI());
+        return DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 11)), file, "smoke");
+    }
+
+    /** The given nodes end the run and exit 0. */
+    static void assertFinished(LocalCluster cluster, String... nodes) throws Exception {
+        for (String name : nodes) {
+            LocalCluster.Node node = cluster.node(name);
+            assertEquals(0, node.await(RUN).orElse(-1), name + " finished the run (log: " + cluster.out().resolve("nodes")
+                    + ")");
+        }
+    }
+
+    /** Every round-1 prompt has its K samples scored exactly once. */
+    static void assertRoundComplete(Path round) throws Exception {
+        List<String> lines = Files.readAllLines(round.resolve("scored.jsonl"));
+        Set<String> samples = new HashSet<>();
+        Set<String> prompts = new HashSet<>();
+        for (String line : lines) {
+            JsonNode row = JSON.readTree(line);
+            assertTrue(samples.add(row.get("prompt_id").asText() + "#" + row.get("sample").asInt()), "scored twice: " + line);
+            prompts.add(row.get("prompt_id").asText());
+        }
+        assertEquals(32, prompts.size(), "round prompts");
+        assertEquals(32 * 4, samples.size(), "K = 4 samples for every prompt");
+    }
+
+    private static List<String> names(JsonNode stages) {
+        return java.util.stream.StreamSupport.stream(stages.spliterator(), false).map(s -> s.get("name").asText()).toList();
+    }
+
+    /** The nodes' logs are in <run>/nodes/; the test's output keeps what tells the story. */
+    static void echo(String line) {
+        if (line.contains("WARN") || line.contains("ERROR") || line.startsWith("local-cluster")
+                || line.contains("coordinator of run") || line.contains("recovered") || line.contains("stage ")
+                || line.contains(" stored (from ") || line.contains("works on round1")) {
+            System.out.println(line);
+        }
+    }
+}
