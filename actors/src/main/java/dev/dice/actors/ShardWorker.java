@@ -74,8 +74,15 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     /** Loads the current version, then starts pulling: registers this worker's ConsumerController under {@code key}. */
     protected final Behavior<Command> start(ServiceKey<ConsumerController.Command<W>> key) {
-        preload();
         ActorContext<Command> context = getContext();
+        try {
+            preload();
+        } catch (RuntimeException e) {
+            // Gone or unreadable (a stage being trained again): the shards name what to load.
+            release();
+            context.getLog().warn("{} could not load the run's current model ({}); it loads what its first shard names",
+                    name, e.getMessage());
+        }
         ActorRef<ConsumerController.Delivery<W>> deliveries = context.messageAdapter(ConsumerController.deliveryClass(),
                 Delivered::new);
         context.spawn(ConsumerController.create(key), "work-queue").tell(new ConsumerController.Start<>(deliveries));
