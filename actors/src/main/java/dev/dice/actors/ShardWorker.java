@@ -54,6 +54,7 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers) {
         super(context);
+        context.setLoggerName(getClass()); // GenerationActor, ScoringActor
         this.timers = timers;
         this.name = Cluster.get(context.getSystem()).selfMember().address().hostPort() + "/" + context.getSelf().path().name();
         this.answers = context.messageAdapter(Coordination.Ack.class, Answered::new);
