@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.gpu.BadInputException;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +34,7 @@ public final class Nodes {
      * computes on. A null host, port or seed list leaves the setting to the rest of the configuration.
      */
     public static Config cluster(String host, Integer port, List<String> seeds, Collection<String> roles, String device) {
-        Map<String, Object> settings = new java.util.HashMap<>();
+        Map<String, Object> settings = new HashMap<>();
         if (host != null) {
             settings.put("pekko.remote.artery.canonical.hostname", host);
         }

@@ -2,6 +2,7 @@ package dev.dice.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigValueFactory;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -61,7 +62,7 @@ public final class LocalCluster implements AutoCloseable {
         try {
             Files.createDirectories(out.resolve("nodes"));
             this.config = out.resolve("nodes/dice.conf");
-            Config dice = root.getConfig("dice").withValue("out", com.typesafe.config.ConfigValueFactory.fromAnyRef(
+            Config dice = root.getConfig("dice").withValue("out", ConfigValueFactory.fromAnyRef(
                     out.toString())).atPath("dice");
             Files.writeString(config, dice.root().render(ConfigRenderOptions.defaults().setOriginComments(false)));
         } catch (IOException e) {

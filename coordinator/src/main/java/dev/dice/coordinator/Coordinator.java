@@ -23,6 +23,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
@@ -308,7 +309,7 @@ public final class Coordinator {
      * model is already trained: a coordinator that took over mid-stage reuses it.
      */
     private Behavior<Coordination.Command> train(String stage, int steps,
-            java.util.function.Consumer<List<ActorRef<TrainerActor.Command>>> start,
+            Consumer<List<ActorRef<TrainerActor.Command>>> start,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
         List<Training.Step> done = plan.dir().trainedLog(stage);
         if (done != null) {

@@ -6,6 +6,7 @@ import dev.dice.actors.PolicyRef;
 import dev.dice.actors.ScoringActor;
 import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Checkpoint;
+import dev.dice.work.Training;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -15,7 +16,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import dev.dice.work.Training;
+import java.util.stream.Stream;
 
 /**
  * A run's directory: its configuration, one folder per stage (model checkpoint, stage.json once evaluated),
@@ -123,7 +124,7 @@ final class RunDirectory {
     static String stamp(List<Path> models) {
         long hash = 17;
         for (Path model : models) {
-            try (java.util.stream.Stream<Path> files = Files.list(model)) {
+            try (Stream<Path> files = Files.list(model)) {
                 for (Path f : files.sorted().toList()) {
                     hash = hash * 31 + f.getFileName().toString().hashCode();
                     hash = hash * 31 + Files.size(f);
