@@ -75,7 +75,9 @@ public final class RoundBench {
                         .setRefLogpRejected(r.getLogpPolicy()).build());
             }
             int steps = Math.max(1, data.size() / 32);
-            Training.dpo(policy, data, new Training.Settings(steps, 32, 1e-6, 1, 1.0, 0.1, 3), s -> {});
+            // Training appends EOS to each response: it needs the real tokenizer, not the sampling one without EOS.
+            Policy learner = new Policy(policy.model(), bytes, 0);
+            Training.dpo(learner, data, new Training.Settings(steps, 32, 1e-6, 1, 1.0, 0.1, 3), s -> {});
             long t4 = System.nanoTime();
             policy.close();
             reference.close();
