@@ -44,7 +44,11 @@ public final class RoundBench {
 
     public Map<String, Object> measure(int prompts, int k) {
         BuiltinTask task = new BuiltinTask(1);
-        List<Prompt> list = task.prompts("round1", prompts);
+        // Every response decodes in full, so only prompts leaving room for maxNewTokens (+ BOS, newline, EOS) fit.
+        List<Prompt> list = task.prompts("round1", 4 * prompts).stream()
+                .filter(p -> p.text().getBytes(java.nio.charset.StandardCharsets.UTF_8).length + maxNewTokens + 3
+                        <= config.maxPositionEmbeddings())
+                .limit(prompts).toList();
         PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setSamplesPerPrompt(k).setSeed(7);
         list.forEach(p -> shard.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text())));
         try (NDManager root = NDManager.newBaseManager()) {

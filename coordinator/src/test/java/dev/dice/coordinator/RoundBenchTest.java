@@ -7,12 +7,12 @@ import dev.dice.gpu.LlamaConfig;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** `dice bench round` at the smallest shapes: every stage runs, training included, and the row adds up. */
+/** `dice bench round` at small shapes (responses as long as the bench's): every stage runs, and the row adds up. */
 class RoundBenchTest {
 
     @Test
     void oneSmallRoundRunsEveryStage() {
-        Map<String, Object> row = new RoundBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256, 257), 6, 16).measure(4, 2);
+        Map<String, Object> row = new RoundBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256, 257), 40, 16).measure(4, 2);
         assertEquals(8, row.get("responses"));
         assertTrue((int) row.get("train_steps") >= 1, row.toString());
         double parts = 0;
