@@ -52,10 +52,9 @@ public final class RoundBench {
         PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setSamplesPerPrompt(k).setSeed(7);
         list.forEach(p -> shard.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text())));
         try (NDManager root = NDManager.newBaseManager()) {
-            ByteTokenizer bytes = new ByteTokenizer();
-            Policy policy = new Policy(Llama.init(config, root.newSubManager(), 1), new NoEos(bytes), 0);
+            Policy policy = new Policy(Llama.init(config, root.newSubManager(), 1), new Latin1(-1), 0);
             // Another initialisation as the reference, so that implicit rewards differ and pairs exist.
-            Policy reference = new Policy(Llama.init(config, root.newSubManager(), 2), new NoEos(bytes), -1);
+            Policy reference = new Policy(Llama.init(config, root.newSubManager(), 2), new Latin1(-1), -1);
             long t0 = System.nanoTime();
             GeneratedShard generated = new ShardGeneration(new Generator.Params(0.7, 0.9, maxNewTokens), batchRows, 0)
                     .generate(policy, shard.build());
@@ -79,8 +78,8 @@ public final class RoundBench {
                         .setRefLogpRejected(r.getLogpPolicy()).build());
             }
             int steps = Math.max(1, data.size() / 32);
-            // Training appends EOS to each response: it needs the real tokenizer, not the sampling one without EOS.
-            Policy learner = new Policy(policy.model(), bytes, 0);
+            // Training appends EOS to each response: it needs a real end-of-sequence id.
+            Policy learner = new Policy(policy.model(), new Latin1(new ByteTokenizer().eosId()), 0);
             Training.dpo(learner, data, new Training.Settings(steps, 32, 1e-6, 1, 1.0, 0.1, 3), s -> {});
             long t4 = System.nanoTime();
             policy.close();
@@ -104,30 +103,44 @@ public final class RoundBench {
         return Math.round(nanos / 1e6) / 1000.0;
     }
 
-    /** The byte tokenizer with an end-of-sequence id no sample can produce, so every row decodes in full. */
-    private record NoEos(ByteTokenizer bytes) implements dev.dice.gpu.Tokenizer {
+    /**
+     * Bytes as Latin-1 text, so that whatever an untrained model samples survives decode and encode at one token per
+     * byte (UTF-8 would turn invalid bytes into three-byte replacement characters and overflow the context). For
+     * sampling its end-of-sequence id is one no sample can produce, so every row decodes in full; training appends
+     * the real one.
+     */
+    private record Latin1(int eosId) implements dev.dice.gpu.Tokenizer {
+        private static final ByteTokenizer BYTES = new ByteTokenizer();
+
         public int[] encode(String text) {
-            return bytes.encode(text);
+            byte[] b = text.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            int[] ids = new int[b.length];
+            for (int i = 0; i < b.length; i++) {
+                ids[i] = b[i] & 0xff;
+            }
+            return ids;
         }
 
         public String decode(int[] ids) {
-            return bytes.decode(ids);
+            StringBuilder text = new StringBuilder();
+            for (int id : ids) {
+                if (id < 256) {
+                    text.append((char) id);
+                }
+            }
+            return text.toString();
         }
 
         public int vocabSize() {
-            return bytes.vocabSize();
+            return BYTES.vocabSize();
         }
 
         public int bosId() {
-            return bytes.bosId();
-        }
-
-        public int eosId() {
-            return -1;
+            return BYTES.bosId();
         }
 
         public int padId() {
-            return bytes.padId();
+            return BYTES.padId();
         }
     }
 }

@@ -12,8 +12,8 @@ class RoundBenchTest {
 
     @Test
     void oneSmallRoundRunsEveryStage() {
-        Map<String, Object> row = new RoundBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256, 257), 40, 16).measure(4, 2);
-        assertEquals(8, row.get("responses"));
+        Map<String, Object> row = new RoundBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256, 257), 32, 16).measure(16, 2);
+        assertEquals(32, row.get("responses"));
         assertTrue((int) row.get("train_steps") >= 1, row.toString());
         double parts = 0;
         for (String stage : new String[] {"generate_s", "score_s", "shape_s", "train_s"}) {
