@@ -29,12 +29,16 @@ import java.util.Map;
  * <ul>
  *   <li>tcp_gbps: one plain socket stream between two processes, the ceiling for anything over loopback;
  *   <li>algbw_gbps / busbw_gbps: ring all-reduce (mean) of M MiB fp32, nccl-tests definitions
- *       (algbw = bytes / time, busbw = algbw · 2(R−1)/R, the traffic each link actually carries);
- *   <li>broadcast_gbps: M MiB snapshot from rank 0 to the R−1 others, verified (CRC32C + SHA-256), divided
- *       by the time until the last receiver holds it.
+ *       (algbw = bytes / time, busbw = algbw · 2(R−1)/R, the traffic each link actually carries); with
+ *       {@code fp16} the values travel as fp16 and the figures still count the M MiB of fp32 reduced;
+ *   <li>broadcast_gbps: an M MiB snapshot from rank 0 down the chain 1, 2, ..., R−1 (each rank relays every
+ *       chunk once it verified it), CRC32C per chunk and over the whole; publishing (checksums) is timed, and
+ *       the time runs until the last receiver has installed it.
  * </ul>
  * Units are GB/s (10^9 bytes per second), as in nccl-tests. Each figure is the median of the timed repeats,
- * after one warm-up. The phases run one after the other so they do not compete for cores.
+ * after warm-up iterations that move at least 512 MiB (gRPC, Netty and the reduction reach their compiled
+ * steady state only after a few hundred MB). The phases run one after the other so they do not compete for
+ * cores; the machine's load average is reported beside the figures, since every rank shares the same cores.
  */
 public final class AllReduceBench {
     private static final String RESULT = "RESULT ";
@@ -42,22 +46,30 @@ public final class AllReduceBench {
 
     private AllReduceBench() {}
 
+    /** Warm-up iterations: enough to move 512 MiB, at least 3. */
+    static int warmups(int mb) {
+        return Math.max(3, (512 + mb - 1) / mb);
+    }
+
     /** Parent side: spawns the processes and collects the figures. */
-    public static Map<String, Object> run(int ranks, int mb, int repeats) {
+    public static Map<String, Object> run(int ranks, int mb, int repeats, boolean fp16) {
         if (ranks < 2 || mb < 1 || repeats < 1) {
             throw new IllegalArgumentException("allreduce bench needs --ranks >= 2, --mb >= 1, --repeats >= 1");
         }
         long bytes = (long) mb << 20;
+        double loadBefore = loadAverage();
         double tcp = tcpGbps(bytes, repeats);
-        List<Integer> ports = freePorts(ranks + 1);
+        List<Integer> ports = freePorts(2 * ranks);
         List<String> members = new ArrayList<>();
+        List<String> publishers = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             members.add("127.0.0.1:" + ports.get(r));
+            publishers.add(String.valueOf(ports.get(ranks + r)));
         }
         List<Child> children = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
-                    String.valueOf(repeats), String.valueOf(ports.get(ranks))));
+                    String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32"));
         }
         String rank0 = results(children, "allreduce ranks").get(0);
         double[] figures = Arrays.stream(rank0.trim().split(" ")).mapToDouble(Double::parseDouble).toArray();
@@ -70,6 +82,8 @@ public final class AllReduceBench {
         out.put("ranks", ranks);
         out.put("mb", mb);
         out.put("repeats", repeats);
+        out.put("warmups", warmups(mb));
+        out.put("precision", fp16 ? "fp16" : "fp32");
         out.put("units", "GB/s");
         out.put("allreduce_ms", round(allReduceSeconds * 1e3));
         out.put("broadcast_ms", round(broadcastSeconds * 1e3));
@@ -80,25 +94,41 @@ public final class AllReduceBench {
         out.put("busbw_over_tcp", round(busbw / tcp));
         out.put("broadcast_over_tcp", round(broadcast / tcp));
         out.put("cores", Runtime.getRuntime().availableProcessors());
+        out.put("load_avg_1m_before", loadBefore);
+        out.put("load_avg_1m_after", loadAverage());
         return out;
+    }
+
+    /** The 1-minute load average (/proc/loadavg), or -1 where there is none. */
+    private static double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     private static double round(double x) {
         return Math.round(x * 1000) / 1000.0;
     }
 
-    /** Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPort>} or {@code tcp-send <port> <mb> <n>}. */
+    /**
+     * Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPorts> <fp32|fp16>} or
+     * {@code tcp-send <port> <mb> <n>}.
+     */
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "rank" -> rank(Integer.parseInt(args[1]), List.of(args[2].split(",")), Integer.parseInt(args[3]),
-                    Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+                    Integer.parseInt(args[4]), List.of(args[5].split(",")),
+                    args[6].equals("fp16") ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32);
             case "tcp-send" -> tcpSend(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
         System.exit(0);
     }
 
-    private static void rank(int rank, List<String> members, int mb, int repeats, int publisherPort) {
+    private static void rank(int rank, List<String> members, int mb, int repeats, List<String> publisherPorts,
+            RingAllReduce.Precision precision) {
         int world = members.size();
         ByteBuffer data = ByteBuffer.allocateDirect(mb << 20).order(ByteOrder.nativeOrder());
         FloatBuffer floats = data.asFloatBuffer();
@@ -106,33 +136,40 @@ public final class AllReduceBench {
             floats.put(i, (i % 1000) * 0.001f + rank);
         }
         ByteBuffer flag = ByteBuffer.allocateDirect(4 * world).order(ByteOrder.nativeOrder());
+        int warmups = warmups(mb);
         try (RingAllReduce ring = new RingAllReduce(members, rank, RingAllReduce.Settings.of(TIMEOUT))) {
             double[] reduce = new double[repeats];
-            for (int i = -1; i < repeats; i++) { // i = -1: warm-up
+            for (int i = -warmups; i < repeats; i++) {
                 ring.allReduceMean(flag, 1); // barrier: nobody starts the clock before everyone is here
                 long t0 = System.nanoTime();
-                ring.allReduceMean(data, 0);
+                ring.allReduceMean(data, 0, precision);
                 if (i >= 0) {
                     reduce[i] = (System.nanoTime() - t0) / 1e9;
                 }
             }
             double[] broadcast = new double[repeats];
-            WeightPublisher publisher = rank == 0
-                    ? new WeightPublisher("127.0.0.1", publisherPort, WeightPublisher.DEFAULT_CHUNK_BYTES) : null;
-            try (WeightReceiver receiver = rank == 0 ? null
-                    : new WeightReceiver("127.0.0.1:" + publisherPort, WeightPublisher.DEFAULT_CHUNK_BYTES)) {
-                for (int i = -1; i < repeats; i++) {
-                    long version = i + 2;
-                    if (publisher != null) {
-                        publisher.publish(WeightSnapshot.ofBytes(version, "bench", data)); // checksums: not timed
-                    }
-                    ring.allReduceMean(flag, 2); // barrier: published before anyone fetches
+            // the chain: rank 0 publishes, rank r fetches from rank r-1 and relays to rank r+1
+            WeightPublisher publisher = rank < world - 1
+                    ? new WeightPublisher("127.0.0.1", Integer.parseInt(publisherPorts.get(rank)),
+                            WeightPublisher.DEFAULT_CHUNK_BYTES) : null;
+            WeightReceiver receiver = rank == 0 ? null : new WeightReceiver("127.0.0.1:" + publisherPorts.get(rank - 1),
+                    WeightPublisher.DEFAULT_CHUNK_BYTES);
+            if (receiver != null && publisher != null) {
+                receiver.relayThrough(publisher);
+            }
+            try {
+                for (int i = -warmups(mb); i < repeats; i++) {
+                    long version = i + warmups + 1;
+                    WeightSnapshot snapshot = rank == 0 ? WeightSnapshot.ofBytes(version, "bench", data) : null;
+                    ring.allReduceMean(flag, 2); // barrier: everyone starts the clock together
                     long t0 = System.nanoTime();
-                    if (receiver != null) {
-                        receiver.fetch(version, TIMEOUT);
+                    if (rank == 0) {
+                        publisher.publish(snapshot);
+                    } else {
+                        receiver.awaitVersion(version, TIMEOUT);
                     }
                     double seconds = (System.nanoTime() - t0) / 1e9;
-                    // gather every receiver's time (slot r, scaled by R so the mean is the value) and keep the max
+                    // gather every rank's time (slot r, scaled by R so the mean is the value) and keep the max
                     FloatBuffer times = flag.asFloatBuffer();
                     for (int r = 0; r < world; r++) {
                         times.put(r, r == rank ? (float) (seconds * world) : 0f);
@@ -147,6 +184,9 @@ public final class AllReduceBench {
                     }
                 }
             } finally {
+                if (receiver != null) {
+                    receiver.close();
+                }
                 if (publisher != null) {
                     publisher.close();
                 }
@@ -161,17 +201,19 @@ public final class AllReduceBench {
         return s[s.length / 2];
     }
 
-    /** Receives {@code repeats + 1} blocks of {@code bytes} from a child process over a plain socket. */
+    private static final int TCP_WARMUPS = 3;
+
+    /** Receives {@code repeats + TCP_WARMUPS} blocks of {@code bytes} from a child process over a plain socket. */
     private static double tcpGbps(long bytes, int repeats) {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             Child sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
-                    String.valueOf(repeats + 1));
+                    String.valueOf(repeats + TCP_WARMUPS));
             double[] seconds = new double[repeats];
             try (SocketChannel in = server.accept()) {
                 ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
-                for (int i = -1; i < repeats; i++) {
+                for (int i = -TCP_WARMUPS; i < repeats; i++) {
                     long t0 = System.nanoTime();
                     long left = bytes;
                     while (left > 0) {

@@ -43,9 +43,10 @@ final class WireCodec {
         // Marked, gRPC's stream keeps the buffers it has read past instead of freeing them at once: the
         // payload's views stay valid until the stream is closed.
         in.mark(Integer.MAX_VALUE);
-        boolean handedOver = false;
+        Reader r = new Reader(in);
+        Payload payload = null;
+        boolean done = false;
         try {
-            Reader r = new Reader(in);
             int tag = r.varint();
             if (WireFormat.getTagWireType(tag) != WireFormat.WIRETYPE_LENGTH_DELIMITED) {
                 throw new IOException("expected a message field, got tag " + tag);
@@ -53,7 +54,6 @@ final class WireCodec {
             long end = r.varint() + r.consumed;
             ByteArrayOutputStream rest = new ByteArrayOutputStream(64);
             CodedOutputStream restOut = CodedOutputStream.newInstance(rest);
-            Payload payload = null;
             while (r.consumed < end) {
                 int fieldTag = r.varint();
                 int type = WireFormat.getTagWireType(fieldTag);
@@ -61,7 +61,6 @@ final class WireCodec {
                         && type == WireFormat.WIRETYPE_LENGTH_DELIMITED && payload == null) {
                     // views only from a detached stream: gRPC frees a plain one's buffers when parsing returns
                     payload = r.payload(r.varint(), in, in != stream && in.markSupported());
-                    handedOver = payload.size() > 0 && in != stream;
                     continue;
                 }
                 restOut.writeUInt32NoTag(fieldTag);
@@ -78,9 +77,10 @@ final class WireCodec {
                 }
             }
             restOut.flush();
+            done = true;
             return new Split(WireFormat.getTagFieldNumber(tag), rest.toByteArray(), payload);
         } finally {
-            if (!handedOver) {
+            if (!done || !r.lent) { // unless a returned payload holds views of its buffers, the stream is done
                 in.close();
             }
         }
@@ -90,6 +90,7 @@ final class WireCodec {
     private static final class Reader {
         private final InputStream in;
         private long consumed;
+        private boolean lent; // the payload holds views of the stream's buffers: it owns the stream now
 
         Reader(InputStream in) {
             this.in = in;
@@ -154,6 +155,7 @@ final class WireCodec {
                     pieces.add(ByteBuffer.wrap(bytes(left)));
                 }
                 consumed += n - left;
+                lent = true;
                 return new Payload(pieces, owner);
             }
             return Payload.of(bytes(n));
