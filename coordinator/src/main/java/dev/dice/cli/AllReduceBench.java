@@ -36,9 +36,9 @@ import java.util.Map;
  *       the time runs until the last receiver has installed it.
  * </ul>
  * Units are GB/s (10^9 bytes per second), as in nccl-tests. Each figure is the median of the timed repeats,
- * after warm-up iterations that move at least 512 MiB (gRPC, Netty and the reduction reach their compiled
- * steady state only after a few hundred MB). The phases run one after the other so they do not compete for
- * cores; the machine's load average is reported beside the figures, since every rank shares the same cores.
+ * after warm-up iterations that run until the times stop improving (see {@link Timer}). The phases run one
+ * after the other so they do not compete for cores; the machine's load average is reported beside the
+ * figures, since every rank shares the same cores.
  */
 public final class AllReduceBench {
     private static final String RESULT = "RESULT ";
@@ -46,7 +46,7 @@ public final class AllReduceBench {
 
     private AllReduceBench() {}
 
-    /** Warm-up iterations: enough to move 512 MiB, at least 3. */
+    /** The fewest warm-up iterations: enough to move 512 MiB, at least 3. */
     static int warmups(int mb) {
         return Math.max(3, (512 + mb - 1) / mb);
     }
@@ -73,6 +73,8 @@ public final class AllReduceBench {
         }
         String rank0 = results(children, "allreduce ranks").get(0);
         double[] figures = Arrays.stream(rank0.trim().split(" ")).mapToDouble(Double::parseDouble).toArray();
+        int reduceWarmups = (int) figures[2];
+        int broadcastWarmups = (int) figures[3];
         double allReduceSeconds = figures[0];
         double broadcastSeconds = figures[1];
         double algbw = bytes / allReduceSeconds / 1e9;
@@ -82,7 +84,8 @@ public final class AllReduceBench {
         out.put("ranks", ranks);
         out.put("mb", mb);
         out.put("repeats", repeats);
-        out.put("warmups", warmups(mb));
+        out.put("warmups_allreduce", reduceWarmups);
+        out.put("warmups_broadcast", broadcastWarmups);
         out.put("precision", fp16 ? "fp16" : "fp32");
         out.put("units", "GB/s");
         out.put("allreduce_ms", round(allReduceSeconds * 1e3));
@@ -135,19 +138,10 @@ public final class AllReduceBench {
         for (int i = 0; i < floats.capacity(); i++) {
             floats.put(i, (i % 1000) * 0.001f + rank);
         }
-        ByteBuffer flag = ByteBuffer.allocateDirect(4 * world).order(ByteOrder.nativeOrder());
-        int warmups = warmups(mb);
         try (RingAllReduce ring = new RingAllReduce(members, rank, RingAllReduce.Settings.of(TIMEOUT))) {
-            double[] reduce = new double[repeats];
-            for (int i = -warmups; i < repeats; i++) {
-                ring.allReduceMean(flag, 1); // barrier: nobody starts the clock before everyone is here
-                long t0 = System.nanoTime();
-                ring.allReduceMean(data, 0, precision);
-                if (i >= 0) {
-                    reduce[i] = (System.nanoTime() - t0) / 1e9;
-                }
-            }
-            double[] broadcast = new double[repeats];
+            Timer timer = new Timer(ring, mb, repeats);
+            double reduce = timer.median(() -> ring.allReduceMean(data, 0, precision));
+            int reduceWarmups = timer.warmups;
             // the chain: rank 0 publishes, rank r fetches from rank r-1 and relays to rank r+1
             WeightPublisher publisher = rank < world - 1
                     ? new WeightPublisher("127.0.0.1", Integer.parseInt(publisherPorts.get(rank)),
@@ -157,32 +151,17 @@ public final class AllReduceBench {
             if (receiver != null && publisher != null) {
                 receiver.relayThrough(publisher);
             }
+            long[] version = {0};
+            double broadcast;
             try {
-                for (int i = -warmups(mb); i < repeats; i++) {
-                    long version = i + warmups + 1;
-                    WeightSnapshot snapshot = rank == 0 ? WeightSnapshot.ofBytes(version, "bench", data) : null;
-                    ring.allReduceMean(flag, 2); // barrier: everyone starts the clock together
-                    long t0 = System.nanoTime();
+                broadcast = timer.median(() -> {
+                    version[0]++;
                     if (rank == 0) {
-                        publisher.publish(snapshot);
+                        publisher.publish(WeightSnapshot.ofBytes(version[0], "bench", data));
                     } else {
-                        receiver.awaitVersion(version, TIMEOUT);
+                        receiver.awaitVersion(version[0], TIMEOUT);
                     }
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    // gather every rank's time (slot r, scaled by R so the mean is the value) and keep the max
-                    FloatBuffer times = flag.asFloatBuffer();
-                    for (int r = 0; r < world; r++) {
-                        times.put(r, r == rank ? (float) (seconds * world) : 0f);
-                    }
-                    ring.allReduceMean(flag, 3);
-                    double slowest = 0;
-                    for (int r = 0; r < world; r++) {
-                        slowest = Math.max(slowest, times.get(r));
-                    }
-                    if (i >= 0) {
-                        broadcast[i] = slowest;
-                    }
-                }
+                });
             } finally {
                 if (receiver != null) {
                     receiver.close();
@@ -191,7 +170,91 @@ public final class AllReduceBench {
                     publisher.close();
                 }
             }
-            System.out.println(RESULT + median(reduce) + " " + median(broadcast));
+            System.out.println(RESULT + reduce + " " + broadcast + " " + reduceWarmups + " " + timer.warmups);
+        }
+    }
+
+    /**
+     * Times a collective operation across the ranks: each iteration starts together (a barrier) and lasts until
+     * the slowest rank is done. Warm-up iterations run until the times stop improving (gRPC, Netty and the
+     * reduction run interpreted until the JIT compiled them, which on a busy machine takes many iterations):
+     * at least enough to move 512 MiB, then until the median of the last three is within 10 % of the three
+     * before, at most 120 s. Rank 0 decides, and the decision travels with the barrier.
+     */
+    private static final class Timer {
+        private static final long MAX_WARMUP_NANOS = 120_000_000_000L;
+        private final RingAllReduce ring;
+        private final int minWarmups;
+        private final int repeats;
+        private final ByteBuffer flag;
+        int warmups;
+
+        Timer(RingAllReduce ring, int mb, int repeats) {
+            this.ring = ring;
+            this.minWarmups = warmups(mb);
+            this.repeats = repeats;
+            this.flag = ByteBuffer.allocateDirect(4 * ring.world()).order(ByteOrder.nativeOrder());
+        }
+
+        double median(Runnable op) {
+            List<Double> history = new ArrayList<>();
+            long start = System.nanoTime();
+            boolean warming = true;
+            while (warming) {
+                boolean more = history.size() < minWarmups || improving(history);
+                warming = agree(more && System.nanoTime() - start < MAX_WARMUP_NANOS);
+                if (warming) {
+                    history.add(slowest(op));
+                }
+            }
+            warmups = history.size();
+            double[] timed = new double[repeats];
+            for (int i = 0; i < repeats; i++) {
+                agree(true);
+                timed[i] = slowest(op);
+            }
+            return AllReduceBench.median(timed);
+        }
+
+        private static boolean improving(List<Double> times) {
+            int n = times.size();
+            if (n < 6) {
+                return true;
+            }
+            double[] last = {times.get(n - 1), times.get(n - 2), times.get(n - 3)};
+            double[] before = {times.get(n - 4), times.get(n - 5), times.get(n - 6)};
+            return AllReduceBench.median(last) < 0.9 * AllReduceBench.median(before);
+        }
+
+        /** A barrier that also hands every rank rank 0's decision. */
+        private boolean agree(boolean decision) {
+            FloatBuffer slots = flag.asFloatBuffer();
+            for (int r = 0; r < ring.world(); r++) {
+                slots.put(r, 0f);
+            }
+            if (ring.rank() == 0) {
+                slots.put(0, decision ? ring.world() : 0f);
+            }
+            ring.allReduceMean(flag, 1);
+            return slots.get(0) > 0.5f;
+        }
+
+        /** Runs {@code op} on every rank and returns the slowest rank's seconds. */
+        private double slowest(Runnable op) {
+            long t0 = System.nanoTime();
+            op.run();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            // every rank's time in its own slot, scaled by R so that the mean is the value
+            FloatBuffer times = flag.asFloatBuffer();
+            for (int r = 0; r < ring.world(); r++) {
+                times.put(r, r == ring.rank() ? (float) (seconds * ring.world()) : 0f);
+            }
+            ring.allReduceMean(flag, 2);
+            double slowest = 0;
+            for (int r = 0; r < ring.world(); r++) {
+                slowest = Math.max(slowest, times.get(r));
+            }
+            return slowest;
         }
     }
 
