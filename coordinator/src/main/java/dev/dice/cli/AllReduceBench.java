@@ -6,6 +6,7 @@ import dev.dice.gpu.collective.WeightReceiver;
 import dev.dice.gpu.collective.WeightSnapshot;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -58,7 +59,8 @@ public final class AllReduceBench {
         }
         long bytes = (long) mb << 20;
         double loadBefore = loadAverage();
-        double tcp = tcpGbps(bytes, repeats);
+        double[] tcpFigures = tcp(bytes, repeats);
+        double tcp = tcpFigures[0];
         List<Integer> ports = freePorts(2 * ranks);
         List<String> members = new ArrayList<>();
         List<String> publishers = new ArrayList<>();
@@ -71,10 +73,13 @@ public final class AllReduceBench {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
                     String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32"));
         }
-        String rank0 = results(children, "allreduce ranks").get(0);
-        double[] figures = Arrays.stream(rank0.trim().split(" ")).mapToDouble(Double::parseDouble).toArray();
+        List<double[]> perRank = results(children, "allreduce ranks").stream()
+                .map(line -> Arrays.stream(line.trim().split(" ")).mapToDouble(Double::parseDouble).toArray()).toList();
+        double[] figures = perRank.get(0);
         int reduceWarmups = (int) figures[2];
         int broadcastWarmups = (int) figures[3];
+        double reduceCpu = perRank.stream().mapToDouble(f -> f[4]).sum();
+        double broadcastCpu = perRank.stream().mapToDouble(f -> f[5]).sum();
         double allReduceSeconds = figures[0];
         double broadcastSeconds = figures[1];
         double algbw = bytes / allReduceSeconds / 1e9;
@@ -96,6 +101,11 @@ public final class AllReduceBench {
         out.put("broadcast_gbps", round(broadcast));
         out.put("busbw_over_tcp", round(busbw / tcp));
         out.put("broadcast_over_tcp", round(broadcast / tcp));
+        // CPU seconds of every process involved, per MiB moved through the operation: what the figures would be
+        // limited by on an idle machine, whatever the load was during the run
+        out.put("allreduce_cpu_ms_per_mb", round(reduceCpu * 1e3 / repeats / mb));
+        out.put("broadcast_cpu_ms_per_mb", round(broadcastCpu * 1e3 / repeats / mb));
+        out.put("tcp_cpu_ms_per_mb", round(tcpFigures[1]));
         out.put("cores", Runtime.getRuntime().availableProcessors());
         out.put("load_avg_1m_before", loadBefore);
         out.put("load_avg_1m_after", loadAverage());
@@ -142,6 +152,7 @@ public final class AllReduceBench {
             Timer timer = new Timer(ring, mb, repeats);
             double reduce = timer.median(() -> ring.allReduceMean(data, 0, precision));
             int reduceWarmups = timer.warmups;
+            double reduceCpu = timer.cpuSeconds;
             // the chain: rank 0 publishes, rank r fetches from rank r-1 and relays to rank r+1
             WeightPublisher publisher = rank < world - 1
                     ? new WeightPublisher("127.0.0.1", Integer.parseInt(publisherPorts.get(rank)),
@@ -170,7 +181,8 @@ public final class AllReduceBench {
                     publisher.close();
                 }
             }
-            System.out.println(RESULT + reduce + " " + broadcast + " " + reduceWarmups + " " + timer.warmups);
+            System.out.println(RESULT + reduce + " " + broadcast + " " + reduceWarmups + " " + timer.warmups + " "
+                    + reduceCpu + " " + timer.cpuSeconds);
         }
     }
 
@@ -178,16 +190,18 @@ public final class AllReduceBench {
      * Times a collective operation across the ranks: each iteration starts together (a barrier) and lasts until
      * the slowest rank is done. Warm-up iterations run until the times stop improving (gRPC, Netty and the
      * reduction run interpreted until the JIT compiled them, which on a busy machine takes many iterations):
-     * at least enough to move 512 MiB, then until the median of the last three is within 10 % of the three
-     * before, at most 120 s. Rank 0 decides, and the decision travels with the barrier.
+     * at least 20 s and enough to move 512 MiB, then until the median of the last three is within 10 % of the
+     * three before, at most 120 s. Rank 0 decides, and the decision travels with the barrier.
      */
     private static final class Timer {
+        private static final long MIN_WARMUP_NANOS = 20_000_000_000L;
         private static final long MAX_WARMUP_NANOS = 120_000_000_000L;
         private final RingAllReduce ring;
         private final int minWarmups;
         private final int repeats;
         private final ByteBuffer flag;
         int warmups;
+        double cpuSeconds; // this process's CPU time during the timed repeats
 
         Timer(RingAllReduce ring, int mb, int repeats) {
             this.ring = ring;
@@ -201,7 +215,8 @@ public final class AllReduceBench {
             long start = System.nanoTime();
             boolean warming = true;
             while (warming) {
-                boolean more = history.size() < minWarmups || improving(history);
+                boolean more = history.size() < minWarmups || System.nanoTime() - start < MIN_WARMUP_NANOS
+                        || improving(history);
                 warming = agree(more && System.nanoTime() - start < MAX_WARMUP_NANOS);
                 if (warming) {
                     history.add(slowest(op));
@@ -209,10 +224,12 @@ public final class AllReduceBench {
             }
             warmups = history.size();
             double[] timed = new double[repeats];
+            long cpu0 = processCpuNanos();
             for (int i = 0; i < repeats; i++) {
                 agree(true);
                 timed[i] = slowest(op);
             }
+            cpuSeconds = (processCpuNanos() - cpu0) / 1e9;
             return AllReduceBench.median(timed);
         }
 
@@ -266,18 +283,28 @@ public final class AllReduceBench {
 
     private static final int TCP_WARMUPS = 3;
 
-    /** Receives {@code repeats + TCP_WARMUPS} blocks of {@code bytes} from a child process over a plain socket. */
-    private static double tcpGbps(long bytes, int repeats) {
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    /**
+     * Receives {@code repeats + TCP_WARMUPS} blocks of {@code bytes} from a child process over a plain socket:
+     * GB/s, and the CPU milliseconds per MiB of both ends.
+     */
+    private static double[] tcp(long bytes, int repeats) {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             Child sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
                     String.valueOf(repeats + TCP_WARMUPS));
             double[] seconds = new double[repeats];
+            long cpu = 0;
             try (SocketChannel in = server.accept()) {
                 ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
                 for (int i = -TCP_WARMUPS; i < repeats; i++) {
                     long t0 = System.nanoTime();
+                    long c0 = ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
                     long left = bytes;
                     while (left > 0) {
                         buffer.clear().limit((int) Math.min(buffer.capacity(), left));
@@ -289,17 +316,20 @@ public final class AllReduceBench {
                     }
                     if (i >= 0) {
                         seconds[i] = (System.nanoTime() - t0) / 1e9;
+                        cpu += ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - c0;
                     }
                 }
             }
-            results(List.of(sender), "tcp sender");
-            return bytes / median(seconds) / 1e9;
+            double senderCpuMsPerMb = Double.parseDouble(results(List.of(sender), "tcp sender").get(0).trim());
+            double mb = bytes / (double) (1 << 20);
+            return new double[] {bytes / median(seconds) / 1e9, cpu / 1e6 / repeats / mb + senderCpuMsPerMb};
         } catch (IOException e) {
             throw new UncheckedIOException("tcp baseline", e);
         }
     }
 
     private static void tcpSend(int port, int mb, int blocks) throws IOException {
+        long cpu0 = ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
         try (SocketChannel out = SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
             ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
             for (long i = 0, chunks = (long) blocks * mb; i < chunks; i++) {
@@ -309,7 +339,8 @@ public final class AllReduceBench {
                 }
             }
         }
-        System.out.println(RESULT + "done");
+        double cpuMs = (ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - cpu0) / 1e6;
+        System.out.println(RESULT + cpuMs / ((long) blocks * mb));
     }
 
     /** A child JVM on the same classpath; its stdout goes to a file, so a chatty child can never block on a full pipe. */
