@@ -6,6 +6,7 @@ import dev.dice.gpu.collective.WeightReceiver;
 import dev.dice.gpu.collective.WeightSnapshot;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -29,12 +30,16 @@ import java.util.Map;
  * <ul>
  *   <li>tcp_gbps: one plain socket stream between two processes, the ceiling for anything over loopback;
  *   <li>algbw_gbps / busbw_gbps: ring all-reduce (mean) of M MiB fp32, nccl-tests definitions
- *       (algbw = bytes / time, busbw = algbw · 2(R−1)/R, the traffic each link actually carries);
- *   <li>broadcast_gbps: M MiB snapshot from rank 0 to the R−1 others, verified (CRC32C + SHA-256), divided
- *       by the time until the last receiver holds it.
+ *       (algbw = bytes / time, busbw = algbw · 2(R−1)/R, the traffic each link actually carries); with
+ *       {@code fp16} the values travel as fp16 and the figures still count the M MiB of fp32 reduced;
+ *   <li>broadcast_gbps: an M MiB snapshot from rank 0 down the chain 1, 2, ..., R−1 (each rank relays every
+ *       chunk once it verified it), CRC32C per chunk and over the whole; publishing (checksums) is timed, and
+ *       the time runs until the last receiver has installed it.
  * </ul>
  * Units are GB/s (10^9 bytes per second), as in nccl-tests. Each figure is the median of the timed repeats,
- * after one warm-up. The phases run one after the other so they do not compete for cores.
+ * after warm-up iterations that run until the times stop improving (see {@link Timer}). The phases run one
+ * after the other so they do not compete for cores; the machine's load average is reported beside the
+ * figures, since every rank shares the same cores.
  */
 public final class AllReduceBench {
     private static final String RESULT = "RESULT ";
@@ -42,25 +47,39 @@ public final class AllReduceBench {
 
     private AllReduceBench() {}
 
+    /** The fewest warm-up iterations: enough to move 512 MiB, at least 3. */
+    static int warmups(int mb) {
+        return Math.max(3, (512 + mb - 1) / mb);
+    }
+
     /** Parent side: spawns the processes and collects the figures. */
-    public static Map<String, Object> run(int ranks, int mb, int repeats) {
+    public static Map<String, Object> run(int ranks, int mb, int repeats, boolean fp16) {
         if (ranks < 2 || mb < 1 || repeats < 1) {
             throw new IllegalArgumentException("allreduce bench needs --ranks >= 2, --mb >= 1, --repeats >= 1");
         }
         long bytes = (long) mb << 20;
-        double tcp = tcpGbps(bytes, repeats);
-        List<Integer> ports = freePorts(ranks + 1);
+        double loadBefore = loadAverage();
+        double[] tcpFigures = tcp(bytes, repeats);
+        double tcp = tcpFigures[0];
+        List<Integer> ports = freePorts(2 * ranks);
         List<String> members = new ArrayList<>();
+        List<String> publishers = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             members.add("127.0.0.1:" + ports.get(r));
+            publishers.add(String.valueOf(ports.get(ranks + r)));
         }
         List<Child> children = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
-                    String.valueOf(repeats), String.valueOf(ports.get(ranks))));
+                    String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32"));
         }
-        String rank0 = results(children, "allreduce ranks").get(0);
-        double[] figures = Arrays.stream(rank0.trim().split(" ")).mapToDouble(Double::parseDouble).toArray();
+        List<double[]> perRank = results(children, "allreduce ranks").stream()
+                .map(line -> Arrays.stream(line.trim().split(" ")).mapToDouble(Double::parseDouble).toArray()).toList();
+        double[] figures = perRank.get(0);
+        int reduceWarmups = (int) figures[2];
+        int broadcastWarmups = (int) figures[3];
+        double reduceCpu = perRank.stream().mapToDouble(f -> f[4]).sum();
+        double broadcastCpu = perRank.stream().mapToDouble(f -> f[5]).sum();
         double allReduceSeconds = figures[0];
         double broadcastSeconds = figures[1];
         double algbw = bytes / allReduceSeconds / 1e9;
@@ -70,6 +89,9 @@ public final class AllReduceBench {
         out.put("ranks", ranks);
         out.put("mb", mb);
         out.put("repeats", repeats);
+        out.put("warmups_allreduce", reduceWarmups);
+        out.put("warmups_broadcast", broadcastWarmups);
+        out.put("precision", fp16 ? "fp16" : "fp32");
         out.put("units", "GB/s");
         out.put("allreduce_ms", round(allReduceSeconds * 1e3));
         out.put("broadcast_ms", round(broadcastSeconds * 1e3));
@@ -79,79 +101,177 @@ public final class AllReduceBench {
         out.put("broadcast_gbps", round(broadcast));
         out.put("busbw_over_tcp", round(busbw / tcp));
         out.put("broadcast_over_tcp", round(broadcast / tcp));
+        // CPU seconds of every process involved, per MiB moved through the operation: what the figures would be
+        // limited by on an idle machine, whatever the load was during the run
+        out.put("allreduce_cpu_ms_per_mb", round(reduceCpu * 1e3 / repeats / mb));
+        out.put("broadcast_cpu_ms_per_mb", round(broadcastCpu * 1e3 / repeats / mb));
+        out.put("tcp_cpu_ms_per_mb", round(tcpFigures[1]));
         out.put("cores", Runtime.getRuntime().availableProcessors());
+        out.put("load_avg_1m_before", loadBefore);
+        out.put("load_avg_1m_after", loadAverage());
         return out;
+    }
+
+    /** The 1-minute load average (/proc/loadavg), or -1 where there is none. */
+    private static double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     private static double round(double x) {
         return Math.round(x * 1000) / 1000.0;
     }
 
-    /** Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPort>} or {@code tcp-send <port> <mb> <n>}. */
+    /**
+     * Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPorts> <fp32|fp16>} or
+     * {@code tcp-send <port> <mb> <n>}.
+     */
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "rank" -> rank(Integer.parseInt(args[1]), List.of(args[2].split(",")), Integer.parseInt(args[3]),
-                    Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+                    Integer.parseInt(args[4]), List.of(args[5].split(",")),
+                    args[6].equals("fp16") ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32);
             case "tcp-send" -> tcpSend(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
         System.exit(0);
     }
 
-    private static void rank(int rank, List<String> members, int mb, int repeats, int publisherPort) {
+    private static void rank(int rank, List<String> members, int mb, int repeats, List<String> publisherPorts,
+            RingAllReduce.Precision precision) {
         int world = members.size();
         ByteBuffer data = ByteBuffer.allocateDirect(mb << 20).order(ByteOrder.nativeOrder());
         FloatBuffer floats = data.asFloatBuffer();
         for (int i = 0; i < floats.capacity(); i++) {
             floats.put(i, (i % 1000) * 0.001f + rank);
         }
-        ByteBuffer flag = ByteBuffer.allocateDirect(4 * world).order(ByteOrder.nativeOrder());
         try (RingAllReduce ring = new RingAllReduce(members, rank, RingAllReduce.Settings.of(TIMEOUT))) {
-            double[] reduce = new double[repeats];
-            for (int i = -1; i < repeats; i++) { // i = -1: warm-up
-                ring.allReduceMean(flag, 1); // barrier: nobody starts the clock before everyone is here
-                long t0 = System.nanoTime();
-                ring.allReduceMean(data, 0);
-                if (i >= 0) {
-                    reduce[i] = (System.nanoTime() - t0) / 1e9;
-                }
+            Timer timer = new Timer(ring, mb, repeats);
+            double reduce = timer.median(() -> ring.allReduceMean(data, 0, precision));
+            int reduceWarmups = timer.warmups;
+            double reduceCpu = timer.cpuSeconds;
+            // the chain: rank 0 publishes, rank r fetches from rank r-1 and relays to rank r+1
+            WeightPublisher publisher = rank < world - 1
+                    ? new WeightPublisher("127.0.0.1", Integer.parseInt(publisherPorts.get(rank)),
+                            WeightPublisher.DEFAULT_CHUNK_BYTES) : null;
+            WeightReceiver receiver = rank == 0 ? null : new WeightReceiver("127.0.0.1:" + publisherPorts.get(rank - 1),
+                    WeightPublisher.DEFAULT_CHUNK_BYTES);
+            if (receiver != null && publisher != null) {
+                receiver.relayThrough(publisher);
             }
-            double[] broadcast = new double[repeats];
-            WeightPublisher publisher = rank == 0
-                    ? new WeightPublisher("127.0.0.1", publisherPort, WeightPublisher.DEFAULT_CHUNK_BYTES) : null;
-            try (WeightReceiver receiver = rank == 0 ? null
-                    : new WeightReceiver("127.0.0.1:" + publisherPort, WeightPublisher.DEFAULT_CHUNK_BYTES)) {
-                for (int i = -1; i < repeats; i++) {
-                    long version = i + 2;
-                    if (publisher != null) {
-                        publisher.publish(WeightSnapshot.ofBytes(version, "bench", data)); // checksums: not timed
+            long[] version = {0};
+            double broadcast;
+            try {
+                broadcast = timer.median(() -> {
+                    version[0]++;
+                    if (rank == 0) {
+                        publisher.publish(WeightSnapshot.ofBytes(version[0], "bench", data));
+                    } else {
+                        receiver.awaitVersion(version[0], TIMEOUT);
                     }
-                    ring.allReduceMean(flag, 2); // barrier: published before anyone fetches
-                    long t0 = System.nanoTime();
-                    if (receiver != null) {
-                        receiver.fetch(version, TIMEOUT);
-                    }
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    // gather every receiver's time (slot r, scaled by R so the mean is the value) and keep the max
-                    FloatBuffer times = flag.asFloatBuffer();
-                    for (int r = 0; r < world; r++) {
-                        times.put(r, r == rank ? (float) (seconds * world) : 0f);
-                    }
-                    ring.allReduceMean(flag, 3);
-                    double slowest = 0;
-                    for (int r = 0; r < world; r++) {
-                        slowest = Math.max(slowest, times.get(r));
-                    }
-                    if (i >= 0) {
-                        broadcast[i] = slowest;
-                    }
-                }
+                });
             } finally {
+                if (receiver != null) {
+                    receiver.close();
+                }
                 if (publisher != null) {
                     publisher.close();
                 }
             }
-            System.out.println(RESULT + median(reduce) + " " + median(broadcast));
+            System.out.println(RESULT + reduce + " " + broadcast + " " + reduceWarmups + " " + timer.warmups + " "
+                    + reduceCpu + " " + timer.cpuSeconds);
+        }
+    }
+
+    /**
+     * Times a collective operation across the ranks: each iteration starts together (a barrier) and lasts until
+     * the slowest rank is done. Warm-up iterations run until the times stop improving (gRPC, Netty and the
+     * reduction run interpreted until the JIT compiled them, which on a busy machine takes many iterations):
+     * at least 20 s and enough to move 512 MiB, then until the median of the last three is within 10 % of the
+     * three before, at most 120 s. Rank 0 decides, and the decision travels with the barrier.
+     */
+    private static final class Timer {
+        private static final long MIN_WARMUP_NANOS = 20_000_000_000L;
+        private static final long MAX_WARMUP_NANOS = 120_000_000_000L;
+        private final RingAllReduce ring;
+        private final int minWarmups;
+        private final int repeats;
+        private final ByteBuffer flag;
+        int warmups;
+        double cpuSeconds; // this process's CPU time during the timed repeats
+
+        Timer(RingAllReduce ring, int mb, int repeats) {
+            this.ring = ring;
+            this.minWarmups = warmups(mb);
+            this.repeats = repeats;
+            this.flag = ByteBuffer.allocateDirect(4 * ring.world()).order(ByteOrder.nativeOrder());
+        }
+
+        double median(Runnable op) {
+            List<Double> history = new ArrayList<>();
+            long start = System.nanoTime();
+            boolean warming = true;
+            while (warming) {
+                boolean more = history.size() < minWarmups || System.nanoTime() - start < MIN_WARMUP_NANOS
+                        || improving(history);
+                warming = agree(more && System.nanoTime() - start < MAX_WARMUP_NANOS);
+                if (warming) {
+                    history.add(slowest(op));
+                }
+            }
+            warmups = history.size();
+            double[] timed = new double[repeats];
+            long cpu0 = processCpuNanos();
+            for (int i = 0; i < repeats; i++) {
+                agree(true);
+                timed[i] = slowest(op);
+            }
+            cpuSeconds = (processCpuNanos() - cpu0) / 1e9;
+            return AllReduceBench.median(timed);
+        }
+
+        private static boolean improving(List<Double> times) {
+            int n = times.size();
+            if (n < 6) {
+                return true;
+            }
+            double[] last = {times.get(n - 1), times.get(n - 2), times.get(n - 3)};
+            double[] before = {times.get(n - 4), times.get(n - 5), times.get(n - 6)};
+            return AllReduceBench.median(last) < 0.9 * AllReduceBench.median(before);
+        }
+
+        /** A barrier that also hands every rank rank 0's decision. */
+        private boolean agree(boolean decision) {
+            FloatBuffer slots = flag.asFloatBuffer();
+            for (int r = 0; r < ring.world(); r++) {
+                slots.put(r, 0f);
+            }
+            if (ring.rank() == 0) {
+                slots.put(0, decision ? ring.world() : 0f);
+            }
+            ring.allReduceMean(flag, 1);
+            return slots.get(0) > 0.5f;
+        }
+
+        /** Runs {@code op} on every rank and returns the slowest rank's seconds. */
+        private double slowest(Runnable op) {
+            long t0 = System.nanoTime();
+            op.run();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            // every rank's time in its own slot, scaled by R so that the mean is the value
+            FloatBuffer times = flag.asFloatBuffer();
+            for (int r = 0; r < ring.world(); r++) {
+                times.put(r, r == ring.rank() ? (float) (seconds * ring.world()) : 0f);
+            }
+            ring.allReduceMean(flag, 2);
+            double slowest = 0;
+            for (int r = 0; r < ring.world(); r++) {
+                slowest = Math.max(slowest, times.get(r));
+            }
+            return slowest;
         }
     }
 
@@ -161,18 +281,30 @@ public final class AllReduceBench {
         return s[s.length / 2];
     }
 
-    /** Receives {@code repeats + 1} blocks of {@code bytes} from a child process over a plain socket. */
-    private static double tcpGbps(long bytes, int repeats) {
+    private static final int TCP_WARMUPS = 3;
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    /**
+     * Receives {@code repeats + TCP_WARMUPS} blocks of {@code bytes} from a child process over a plain socket:
+     * GB/s, and the CPU milliseconds per MiB of both ends.
+     */
+    private static double[] tcp(long bytes, int repeats) {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             Child sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
-                    String.valueOf(repeats + 1));
+                    String.valueOf(repeats + TCP_WARMUPS));
             double[] seconds = new double[repeats];
+            long cpu = 0;
             try (SocketChannel in = server.accept()) {
                 ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
-                for (int i = -1; i < repeats; i++) {
+                for (int i = -TCP_WARMUPS; i < repeats; i++) {
                     long t0 = System.nanoTime();
+                    long c0 = ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
                     long left = bytes;
                     while (left > 0) {
                         buffer.clear().limit((int) Math.min(buffer.capacity(), left));
@@ -184,17 +316,20 @@ public final class AllReduceBench {
                     }
                     if (i >= 0) {
                         seconds[i] = (System.nanoTime() - t0) / 1e9;
+                        cpu += ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - c0;
                     }
                 }
             }
-            results(List.of(sender), "tcp sender");
-            return bytes / median(seconds) / 1e9;
+            double senderCpuMsPerMb = Double.parseDouble(results(List.of(sender), "tcp sender").get(0).trim());
+            double mb = bytes / (double) (1 << 20);
+            return new double[] {bytes / median(seconds) / 1e9, cpu / 1e6 / repeats / mb + senderCpuMsPerMb};
         } catch (IOException e) {
             throw new UncheckedIOException("tcp baseline", e);
         }
     }
 
     private static void tcpSend(int port, int mb, int blocks) throws IOException {
+        long cpu0 = ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
         try (SocketChannel out = SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
             ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
             for (long i = 0, chunks = (long) blocks * mb; i < chunks; i++) {
@@ -204,7 +339,8 @@ public final class AllReduceBench {
                 }
             }
         }
-        System.out.println(RESULT + "done");
+        double cpuMs = (ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - cpu0) / 1e6;
+        System.out.println(RESULT + cpuMs / ((long) blocks * mb));
     }
 
     /** A child JVM on the same classpath; its stdout goes to a file, so a chatty child can never block on a full pipe. */

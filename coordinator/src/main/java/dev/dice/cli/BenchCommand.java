@@ -35,6 +35,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mb", defaultValue = "16", description = "allreduce: MiB of fp32 reduced and broadcast.")
     int mb;
 
+    @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
+    boolean fp16;
+
     @Override
     public Integer call() {
         Map<String, Object> result;
@@ -45,7 +48,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 result.put("threads", Integer.getInteger("ai.djl.pytorch.num_threads", -1));
             }
-            case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats);
+            case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
             case "round" -> {
                 RoundBench bench = new RoundBench(BuiltinModel.config(), 32, 128);
                 bench.measure(16, 2); // warm-up

@@ -15,6 +15,9 @@ import java.util.zip.CRC32C;
  * per-rank gradients is the gradient of the whole global batch, so N ranks train exactly like one rank on
  * the concatenated batch (up to float rounding).
  *
+ * <p>Gradients may travel as fp16 ({@link RingAllReduce.Precision#FP16}: half the bytes, sums still in fp32);
+ * every rank still takes the identical step, but training is no longer equal to one rank's.
+ *
  * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
  * of their parameters; a difference means they are training different models and fails loudly.
  */
@@ -22,13 +25,23 @@ public final class DataParallel {
     private final Trainer trainer;
     private final RingAllReduce ring;
     private final int checkEvery;
+    private final RingAllReduce.Precision gradients;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
     public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery) {
+        this(trainer, ring, checkEvery, RingAllReduce.Precision.FP32);
+    }
+
+    /**
+     * @param checkEvery compare weight checksums every this many steps (0: never)
+     * @param gradients how gradients travel between ranks (FP16: compressed; default FP32)
+     */
+    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients) {
         this.trainer = trainer;
         this.ring = ring;
         this.checkEvery = checkEvery;
+        this.gradients = gradients;
     }
 
     /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
@@ -37,7 +50,7 @@ public final class DataParallel {
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
-                ring.allReduceMean(grads.buffer(i), i); // in place, in the tensor's own memory
+                ring.allReduceMean(grads.buffer(i), i, gradients); // in place, in the tensor's own memory
             }
             report = trainer.apply(grads);
         }

@@ -1,9 +1,8 @@
 package dev.dice.gpu.collective;
 
-import com.google.protobuf.ByteString;
+import dev.dice.proto.collective.Encoding;
 import dev.dice.proto.collective.GradChunk;
 import dev.dice.proto.collective.Phase;
-import dev.dice.proto.collective.RingFrame;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import java.io.IOException;
@@ -23,6 +22,13 @@ import java.util.concurrent.TimeUnit;
  * its own copy, then R−1 all-gather rounds that pass the finished segments around. Every rank moves
  * 2(R−1)/R of the buffer each way.
  *
+ * <p>Pipelining: the segment a rank sends in round t+1 is the one it received in round t, so chunk k goes on
+ * as soon as chunk k arrived and was added; sends never wait for the round to end, and the link stays busy
+ * as long as the HTTP/2 window and the receiver's credit allow. Payloads are views of the caller's buffer
+ * (fp32) or freshly encoded halves (fp16), not copies; a view is safe because a region is only overwritten
+ * after data that causally follows its own send arrives (the finished segment needs this rank's partial
+ * sum), and the call returns only after every frame was serialised.
+ *
  * <p>Determinism: segment s is summed in ring order starting at rank s, and the owner divides it by R
  * before it is gathered, so every rank ends with the same bits. Failure: every wait is bounded by
  * {@link Settings#timeout}; a broken link aborts the ring in both directions at once, so the other ranks
@@ -36,7 +42,7 @@ public final class RingAllReduce implements AutoCloseable {
     /**
      * @param timeout longest wait for a neighbour; must cover the compute skew between ranks (a rank that
      *     finishes its backward pass early waits for the slowest one inside the all-reduce)
-     * @param chunkBytes payload per message
+     * @param chunkBytes fp32 payload per message (an fp16 message carries half as many bytes)
      * @param ringId names this incarnation of the ring; streams from another ring are refused
      * @param transport plaintext (default) or mutual TLS
      */
@@ -48,7 +54,7 @@ public final class RingAllReduce implements AutoCloseable {
         }
 
         public static Settings of(Duration timeout) {
-            return new Settings(timeout, 1 << 20, "ring", GrpcTransport.PLAINTEXT);
+            return new Settings(timeout, DEFAULT_CHUNK_BYTES, "ring", GrpcTransport.PLAINTEXT);
         }
 
         public Settings withRingId(String id) {
@@ -64,8 +70,17 @@ public final class RingAllReduce implements AutoCloseable {
         }
     }
 
-    /** Chunks a rank may send ahead of what it has received in the same round (pipelining depth). */
-    private static final int SEND_AHEAD = 2;
+    /** How values travel between ranks; the sums are fp32 either way. */
+    public enum Precision {
+        /** Exact: the mean of fp32 values, rounded once per addition. */
+        FP32,
+        /** Half the bytes: every hop rounds the partial sum to fp16, and the mean is rounded to fp16. */
+        FP16
+    }
+
+    public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
+    /** Bytes in flight per link: the HTTP/2 window, and about as many again queued for the reducer. */
+    private static final int WINDOW_BYTES = 16 << 20;
 
     private final int rank;
     private final int world;
@@ -78,6 +93,9 @@ public final class RingAllReduce implements AutoCloseable {
     private volatile String failure;
     private boolean closed;
     private long step;
+    private float[] mine = new float[0];
+    private float[] theirs = new float[0];
+    private short[] halves = new short[0];
 
     /**
      * Joins the ring: binds this rank's server at {@code members.get(rank)} and opens the stream to the next
@@ -103,23 +121,24 @@ public final class RingAllReduce implements AutoCloseable {
             outbound = null;
             return;
         }
-        int window = (SEND_AHEAD + 2) * (settings.chunkBytes() + 1024);
-        inbound = new RingInbound(settings.ringId(), rank, world, SEND_AHEAD + 1, this::fail);
+        int window = Math.max(WINDOW_BYTES, 4 * settings.chunkBytes());
+        int maxMessage = settings.chunkBytes() + 4096;
+        inbound = new RingInbound(settings.ringId(), rank, world, Math.max(2, window / settings.chunkBytes()),
+                this::fail);
         InetSocketAddress self = address(members.get(rank));
         try {
             // directExecutor: callbacks only enqueue or signal, so running them on the event loop saves a hop
-            server = settings.transport().server(self).directExecutor().addService(inbound)
-                    .flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build().start();
+            server = settings.transport().server(self).directExecutor().addService(inbound.service())
+                    .flowControlWindow(window).maxInboundMessageSize(maxMessage).build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("rank " + rank + ": cannot listen on " + self, e);
         }
         String next = members.get((rank + 1) % world);
         InetSocketAddress to = address(next);
-        // disableRetry: a retrying call keeps the sent frames to replay them, and may serialise a frame after
-        // send returned (while it drains its buffer); the payloads are zero-copy views of the caller's buffer,
-        // which the reduction overwrites in the next round, so a late serialisation would send wrong numbers.
+        // disableRetry: a retrying call keeps the sent frames to replay them later, and the payloads are views of
+        // the caller's buffer, which changes once the call returns.
         channel = settings.transport().channel(to.getHostString(), to.getPort()).directExecutor()
-                .disableRetry().flowControlWindow(window).maxInboundMessageSize(settings.chunkBytes() + 4096).build();
+                .disableRetry().flowControlWindow(window).maxInboundMessageSize(maxMessage).build();
         outbound = new RingOutbound(channel, settings.ringId(), rank, world, 2 * settings.chunkBytes(), this::fail);
     }
 
@@ -150,6 +169,11 @@ public final class RingAllReduce implements AutoCloseable {
      * number of floats, buckets in the same order.
      */
     public void allReduceMean(ByteBuffer data, int bucket) {
+        allReduceMean(data, bucket, Precision.FP32);
+    }
+
+    /** Like {@link #allReduceMean(ByteBuffer, int)}, with the values on the wire in {@code precision}. */
+    public void allReduceMean(ByteBuffer data, int bucket, Precision precision) {
         if (data.remaining() % 4 != 0) {
             throw new IllegalArgumentException("fp32 data must be a multiple of 4 bytes, not " + data.remaining());
         }
@@ -166,7 +190,7 @@ public final class RingAllReduce implements AutoCloseable {
             throw new IllegalStateException("rank " + rank + ": the ring is closed");
         }
         try {
-            new Reduction(bytes, op, bucket).run();
+            new Reduction(bytes, op, bucket, precision).run();
         } catch (CollectiveException e) {
             fail(e.getMessage());
             throw e;
@@ -237,26 +261,37 @@ public final class RingAllReduce implements AutoCloseable {
         server.shutdownNow();
     }
 
-    /** One all-reduce: the segment layout and the two phases. */
+    /** Scratch arrays for one chunk, kept across calls (a step reduces every bucket, every step). */
+    private void ensureScratch(int floats) {
+        if (mine.length < floats) {
+            mine = new float[floats];
+            theirs = new float[floats];
+            halves = new short[floats];
+        }
+    }
+
+    /**
+     * One all-reduce as 2(R−1) steps of chunks: step t &lt; R−1 is reduce-scatter round t, the rest all-gather.
+     * The segment sent at step t+1 is the one received at step t, so each received chunk is sent on at once.
+     */
     private final class Reduction {
         private final ByteBuffer bytes;
         private final FloatBuffer floats;
         private final long op;
         private final int bucket;
+        private final Precision precision;
         private final long n;
         private final int chunkFloats = settings.chunkBytes() / 4;
-        private final float[] mine;
-        private final float[] theirs;
+        private final int steps = 2 * (world - 1);
 
-        Reduction(ByteBuffer bytes, long op, int bucket) {
+        Reduction(ByteBuffer bytes, long op, int bucket, Precision precision) {
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
             this.op = op;
             this.bucket = bucket;
+            this.precision = precision;
             this.n = floats.remaining();
-            int scratch = (int) Math.min(chunkFloats, n / world + 1);
-            this.mine = new float[scratch];
-            this.theirs = new float[scratch];
+            ensureScratch((int) Math.min(chunkFloats, n / world + 1));
         }
 
         /** Segments differ by at most one float, so any n works, including n < R (empty segments). */
@@ -270,98 +305,136 @@ public final class RingAllReduce implements AutoCloseable {
             return segmentStart(s + 1) - segmentStart(s);
         }
 
-        void run() {
-            for (int round = 0; round < world - 1; round++) {
-                exchange(Phase.REDUCE_SCATTER, round, Math.floorMod(rank - round, world),
-                        Math.floorMod(rank - round - 1, world));
-            }
-            int owned = Math.floorMod(rank + 1, world);
-            for (int from = segmentStart(owned), end = from + segmentLength(owned); from < end; from += mine.length) {
-                int count = Math.min(mine.length, end - from);
-                floats.get(from, mine, 0, count);
-                for (int i = 0; i < count; i++) {
-                    mine[i] /= world;
-                }
-                floats.put(from, mine, 0, count);
-            }
-            for (int round = 0; round < world - 1; round++) {
-                exchange(Phase.ALL_GATHER, round, Math.floorMod(rank + 1 - round, world),
-                        Math.floorMod(rank - round, world));
-            }
-        }
-
-        /** Sends segment {@code out} to the right while receiving segment {@code in} from the left, chunk by chunk. */
-        private void exchange(Phase phase, int round, int out, int in) {
-            int toSend = chunks(out);
-            int toReceive = chunks(in);
-            int sent = 0;
-            int received = 0;
-            while (sent < toSend || received < toReceive) {
-                if (sent < toSend && (sent - received < SEND_AHEAD || received == toReceive)) {
-                    send(phase, round, out, sent++);
-                } else {
-                    receive(phase, round, in, received++);
-                }
-            }
-        }
-
         private int chunks(int segment) {
             return (segmentLength(segment) + chunkFloats - 1) / chunkFloats;
         }
 
-        private void send(Phase phase, int round, int segment, int chunk) {
-            int from = segmentStart(segment) + chunk * chunkFloats;
-            int count = Math.min(chunkFloats, segmentStart(segment) + segmentLength(segment) - from);
-            // A copy, not a view of the buffer: with a view, N-rank training drifted from 1-rank training now and
-            // then (max |Δw| ~5e-3 under load), as if a frame were serialised after the buffer was overwritten.
-            ByteString payload = ByteString.copyFrom(bytes.slice(from * 4, count * 4));
-            GradChunk header = header(phase, round, segment, chunk).setData(payload).build();
-            outbound.send(RingFrame.newBuilder().setChunk(header).build(), settings.timeout(), during(phase, round));
+        /** The segment this rank sends at step t: its own partial sums, then the finished segments. */
+        private int sentSegment(int t) {
+            return t < world - 1 ? Math.floorMod(rank - t, world) : Math.floorMod(rank + 1 - (t - world + 1), world);
         }
 
-        private void receive(Phase phase, int round, int segment, int chunk) {
-            GradChunk got = inbound.take(settings.timeout(), during(phase, round));
-            GradChunk expected = header(phase, round, segment, chunk).build();
-            if (got.getStep() != op || got.getBucket() != bucket || got.getPhase() != phase
-                    || got.getRound() != round || got.getSegment() != segment || got.getChunk() != chunk
-                    || got.getTotalFloats() != n) {
+        /** The segment arriving at step t: the left neighbour's sent segment, the one this rank sends next. */
+        private int receivedSegment(int t) {
+            return t < world - 1 ? Math.floorMod(rank - t - 1, world) : Math.floorMod(rank - (t - world + 1), world);
+        }
+
+        void run() {
+            for (int k = 0; k < chunks(sentSegment(0)); k++) {
+                send(0, sentSegment(0), k);
+            }
+            for (int t = 0; t < steps; t++) {
+                int segment = receivedSegment(t);
+                for (int k = 0; k < chunks(segment); k++) {
+                    receive(t, segment, k);
+                    if (t + 1 < steps) {
+                        send(t + 1, segment, k);
+                    }
+                }
+            }
+            outbound.drain(settings.timeout(), during(steps - 1));
+        }
+
+        private int from(int segment, int chunk) {
+            return segmentStart(segment) + chunk * chunkFloats;
+        }
+
+        private int count(int segment, int chunk) {
+            return Math.min(chunkFloats, segmentStart(segment) + segmentLength(segment) - from(segment, chunk));
+        }
+
+        private void send(int t, int segment, int chunk) {
+            int from = from(segment, chunk);
+            int count = count(segment, chunk);
+            ByteBuffer payload;
+            if (precision == Precision.FP16) {
+                floats.get(from, mine, 0, count);
+                Fp16.encode(mine, halves, count);
+                payload = ByteBuffer.allocate(count * 2).order(ByteOrder.LITTLE_ENDIAN);
+                payload.asShortBuffer().put(halves, 0, count);
+            } else {
+                payload = bytes.slice(from * 4, count * 4); // a view: see the class comment for why that is safe
+            }
+            outbound.send(new RingWire.Chunk(header(t, segment, chunk).build(), payload, null), during(t));
+        }
+
+        private void receive(int t, int segment, int chunk) {
+            RingWire.Chunk frame = inbound.take(settings.timeout(), during(t));
+            try (Payload data = frame.incoming()) {
+                apply(t, segment, chunk, frame.header(), data);
+            }
+        }
+
+        private void apply(int t, int segment, int chunk, GradChunk got, Payload data) {
+            GradChunk expected = header(t, segment, chunk).build();
+            if (got.getStep() != op || got.getBucket() != bucket || got.getPhase() != expected.getPhase()
+                    || got.getRound() != expected.getRound() || got.getSegment() != segment
+                    || got.getChunk() != chunk || got.getTotalFloats() != n || got.getEncoding() != encoding()) {
                 throw new CollectiveException("rank " + rank + ": out of step with left neighbour: expected "
                         + describe(expected) + ", got " + describe(got));
             }
-            int from = segmentStart(segment) + chunk * chunkFloats;
-            int count = Math.min(chunkFloats, segmentStart(segment) + segmentLength(segment) - from);
-            FloatBuffer incoming = got.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-            if (incoming.remaining() != count) {
+            int from = from(segment, chunk);
+            int count = count(segment, chunk);
+            int width = precision == Precision.FP16 ? 2 : 4;
+            if (data.size() != count * width) {
                 throw new CollectiveException("rank " + rank + ": chunk " + describe(expected) + " carries "
-                        + incoming.remaining() + " floats, expected " + count);
+                        + data.size() + " bytes, expected " + count * width);
             }
-            if (phase == Phase.REDUCE_SCATTER) {
+            boolean reducing = t < world - 1;
+            if (!reducing && precision == Precision.FP32) {
+                data.copyTo(bytes.slice(from * 4, count * 4)); // all-gather: the finished values
+                return;
+            }
+            if (precision == Precision.FP16) {
+                data.readShorts(halves);
+                Fp16.decode(halves, theirs, count);
+            } else {
+                data.readFloats(theirs);
+            }
+            if (reducing) {
                 // bulk copies into arrays, then a plain loop the JIT vectorises: ~10x faster than indexed
                 // get/put on buffer views
                 floats.get(from, mine, 0, count);
-                incoming.get(0, theirs, 0, count);
                 for (int i = 0; i < count; i++) {
                     mine[i] += theirs[i];
                 }
+                if (t == world - 2) { // the last addition: this rank owns the finished sum
+                    for (int i = 0; i < count; i++) {
+                        mine[i] /= world;
+                    }
+                    if (precision == Precision.FP16) {
+                        Fp16.round(mine, count); // hold exactly what the others will receive
+                    }
+                }
                 floats.put(from, mine, 0, count);
             } else {
-                floats.put(from, incoming, 0, count);
+                floats.put(from, theirs, 0, count);
             }
         }
 
-        private GradChunk.Builder header(Phase phase, int round, int segment, int chunk) {
-            return GradChunk.newBuilder().setStep(op).setBucket(bucket).setPhase(phase).setRound(round)
-                    .setSegment(segment).setChunk(chunk).setTotalFloats(n);
+        private Encoding encoding() {
+            return precision == Precision.FP16 ? Encoding.FP16 : Encoding.FP32;
         }
 
-        private String during(Phase phase, int round) {
-            return "during all-reduce step " + op + " bucket " + bucket + " (" + phase + " round " + round + ")";
+        private GradChunk.Builder header(int t, int segment, int chunk) {
+            boolean reducing = t < world - 1;
+            return GradChunk.newBuilder().setStep(op).setBucket(bucket)
+                    .setPhase(reducing ? Phase.REDUCE_SCATTER : Phase.ALL_GATHER)
+                    .setRound(reducing ? t : t - (world - 1)).setSegment(segment).setChunk(chunk).setTotalFloats(n)
+                    .setEncoding(encoding());
+        }
+
+        private String during(int t) {
+            boolean reducing = t < world - 1;
+            return "during all-reduce step " + op + " bucket " + bucket + " (" + (reducing ? Phase.REDUCE_SCATTER
+                    : Phase.ALL_GATHER) + " round " + (reducing ? t : t - (world - 1)) + ")";
         }
     }
 
     private static String describe(GradChunk c) {
         return "step " + c.getStep() + " bucket " + c.getBucket() + " " + c.getPhase() + " round " + c.getRound()
-                + " segment " + c.getSegment() + " chunk " + c.getChunk() + " of " + c.getTotalFloats() + " floats";
+                + " segment " + c.getSegment() + " chunk " + c.getChunk() + " of " + c.getTotalFloats() + " floats ("
+                + c.getEncoding() + ")";
     }
 
     @Override

@@ -1,11 +1,11 @@
 package dev.dice.gpu.collective;
 
-import dev.dice.proto.collective.GradChunk;
 import dev.dice.proto.collective.RingAllReduceGrpc;
 import dev.dice.proto.collective.RingClosed;
-import dev.dice.proto.collective.RingFrame;
 import dev.dice.proto.collective.RingHello;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
@@ -17,10 +17,10 @@ import java.util.function.Consumer;
 /**
  * This rank's end of the link from its left neighbour: the server side of {@code Pass}. Chunks go into a
  * queue the reducing thread takes from. Flow control is manual: the transport delivers at most
- * {@code credit} chunks ahead of what the reducer has taken, so a slow reducer pushes back on the sender
- * through HTTP/2 instead of buffering without bound.
+ * {@code credit} chunks ahead of what the reducer has taken (enough to keep the link busy while the reducer
+ * adds), so a slow reducer pushes back on the sender through HTTP/2 instead of buffering without bound.
  */
-final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
+final class RingInbound {
 
     /** Queue entry that ends the link: why, as the message of the exception the reducer will throw. */
     private record Broken(String why) {}
@@ -45,8 +45,13 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
         this.onFailure = onFailure;
     }
 
-    @Override
-    public StreamObserver<RingFrame> pass(StreamObserver<RingClosed> responses) {
+    /** The {@code Pass} service with {@link RingWire}'s framing. */
+    ServerServiceDefinition service() {
+        return ServerServiceDefinition.builder(RingAllReduceGrpc.SERVICE_NAME)
+                .addMethod(RingWire.PASS, ServerCalls.asyncClientStreamingCall(this::pass)).build();
+    }
+
+    private StreamObserver<RingWire.Frame> pass(StreamObserver<RingClosed> responses) {
         ServerCallStreamObserver<RingClosed> stream = (ServerCallStreamObserver<RingClosed>) responses;
         stream.disableAutoRequest();
         stream.request(1); // the hello
@@ -54,12 +59,22 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
             private boolean accepted;
 
             @Override
-            public void onNext(RingFrame frame) {
+            public void onNext(RingWire.Frame frame) {
                 if (!accepted) {
                     accepted = accept(stream, frame);
                     return;
                 }
-                queue.add(frame.getChunk());
+                if (!(frame instanceof RingWire.Chunk chunk)) {
+                    broken("left neighbour rank " + left + " sent a second hello");
+                    return;
+                }
+                synchronized (RingInbound.this) {
+                    if (!finished) {
+                        queue.add(chunk);
+                        return;
+                    }
+                }
+                chunk.incoming().close(); // this end is closed: nobody will take it
             }
 
             @Override
@@ -76,16 +91,17 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
                     // No cascade: data sent before the close is still queued ahead of this marker, and a
                     // reducer that needs more than that will fail on it (and abort the ring then).
                     queue.add(new Broken("left neighbour rank " + left + " left the ring (closed its stream)"));
-                    finish(stream);
+                    finish(stream, false);
                 }
             }
         };
     }
 
-    private boolean accept(ServerCallStreamObserver<RingClosed> stream, RingFrame frame) {
-        RingHello hello = frame.getHello();
+    private boolean accept(ServerCallStreamObserver<RingClosed> stream, RingWire.Frame frame) {
         String problem = null;
-        if (!frame.hasHello()) {
+        RingHello hello = frame instanceof RingWire.Hello h ? h.hello() : RingHello.getDefaultInstance();
+        if (frame instanceof RingWire.Chunk c) {
+            c.incoming().close();
             problem = "the first frame must be a hello";
         } else if (!hello.getRingId().equals(ringId) || hello.getWorld() != world || hello.getSender() != left) {
             problem = "rank " + rank + " of ring '" + ringId + "' (world " + world + ") expects its left neighbour rank "
@@ -117,7 +133,7 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
      *
      * @param during what this rank is doing, for the error message
      */
-    GradChunk take(Duration timeout, String during) {
+    RingWire.Chunk take(Duration timeout, String during) {
         Object next;
         try {
             next = queue.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -139,17 +155,27 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
             c = call;
         }
         c.request(1);
-        return (GradChunk) next;
+        return (RingWire.Chunk) next;
     }
 
     /** Wakes a waiting reducer with {@code why}, and fails the left neighbour's stream with it. */
     void abort(String why) {
-        queue.add(new Broken(why));
         synchronized (this) {
+            releaseQueued();
             if (call != null && !finished) {
                 finished = true;
                 call.onError(Status.ABORTED.withDescription("rank " + rank + " aborted the ring: " + why)
                         .asRuntimeException());
+            }
+        }
+        queue.add(new Broken(why));
+    }
+
+    /** Gives the transport buffers of chunks nobody will take back. */
+    private synchronized void releaseQueued() {
+        for (Object o; (o = queue.poll()) != null; ) {
+            if (o instanceof RingWire.Chunk c) {
+                c.incoming().close();
             }
         }
     }
@@ -161,13 +187,16 @@ final class RingInbound extends RingAllReduceGrpc.RingAllReduceImplBase {
             c = call;
         }
         if (c != null) {
-            finish(c);
+            finish(c, true);
         }
     }
 
-    private synchronized void finish(ServerCallStreamObserver<RingClosed> stream) {
+    private synchronized void finish(ServerCallStreamObserver<RingClosed> stream, boolean release) {
         if (!finished) {
             finished = true;
+            if (release) {
+                releaseQueued();
+            }
             stream.onNext(RingClosed.newBuilder().setChunksReceived(received).build());
             stream.onCompleted();
         }

@@ -4,58 +4,90 @@ import dev.dice.proto.collective.SnapshotChunk;
 import dev.dice.proto.collective.SnapshotFrame;
 import dev.dice.proto.collective.SnapshotHeader;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.zip.CRC32C;
 
 /**
- * Rebuilds one snapshot from its frames in order (header, then chunks 0..n−1), checking each chunk's
- * place, size and CRC32C as it arrives and the SHA-256 of the whole at the end. Any failure names the
- * chunk and the sender, and no snapshot comes out.
+ * Rebuilds one snapshot from its frames in order (header, then chunks 0..n−1), checking each chunk's place,
+ * size and CRC32C as it arrives, and the CRC32C of the whole (computed as the chunks stream in) at the end,
+ * plus the SHA-256 when the sender sent one. Any failure names the chunk and the sender, and no snapshot comes
+ * out. With a relay, every verified chunk is served on at once.
  */
 final class SnapshotAssembler {
     private final String source;
+    private final WeightPublisher relay;
     private SnapshotHeader header;
     private ByteBuffer payload;
-    private MessageDigest digest;
+    private final CRC32C whole = new CRC32C();
+    private WeightPublisher.Published relayed;
     private int nextChunk;
 
     SnapshotAssembler(String source) {
-        this.source = source;
+        this(source, null);
     }
 
+    SnapshotAssembler(String source, WeightPublisher relay) {
+        this.source = source;
+        this.relay = relay;
+    }
+
+    /** The generated form (tests). */
     void accept(SnapshotFrame frame) {
-        if (header == null) {
-            if (!frame.hasHeader()) {
-                throw new CollectiveException("weight snapshot from " + source + ": the stream did not start with a header");
+        if (frame.hasHeader()) {
+            accept(new SnapshotWire.Header(frame.getHeader()));
+        } else {
+            SnapshotChunk c = frame.getChunk();
+            accept(new SnapshotWire.Chunk(c.toBuilder().clearData().build(), null,
+                    Payload.of(c.getData().toByteArray())));
+        }
+    }
+
+    void accept(SnapshotWire.Frame frame) {
+        try {
+            if (header == null) {
+                if (!(frame instanceof SnapshotWire.Header h)) {
+                    throw new CollectiveException("weight snapshot from " + source
+                            + ": the stream did not start with a header");
+                }
+                start(h.header());
+                return;
             }
-            start(frame.getHeader());
-            return;
+            if (!(frame instanceof SnapshotWire.Chunk c)) {
+                throw new CollectiveException(where() + ": expected chunk " + nextChunk + ", got another header");
+            }
+            try (Payload data = c.incoming()) {
+                chunk(c.fields(), data);
+            }
+        } catch (RuntimeException e) {
+            fail(e.getMessage());
+            throw e;
         }
-        if (!frame.hasChunk()) {
-            throw new CollectiveException(where() + ": expected chunk " + nextChunk + ", got another header");
-        }
-        SnapshotChunk chunk = frame.getChunk();
+    }
+
+    private void chunk(SnapshotChunk chunk, Payload data) {
         long offset = (long) nextChunk * header.getChunkBytes();
         int expectedBytes = (int) Math.min(header.getChunkBytes(), header.getTotalBytes() - offset);
         if (chunk.getVersion() != header.getVersion() || chunk.getIndex() != nextChunk || chunk.getOffset() != offset
-                || chunk.getData().size() != expectedBytes) {
+                || data.size() != expectedBytes) {
             throw new CollectiveException(where() + ": expected chunk " + nextChunk + " (offset " + offset + ", "
                     + expectedBytes + " bytes), got chunk " + chunk.getIndex() + " of v" + chunk.getVersion()
-                    + " (offset " + chunk.getOffset() + ", " + chunk.getData().size() + " bytes)");
+                    + " (offset " + chunk.getOffset() + ", " + data.size() + " bytes)");
         }
-        ByteBuffer data = chunk.getData().asReadOnlyByteBuffer();
         CRC32C crc = new CRC32C();
-        crc.update(data.duplicate());
+        data.update(crc);
         int actual = (int) crc.getValue();
         if (actual != chunk.getCrc32C()) {
             throw new CorruptSnapshotException(where() + ": chunk " + nextChunk + " of " + header.getChunks()
                     + " (bytes " + offset + ".." + (offset + expectedBytes) + ") is corrupted: CRC32C "
                     + hex(actual) + ", sender says " + hex(chunk.getCrc32C()) + "; nothing installed");
         }
-        digest.update(data.duplicate());
-        payload.put(data);
+        ByteBuffer into = payload.slice((int) offset, expectedBytes);
+        data.copyTo(into);
+        whole.update(into.flip());
+        if (relayed != null) {
+            relayed.arrived(nextChunk, actual);
+        }
         nextChunk++;
     }
 
@@ -67,26 +99,46 @@ final class SnapshotAssembler {
                     + h.getChunkBytes() + ")");
         }
         header = h;
-        payload = ByteBuffer.allocateDirect((int) h.getTotalBytes()).order(ByteOrder.LITTLE_ENDIAN);
-        digest = WeightSnapshot.newSha256();
+        payload = WeightSnapshot.allocate(h.getTotalBytes());
+        if (relay != null) {
+            relayed = WeightPublisher.Published.relayed(h, payload.asReadOnlyBuffer());
+            relay.serve(relayed);
+        }
     }
 
     WeightSnapshot finish() {
-        if (header == null) {
-            throw new CollectiveException("weight snapshot from " + source + ": the stream ended before the header");
+        try {
+            if (header == null) {
+                throw new CollectiveException("weight snapshot from " + source + ": the stream ended before the header");
+            }
+            if (nextChunk != header.getChunks()) {
+                throw new CollectiveException(where() + ": the stream ended after " + nextChunk + " of "
+                        + header.getChunks() + " chunks");
+            }
+            int crc = (int) whole.getValue();
+            if (crc != header.getPayloadCrc32C()) {
+                throw new CorruptSnapshotException(where() + ": CRC32C of the whole payload is " + hex(crc)
+                        + ", sender says " + hex(header.getPayloadCrc32C()) + "; nothing installed");
+            }
+            WeightSnapshot snapshot = new WeightSnapshot(header.getVersion(), header.getTensorsList(), payload, crc);
+            if (!header.getSha256().isEmpty()
+                    && !MessageDigest.isEqual(snapshot.sha256(), header.getSha256().toByteArray())) {
+                throw new CorruptSnapshotException(where() + ": SHA-256 of the payload is " + snapshot.sha256Hex()
+                        + ", sender says " + HexFormat.of().formatHex(header.getSha256().toByteArray())
+                        + "; nothing installed");
+            }
+            return snapshot;
+        } catch (RuntimeException e) {
+            fail(e.getMessage());
+            throw e;
         }
-        if (nextChunk != header.getChunks()) {
-            throw new CollectiveException(where() + ": the stream ended after " + nextChunk + " of "
-                    + header.getChunks() + " chunks");
+    }
+
+    /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too. */
+    void fail(String why) {
+        if (relayed != null) {
+            relayed.fail(why);
         }
-        byte[] sha = digest.digest();
-        if (!MessageDigest.isEqual(sha, header.getSha256().toByteArray())) {
-            throw new CorruptSnapshotException(where() + ": SHA-256 of the payload is " + HexFormat.of().formatHex(sha)
-                    + ", sender says " + HexFormat.of().formatHex(header.getSha256().toByteArray())
-                    + "; nothing installed");
-        }
-        payload.flip();
-        return new WeightSnapshot(header.getVersion(), header.getTensorsList(), payload, sha);
     }
 
     private String where() {

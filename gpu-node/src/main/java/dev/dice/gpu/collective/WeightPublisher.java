@@ -1,34 +1,58 @@
 package dev.dice.gpu.collective;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
 import dev.dice.proto.collective.FetchRequest;
 import dev.dice.proto.collective.SnapshotChunk;
 import dev.dice.proto.collective.SnapshotFrame;
 import dev.dice.proto.collective.SnapshotHeader;
 import dev.dice.proto.collective.WeightSyncGrpc;
+import com.google.protobuf.ByteString;
 import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
  * Serves the latest published {@link WeightSnapshot} to any number of receivers ({@code WeightSync.Fetch}).
  * Publishing swaps the snapshot atomically; a fetch already running keeps streaming the version it started
- * with. Chunks are views of the snapshot's payload (no copy until gRPC frames them) and are sent only while
+ * with. Chunks are views of the snapshot's payload (copied once, into gRPC's buffers) and are sent only while
  * the receiver's stream is ready, so a slow receiver never makes the sender buffer the whole snapshot.
+ *
+ * <p>A publisher can also relay (see {@link WeightReceiver#relayThrough}): it then serves a snapshot while
+ * it is still arriving, each chunk as soon as it verified, so that a chain of ranks moves the weights over
+ * all its links at once.
  */
 public final class WeightPublisher implements AutoCloseable {
     public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
 
-    /** A snapshot with its header and per-chunk CRC32Cs computed once, however many receivers fetch it. */
-    record Published(WeightSnapshot snapshot, SnapshotHeader header, int[] crc32c) {
+    /**
+     * A snapshot with its header and per-chunk CRC32Cs, computed once however many receivers fetch it. A relayed
+     * one fills up: chunks below {@link #available} are verified and may be served.
+     */
+    static final class Published {
+        private final SnapshotHeader header;
+        private final ByteBuffer payload;
+        private final int[] crc32c;
+        private final List<Runnable> waiting = new ArrayList<>(); // guarded by this: pumps out of chunks
+        private volatile int available;
+        private volatile String failure;
+
+        private Published(SnapshotHeader header, ByteBuffer payload, int[] crc32c, int available) {
+            this.header = header;
+            this.payload = payload;
+            this.crc32c = crc32c;
+            this.available = available;
+        }
+
         static Published of(WeightSnapshot snapshot, int chunkBytes) {
             ByteBuffer payload = snapshot.payload();
             int chunks = (payload.remaining() + chunkBytes - 1) / chunkBytes;
@@ -40,26 +64,128 @@ public final class WeightPublisher implements AutoCloseable {
             }
             SnapshotHeader header = SnapshotHeader.newBuilder().setVersion(snapshot.version())
                     .addAllTensors(snapshot.tensors()).setTotalBytes(payload.remaining()).setChunkBytes(chunkBytes)
-                    .setChunks(chunks).setSha256(ByteString.copyFrom(snapshot.sha256())).build();
-            return new Published(snapshot, header, crcs);
+                    .setChunks(chunks).setPayloadCrc32C(snapshot.crc32c()).build();
+            return new Published(header, payload, crcs, chunks);
         }
 
+        /** A snapshot that is still arriving into {@code payload}, chunk by chunk, with the sender's checksums. */
+        static Published relayed(SnapshotHeader header, ByteBuffer payload) {
+            return new Published(header, payload, new int[header.getChunks()], 0);
+        }
+
+        SnapshotHeader header() {
+            return header;
+        }
+
+        long version() {
+            return header.getVersion();
+        }
+
+        /** Chunk {@code index} as the generated message (tests build damaged streams from it). */
         SnapshotFrame frame(int index) {
-            int chunkBytes = header.getChunkBytes();
-            ByteBuffer data = slice(snapshot.payload(), index, chunkBytes);
-            return SnapshotFrame.newBuilder().setChunk(SnapshotChunk.newBuilder().setVersion(snapshot.version())
-                    .setIndex(index).setOffset((long) index * chunkBytes).setCrc32C(crc32c[index])
-                    .setData(UnsafeByteOperations.unsafeWrap(data))).build();
+            return SnapshotFrame.newBuilder().setChunk(fields(index).toBuilder()
+                    .setData(ByteString.copyFrom(slice(payload, index, header.getChunkBytes())))).build();
+        }
+
+        private SnapshotChunk fields(int index) {
+            return SnapshotChunk.newBuilder().setVersion(header.getVersion()).setIndex(index)
+                    .setOffset((long) index * header.getChunkBytes()).setCrc32C(crc32c[index]).build();
+        }
+
+        private SnapshotWire.Chunk chunk(int index) {
+            return new SnapshotWire.Chunk(fields(index), slice(payload, index, header.getChunkBytes()), null);
+        }
+
+        /** Chunk {@code index} arrived and verified (relays, in order). */
+        void arrived(int index, int crc) {
+            crc32c[index] = crc;
+            available = index + 1;
+            wakeAll();
+        }
+
+        /** The relayed transfer failed: fetchers streaming it fail too. */
+        void fail(String why) {
+            failure = why;
+            wakeAll();
+        }
+
+        private void wakeAll() {
+            List<Runnable> pumps;
+            synchronized (this) {
+                pumps = new ArrayList<>(waiting);
+                waiting.clear();
+            }
+            pumps.forEach(Runnable::run);
+        }
+
+        /** Runs {@code pump} once more chunks are available (or at once, if they already are). */
+        void whenMoreThan(int chunks, Runnable pump) {
+            synchronized (this) {
+                if (available <= chunks && failure == null) {
+                    waiting.add(pump);
+                    return;
+                }
+            }
+            pump.run();
         }
 
         private static ByteBuffer slice(ByteBuffer payload, int index, int chunkBytes) {
             int from = index * chunkBytes;
-            return payload.slice(from, Math.min(chunkBytes, payload.remaining() - from));
+            return payload.slice(from, Math.min(chunkBytes, payload.capacity() - from));
+        }
+    }
+
+    /** One receiver's stream: the header, then each chunk as soon as the stream is ready and the chunk exists. */
+    private static final class Feed {
+        private final ServerCallStreamObserver<SnapshotWire.Frame> out;
+        private final long minVersion;
+        private Published p; // guarded by this: null while waiting for a new enough version
+        private int next = -1; // guarded by this: -1, the header is next
+
+        /** Must run while gRPC calls {@code fetch}: handlers can only be set then. */
+        Feed(ServerCallStreamObserver<SnapshotWire.Frame> out, long minVersion) {
+            this.out = out;
+            this.minVersion = minVersion;
+            out.setOnReadyHandler(this::pump);
+        }
+
+        void start(Published published) {
+            synchronized (this) {
+                p = published;
+            }
+            pump();
+        }
+
+        synchronized void pump() {
+            if (p == null) {
+                return;
+            }
+            int chunks = p.header().getChunks();
+            while (next <= chunks && out.isReady() && !out.isCancelled()) {
+                if (p.failure != null) {
+                    out.onError(Status.DATA_LOSS.withDescription("relay failed: " + p.failure).asRuntimeException());
+                    next = chunks + 1;
+                    return;
+                }
+                if (next == -1) {
+                    out.onNext(new SnapshotWire.Header(p.header()));
+                } else if (next < chunks) {
+                    if (next >= p.available) {
+                        p.whenMoreThan(next, this::pump);
+                        return;
+                    }
+                    out.onNext(p.chunk(next));
+                } else {
+                    out.onCompleted();
+                }
+                next++;
+            }
         }
     }
 
     private final int chunkBytes;
     private final Server server;
+    private final List<Feed> waiting = new ArrayList<>(); // guarded by this: fetches of a version not here yet
     private volatile Published current;
 
     /** Listens on {@code host:port} (port 0 picks a free one, see {@link #port}), plaintext. */
@@ -69,9 +195,11 @@ public final class WeightPublisher implements AutoCloseable {
 
     public WeightPublisher(String host, int port, int chunkBytes, GrpcTransport transport) {
         this.chunkBytes = chunkBytes;
+        ServerServiceDefinition service = ServerServiceDefinition.builder(WeightSyncGrpc.SERVICE_NAME)
+                .addMethod(SnapshotWire.FETCH, ServerCalls.asyncServerStreamingCall(this::fetch)).build();
         try {
             server = transport.server(new InetSocketAddress(host, port)).directExecutor()
-                    .flowControlWindow(4 * chunkBytes).addService(new Service()).build().start();
+                    .flowControlWindow(Math.max(16 << 20, 4 * chunkBytes)).addService(service).build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("weight publisher: cannot listen on " + host + ":" + port, e);
         }
@@ -83,53 +211,58 @@ public final class WeightPublisher implements AutoCloseable {
 
     /** Makes {@code snapshot} the one served from now on (checksums computed here, once). */
     public void publish(WeightSnapshot snapshot) {
-        Published previous = current;
-        if (previous != null && snapshot.version() < previous.snapshot().version()) {
-            throw new IllegalArgumentException("cannot publish v" + snapshot.version() + " after v"
-                    + previous.snapshot().version());
-        }
-        current = Published.of(snapshot, chunkBytes);
+        serve(Published.of(snapshot, chunkBytes));
     }
 
-    /** The version being served, or -1 before the first publish. */
+    /** Serves {@code next} from now on; it may still be arriving (relays). */
+    void serve(Published next) {
+        List<Feed> ready = new ArrayList<>();
+        synchronized (this) {
+            Published previous = current;
+            if (previous != null && next.version() < previous.version()) {
+                throw new IllegalArgumentException("cannot publish v" + next.version() + " after v"
+                        + previous.version());
+            }
+            current = next;
+            waiting.removeIf(f -> {
+                if (f.minVersion <= next.version()) {
+                    ready.add(f);
+                    return true;
+                }
+                return f.out.isCancelled();
+            });
+        }
+        ready.forEach(f -> f.start(next));
+    }
+
+    /** The version being served (possibly still arriving, when relaying), or -1 before the first. */
     public long version() {
         Published p = current;
-        return p == null ? -1 : p.snapshot().version();
+        return p == null ? -1 : p.version();
     }
 
-    private final class Service extends WeightSyncGrpc.WeightSyncImplBase {
-        @Override
-        public void fetch(FetchRequest request, StreamObserver<SnapshotFrame> responses) {
-            Published p = current;
-            if (p == null || p.snapshot().version() < request.getMinVersion()) {
-                responses.onError(Status.FAILED_PRECONDITION.withDescription("publisher holds v" + version()
-                        + ", receiver wants at least v" + request.getMinVersion()).asRuntimeException());
+    private void fetch(FetchRequest request, StreamObserver<SnapshotWire.Frame> responses) {
+        ServerCallStreamObserver<SnapshotWire.Frame> out = (ServerCallStreamObserver<SnapshotWire.Frame>) responses;
+        Feed feed = new Feed(out, request.getMinVersion());
+        out.setOnCancelHandler(() -> {
+            synchronized (this) {
+                waiting.remove(feed);
+            }
+        });
+        Published p;
+        synchronized (this) {
+            p = current;
+            if (p == null || p.version() < request.getMinVersion()) {
+                if (request.getWait()) {
+                    waiting.add(feed);
+                } else {
+                    out.onError(Status.FAILED_PRECONDITION.withDescription("publisher holds v" + version()
+                            + ", receiver wants at least v" + request.getMinVersion()).asRuntimeException());
+                }
                 return;
             }
-            stream(p, (ServerCallStreamObserver<SnapshotFrame>) responses);
         }
-    }
-
-    /** Streams {@code p} to one receiver, as fast as its stream drains. */
-    static void stream(Published p, ServerCallStreamObserver<SnapshotFrame> out) {
-        int[] next = {-1}; // -1: the header is next
-        Runnable pump = () -> {
-            synchronized (next) {
-                int chunks = p.header().getChunks();
-                while (out.isReady() && next[0] <= chunks && !out.isCancelled()) {
-                    if (next[0] == -1) {
-                        out.onNext(SnapshotFrame.newBuilder().setHeader(p.header()).build());
-                    } else if (next[0] < chunks) {
-                        out.onNext(p.frame(next[0]));
-                    } else {
-                        out.onCompleted();
-                    }
-                    next[0]++;
-                }
-            }
-        };
-        out.setOnReadyHandler(pump);
-        pump.run();
+        feed.start(p);
     }
 
     @Override

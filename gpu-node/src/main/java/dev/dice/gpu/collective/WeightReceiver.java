@@ -1,25 +1,31 @@
 package dev.dice.gpu.collective;
 
 import dev.dice.proto.collective.FetchRequest;
-import dev.dice.proto.collective.SnapshotFrame;
-import dev.dice.proto.collective.WeightSyncGrpc;
-import io.grpc.Context;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
-import java.util.Iterator;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Fetches weight snapshots from a {@link WeightPublisher} and holds the last one that verified. A snapshot is
- * assembled off to the side, checked chunk by chunk (CRC32C) and as a whole (SHA-256), and only then
- * becomes {@link #installed()} in one reference swap: readers see the old version or the new one, never a
- * mix, and a damaged transfer leaves the old version in place.
+ * assembled off to the side, checked chunk by chunk and as a whole (CRC32C), and only then becomes
+ * {@link #installed()} in one reference swap: readers see the old version or the new one, never a mix, and a
+ * damaged transfer leaves the old version in place. Chunks are checked and copied on gRPC's transport thread as
+ * they arrive, straight out of the transport's buffers.
  */
 public final class WeightReceiver implements AutoCloseable {
     private final String source;
     private final ManagedChannel channel;
     private volatile WeightSnapshot installed;
+    private volatile WeightPublisher relay;
 
     /** @param publisher "host:port" of the publisher (plaintext) */
     public WeightReceiver(String publisher, int maxChunkBytes) {
@@ -31,7 +37,18 @@ public final class WeightReceiver implements AutoCloseable {
         int colon = publisher.lastIndexOf(':');
         channel = transport.channel(publisher.substring(0, colon),
                 Integer.parseInt(publisher.substring(colon + 1))).directExecutor()
-                .flowControlWindow(4 * maxChunkBytes).maxInboundMessageSize(maxChunkBytes + 4096).build();
+                .flowControlWindow(Math.max(16 << 20, 4 * maxChunkBytes)).maxInboundMessageSize(maxChunkBytes + 4096)
+                .build();
+    }
+
+    /**
+     * From now on, serves every snapshot this receiver fetches on {@code publisher} while it arrives, each chunk
+     * once it verified: a chain publisher → receiver/relay → receiver/relay → ... moves a snapshot over every
+     * link at once instead of R−1 times out of the first publisher. Downstream receivers verify it again.
+     */
+    public WeightReceiver relayThrough(WeightPublisher publisher) {
+        this.relay = publisher;
+        return this;
     }
 
     /** The last verified snapshot, or null before the first. */
@@ -49,35 +66,93 @@ public final class WeightReceiver implements AutoCloseable {
      * Fetches the publisher's current snapshot (at least {@code minVersion}), verifies it and installs it.
      *
      * @throws CorruptSnapshotException a chunk or the whole payload failed its checksum (nothing installed)
-     * @throws CollectiveException the transfer failed or took longer than {@code timeout}
+     * @throws CollectiveException the publisher holds an older version, or the transfer failed or took longer
+     *     than {@code timeout}
      */
     public WeightSnapshot fetch(long minVersion, Duration timeout) {
-        // A cancellable context, so giving up on a bad chunk also stops the sender right away.
-        Context.CancellableContext call = Context.current().withCancellation();
+        return fetch(minVersion, timeout, false);
+    }
+
+    /**
+     * Like {@link #fetch(long, Duration)}, but if the publisher holds an older version, waits (within
+     * {@code timeout}) until it publishes one at least {@code minVersion} instead of failing.
+     */
+    public WeightSnapshot awaitVersion(long minVersion, Duration timeout) {
+        return fetch(minVersion, timeout, true);
+    }
+
+    private WeightSnapshot fetch(long minVersion, Duration timeout, boolean wait) {
+        Transfer transfer = new Transfer(new SnapshotAssembler(source, relay));
+        ClientCall<FetchRequest, SnapshotWire.Frame> call = channel.newCall(SnapshotWire.FETCH,
+                CallOptions.DEFAULT.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS));
+        ClientCalls.asyncServerStreamingCall(call,
+                FetchRequest.newBuilder().setMinVersion(minVersion).setWait(wait).build(), transfer);
         try {
-            WeightSnapshot fresh = call.call(() -> receive(minVersion, timeout));
+            WeightSnapshot fresh = transfer.done.get(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
             installed = fresh;
             return fresh;
-        } catch (CollectiveException e) {
-            throw e;
-        } catch (StatusRuntimeException e) {
-            throw new CollectiveException("weight fetch from " + source + " failed: " + e.getStatus(), e);
-        } catch (Exception e) {
-            throw new CollectiveException("weight fetch from " + source + " failed: " + e, e);
-        } finally {
-            call.cancel(null);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof CollectiveException c) {
+                throw c;
+            }
+            throw new CollectiveException("weight fetch from " + source + " failed: " + Status.fromThrowable(e.getCause()),
+                    e.getCause());
+        } catch (TimeoutException e) {
+            call.cancel("timed out", null);
+            throw new CollectiveException("weight fetch from " + source + " took longer than " + timeout.toMillis()
+                    + " ms", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            call.cancel("interrupted", e);
+            throw new CollectiveException("weight fetch from " + source + " interrupted", e);
         }
     }
 
-    private WeightSnapshot receive(long minVersion, Duration timeout) {
-        Iterator<SnapshotFrame> frames = WeightSyncGrpc.newBlockingStub(channel)
-                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
-                .fetch(FetchRequest.newBuilder().setMinVersion(minVersion).build());
-        SnapshotAssembler assembler = new SnapshotAssembler(source);
-        while (frames.hasNext()) {
-            assembler.accept(frames.next());
+    /** One fetch: frames go into the assembler as they arrive; a bad one cancels the call at once. */
+    private static final class Transfer implements ClientResponseObserver<FetchRequest, SnapshotWire.Frame> {
+        private final SnapshotAssembler assembler;
+        private final CompletableFuture<WeightSnapshot> done = new CompletableFuture<>();
+        private ClientCallStreamObserver<FetchRequest> call;
+
+        Transfer(SnapshotAssembler assembler) {
+            this.assembler = assembler;
         }
-        return assembler.finish();
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<FetchRequest> requests) {
+            call = requests;
+        }
+
+        @Override
+        public void onNext(SnapshotWire.Frame frame) {
+            if (done.isDone()) {
+                if (frame instanceof SnapshotWire.Chunk c) {
+                    c.incoming().close();
+                }
+                return;
+            }
+            try {
+                assembler.accept(frame);
+            } catch (RuntimeException e) {
+                done.completeExceptionally(e);
+                call.cancel("rejected the snapshot: " + e.getMessage(), null); // stops the sender right away
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            assembler.fail(String.valueOf(Status.fromThrowable(t)));
+            done.completeExceptionally(t);
+        }
+
+        @Override
+        public void onCompleted() {
+            try {
+                done.complete(assembler.finish());
+            } catch (RuntimeException e) {
+                done.completeExceptionally(e);
+            }
+        }
     }
 
     @Override

@@ -12,28 +12,30 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32C;
 
 /**
  * An immutable, versioned set of named fp32 tensors packed back to back in one little-endian payload, with
- * the payload's SHA-256. This is what the weight broadcast moves: the sender builds it once from the
- * trained parameters, receivers rebuild it chunk by chunk and only hand it out once it verified.
+ * the payload's CRC32C. This is what the weight broadcast moves: the sender builds it once from the trained
+ * parameters, receivers rebuild it chunk by chunk and only hand it out once it verified. The SHA-256 names a
+ * version for people and logs; it is computed on first use (it costs more than the transfer checks).
  */
 public final class WeightSnapshot {
     private final long version;
     private final List<TensorSpec> tensors;
     private final ByteBuffer payload;
-    private final byte[] sha256;
+    private final int crc32c;
+    private volatile byte[] sha256;
 
-    WeightSnapshot(long version, List<TensorSpec> tensors, ByteBuffer payload, byte[] sha256) {
+    WeightSnapshot(long version, List<TensorSpec> tensors, ByteBuffer payload, int crc32c) {
         this.version = version;
         this.tensors = List.copyOf(tensors);
         this.payload = payload.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        this.sha256 = sha256.clone();
+        this.crc32c = crc32c;
     }
 
     /** Copies {@code arrays} (fp32, in map order) into a snapshot. */
@@ -53,7 +55,7 @@ public final class WeightSnapshot {
             payload.put(array.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
         });
         payload.flip();
-        return new WeightSnapshot(version, specs, payload, sha256(payload));
+        return new WeightSnapshot(version, specs, payload, crc32c(payload));
     }
 
     /** One 1-D tensor holding {@code floats} little-endian fp32 bytes (benchmarks, tests). */
@@ -61,14 +63,18 @@ public final class WeightSnapshot {
         ByteBuffer payload = allocate(floats.remaining());
         payload.put(floats.duplicate()).flip();
         List<TensorSpec> specs = List.of(spec(name, new long[] {payload.remaining() / 4}, 0, payload.remaining()));
-        return new WeightSnapshot(version, specs, payload, sha256(payload));
+        return new WeightSnapshot(version, specs, payload, crc32c(payload));
     }
 
-    private static ByteBuffer allocate(long bytes) {
-        if (bytes > Integer.MAX_VALUE) {
+    /**
+     * On the heap: gRPC copies from an array in one step, and {@link #toArrays} must copy anyway (a tensor over
+     * the snapshot's own memory would let in-place updates change an immutable snapshot).
+     */
+    static ByteBuffer allocate(long bytes) {
+        if (bytes > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("snapshot of " + bytes + " bytes: at most 2 GiB per snapshot");
         }
-        return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+        return ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     static TensorSpec spec(String name, long[] shape, long offset, long length) {
@@ -79,15 +85,17 @@ public final class WeightSnapshot {
         return b.build();
     }
 
-    static byte[] sha256(ByteBuffer data) {
-        MessageDigest digest = newSha256();
-        digest.update(data.duplicate());
-        return digest.digest();
+    static int crc32c(ByteBuffer data) {
+        CRC32C crc = new CRC32C();
+        crc.update(data.duplicate());
+        return (int) crc.getValue();
     }
 
-    static MessageDigest newSha256() {
+    static byte[] sha256(ByteBuffer data) {
         try {
-            return MessageDigest.getInstance("SHA-256");
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            digest.update(data.duplicate());
+            return digest.digest();
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JDK always has SHA-256", e);
         }
@@ -106,12 +114,23 @@ public final class WeightSnapshot {
         return payload.duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /** CRC32C of the payload: what the broadcast verifies. */
+    public int crc32c() {
+        return crc32c;
+    }
+
+    /** SHA-256 of the payload (computed once, on first call). */
     public byte[] sha256() {
-        return sha256.clone();
+        byte[] digest = sha256;
+        if (digest == null) {
+            digest = sha256(payload);
+            sha256 = digest;
+        }
+        return digest.clone();
     }
 
     public String sha256Hex() {
-        return HexFormat.of().formatHex(sha256);
+        return HexFormat.of().formatHex(sha256());
     }
 
     /** The bytes of one tensor, read-only. */
@@ -143,13 +162,13 @@ public final class WeightSnapshot {
 
     /** Same version and same bits. */
     public boolean sameAs(WeightSnapshot other) {
-        return version == other.version && Arrays.equals(sha256, other.sha256) && tensors.equals(other.tensors)
+        return version == other.version && crc32c == other.crc32c && tensors.equals(other.tensors)
                 && payload.equals(other.payload);
     }
 
     @Override
     public String toString() {
-        return "WeightSnapshot[v" + version + ", " + tensors.size() + " tensors, " + payload.capacity() + " bytes, sha256 "
-                + sha256Hex().substring(0, 12) + "]";
+        return "WeightSnapshot[v" + version + ", " + tensors.size() + " tensors, " + payload.capacity() + " bytes, crc32c "
+                + String.format("%08x", crc32c) + "]";
     }
 }

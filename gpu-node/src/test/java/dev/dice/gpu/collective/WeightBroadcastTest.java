@@ -133,6 +133,47 @@ class WeightBroadcastTest {
     }
 
     @Test
+    void aChainOfRelaysDeliversBitExactlyToReceiversThatWaitedForTheVersion() throws Exception {
+        WeightSnapshot v5 = randomSnapshot(5, 10_001); // 157 chunks
+        try (WeightPublisher origin = new WeightPublisher("127.0.0.1", 0, CHUNK);
+                WeightPublisher relay1 = new WeightPublisher("127.0.0.1", 0, CHUNK);
+                WeightPublisher relay2 = new WeightPublisher("127.0.0.1", 0, CHUNK);
+                WeightReceiver r1 = new WeightReceiver("127.0.0.1:" + origin.port(), CHUNK).relayThrough(relay1);
+                WeightReceiver r2 = new WeightReceiver("127.0.0.1:" + relay1.port(), CHUNK).relayThrough(relay2);
+                WeightReceiver r3 = new WeightReceiver("127.0.0.1:" + relay2.port(), CHUNK)) {
+            // downstream first: each waits for its relay to start serving v5, and the relays for the origin
+            var ranks = Ranks.run(3, i -> (i == 0 ? r3 : i == 1 ? r2 : r1).awaitVersion(5, TIMEOUT));
+            Thread.sleep(200);
+            origin.publish(v5);
+            for (WeightSnapshot got : Ranks.all(ranks, 20)) {
+                assertTrue(got.sameAs(v5));
+            }
+            assertEquals(v5.sha256Hex(), r3.installed().sha256Hex());
+            assertEquals(5, relay2.version());
+        }
+    }
+
+    @Test
+    void aCorruptedChunkUpstreamFailsTheWholeChain() throws Exception {
+        WeightSnapshot next = randomSnapshot(2, 1001);
+        Server bad = corruptingSender(next, 5);
+        try (WeightPublisher relay = new WeightPublisher("127.0.0.1", 0, CHUNK);
+                WeightReceiver first = new WeightReceiver("127.0.0.1:" + bad.getPort(), CHUNK).relayThrough(relay);
+                WeightReceiver second = new WeightReceiver("127.0.0.1:" + relay.port(), CHUNK)) {
+            var downstream = Ranks.run(1, i -> second.awaitVersion(2, TIMEOUT)).get(0);
+            assertThrows(CorruptSnapshotException.class, () -> first.fetch(2, TIMEOUT));
+            var e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> downstream.get(20, java.util.concurrent.TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof CollectiveException, String.valueOf(e.getCause()));
+            assertTrue(e.getCause().getMessage().contains("DATA_LOSS") || e.getCause().getMessage().contains("chunk"),
+                    e.getCause().getMessage());
+            assertEquals(-1, second.version());
+        } finally {
+            bad.shutdownNow();
+        }
+    }
+
+    @Test
     void aWrongWholeSnapshotDigestIsRejected() {
         WeightSnapshot s = randomSnapshot(4, 100);
         WeightPublisher.Published p = WeightPublisher.Published.of(s, CHUNK);
@@ -146,6 +187,15 @@ class WeightBroadcastTest {
         }
         CorruptSnapshotException e = assertThrows(CorruptSnapshotException.class, assembler::finish);
         assertTrue(e.getMessage().contains("SHA-256"), e.getMessage());
+        // the whole-payload CRC32C, which every sender sends
+        SnapshotAssembler badCrc = new SnapshotAssembler("test");
+        badCrc.accept(SnapshotFrame.newBuilder().setHeader(p.header().toBuilder()
+                .setPayloadCrc32C(s.crc32c() ^ 1)).build());
+        for (int i = 0; i < p.header().getChunks(); i++) {
+            badCrc.accept(p.frame(i));
+        }
+        e = assertThrows(CorruptSnapshotException.class, badCrc::finish);
+        assertTrue(e.getMessage().contains("CRC32C of the whole payload"), e.getMessage());
         // and a stream cut short is not a snapshot either
         SnapshotAssembler cut = new SnapshotAssembler("test");
         cut.accept(SnapshotFrame.newBuilder().setHeader(p.header()).build());
