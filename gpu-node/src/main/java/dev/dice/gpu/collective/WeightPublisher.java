@@ -1,11 +1,11 @@
 package dev.dice.gpu.collective;
 
+import com.google.protobuf.ByteString;
 import dev.dice.proto.collective.FetchRequest;
 import dev.dice.proto.collective.SnapshotChunk;
 import dev.dice.proto.collective.SnapshotFrame;
 import dev.dice.proto.collective.SnapshotHeader;
 import dev.dice.proto.collective.WeightSyncGrpc;
-import com.google.protobuf.ByteString;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
