@@ -33,7 +33,7 @@ public final class Llama implements AutoCloseable {
     private final NDManager manager;
     private final Map<String, NDArray> params;
     private final NDArray cos; // [maxPositions, D]
-    private final NDArray sin;
+    private final NDArray sin; // [maxPositions, D], first half negated: see rotate
 
     private Llama(LlamaConfig config, NDManager manager, Map<String, NDArray> params) {
         this.config = config;
@@ -125,12 +125,14 @@ public final class Llama implements AutoCloseable {
     /** The final-norm hidden states [B, T, C]: {@link #forward} without the output head. */
     NDArray hidden(NDArray tokens, NDArray positions, NDArray mask, KvCache cache) {
         NDArray x = embed(tokens, p("model.embed_tokens.weight"));
-        NDArray cosAt = embed(positions, cos).expandDims(1); // [B, 1, T, D]
-        NDArray sinAt = embed(positions, sin).expandDims(1);
+        NDArray[] rotary = {embed(positions, cos).expandDims(1), embed(positions, sin).expandDims(1)}; // [B, 1, T, D]
+        // The queries' tables carry attention's 1/sqrt(D): scaling them is free, scaling q would be a pass.
+        double scale = 1.0 / Math.sqrt(config.headDim());
+        NDArray[] queryRotary = {Scalars.mul(rotary[0], scale), Scalars.mul(rotary[1], scale)};
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             String layer = "model.layers." + i + ".";
             NDArray h = rmsNorm(x, p(layer + "input_layernorm.weight"));
-            x = x.add(attention(h, layer, i, cosAt, sinAt, mask, cache));
+            x = x.add(attention(h, layer, i, queryRotary, rotary, mask, cache));
             h = rmsNorm(x, p(layer + "post_attention_layernorm.weight"));
             x = x.add(mlp(h, layer));
         }
@@ -142,8 +144,8 @@ public final class Llama implements AutoCloseable {
         return linear(x, config.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight"));
     }
 
-    private NDArray attention(NDArray x, String layer, int index, NDArray cos, NDArray sin, NDArray mask,
-            KvCache cache) {
+    private NDArray attention(NDArray x, String layer, int index, NDArray[] queryRotary, NDArray[] keyRotary,
+            NDArray mask, KvCache cache) {
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
         int heads = config.numAttentionHeads();
@@ -152,8 +154,8 @@ public final class Llama implements AutoCloseable {
         NDArray q = linear(x, p(layer + "self_attn.q_proj.weight")).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
         NDArray k = linear(x, p(layer + "self_attn.k_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
         NDArray v = linear(x, p(layer + "self_attn.v_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        q = rotate(q, cos, sin);
-        k = rotate(k, cos, sin);
+        q = rotate(q, queryRotary); // q·R / sqrt(D)
+        k = rotate(k, keyRotary);
         if (cache != null) {
             NDArray[] kv = cache.append(index, k, v);
             k = kv[0];
@@ -161,8 +163,7 @@ public final class Llama implements AutoCloseable {
         }
         k = repeatKv(k, heads / kvHeads);
         v = repeatKv(v, heads / kvHeads);
-        // scaling q ([B, H, T, D]) rather than the scores ([B, H, T, S]) touches fewer elements when S > D
-        NDArray scores = Scalars.mul(q, 1.0 / Math.sqrt(d)).matMul(k.transpose(0, 1, 3, 2));
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2));
         if (mask != null) {
             scores = scores.add(mask);
         }
@@ -178,16 +179,21 @@ public final class Llama implements AutoCloseable {
         return linear(silu.mul(up), p(layer + "mlp.down_proj.weight"));
     }
 
+    /** x / sqrt(mean(x²) + eps) · weight; the mean of squares comes from one norm pass, not square then mean. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
+        NDArray norm = x.norm(new int[] {-1}, true); // [..., 1]
+        NDArray rms = Scalars.div(norm.square(), config.hiddenSize()).add(config.rmsNormEps()).sqrt();
         return x.div(rms).mul(weight);
     }
 
-    /** Rotary embedding, Hugging Face's "rotate half" layout: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin). */
-    private static NDArray rotate(NDArray x, NDArray cos, NDArray sin) {
+    /**
+     * Rotary embedding, Hugging Face's "rotate half" layout: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin), as
+     * x·cos + (x2, x1)·(−sin, sin); the sign lives in the table, which saves a negation pass.
+     */
+    private static NDArray rotate(NDArray x, NDArray[] table) {
         NDList halves = x.split(2, 3);
-        NDArray rotated = NDArrays.concat(new NDList(halves.get(1).neg(), halves.get(0)), -1);
-        return x.mul(cos).add(rotated.mul(sin));
+        NDArray swapped = NDArrays.concat(new NDList(halves.get(1), halves.get(0)), -1);
+        return x.mul(table[0]).add(swapped.mul(table[1]));
     }
 
     /** Grouped-query attention: each key/value head serves {@code groups} consecutive query heads. */
@@ -222,7 +228,8 @@ public final class Llama implements AutoCloseable {
                 double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / d);
                 double angle = pos * invFreq;
                 cos[pos * d + i] = cos[pos * d + i + d / 2] = (float) Math.cos(angle);
-                sin[pos * d + i] = sin[pos * d + i + d / 2] = (float) Math.sin(angle);
+                sin[pos * d + i] = (float) -Math.sin(angle);
+                sin[pos * d + i + d / 2] = (float) Math.sin(angle);
             }
         }
         Shape shape = new Shape(positions, d);

@@ -34,35 +34,34 @@ final class PackedBatch {
         this.width = width;
     }
 
-    /** Packs {@code batch} into rows of {@code width} tokens (at least its longest sequence). */
-    static PackedBatch of(SequenceBatch batch, int width) {
+    /**
+     * Packs {@code batch} into rows of {@code context} tokens, or of its longest sequence when that takes fewer slots
+     * (rows of 64 tokens pack one per row into a context of 96, so a wider row would only add padding).
+     */
+    static PackedBatch of(SequenceBatch batch, int context) {
         int t = batch.length() - 1;
         int[] lengths = new int[batch.rows()];
+        int longest = 1;
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < batch.rows(); i++) {
             // responses come last in a row: it ends with the token its last scored position predicts
             for (int j = t - 1; j >= 0 && lengths[i] == 0; j--) {
                 lengths[i] = batch.responseMask()[i * t + j] != 0 ? j + 2 : 0;
             }
-            width = Math.max(width, lengths[i]);
+            longest = Math.max(longest, lengths[i]);
             if (lengths[i] > 0) { // a row without response tokens adds nothing to the sum
                 order.add(i);
             }
         }
         order.sort(Comparator.comparingInt((Integer i) -> -lengths[i]).thenComparingInt(i -> i));
-        List<List<Integer>> bins = new ArrayList<>();
-        List<Integer> used = new ArrayList<>();
-        for (int i : order) {
-            int bin = 0;
-            while (bin < bins.size() && used.get(bin) + lengths[i] > width) {
-                bin++;
+        int width = longest;
+        List<List<Integer>> bins = firstFit(order, lengths, width);
+        if (context > longest) {
+            List<List<Integer>> wide = firstFit(order, lengths, context);
+            if ((long) wide.size() * context < (long) bins.size() * longest) {
+                bins = wide;
+                width = context;
             }
-            if (bin == bins.size()) {
-                bins.add(new ArrayList<>());
-                used.add(0);
-            }
-            bins.get(bin).add(i);
-            used.set(bin, used.get(bin) + lengths[i]);
         }
         int rows = bins.size();
         long[] tokens = new long[rows * width];
@@ -91,8 +90,31 @@ final class PackedBatch {
                 targets.stream().mapToLong(Long::longValue).toArray(), rows, width);
     }
 
+    /** First fit: each sequence, longest first, into the first row with room for it. */
+    private static List<List<Integer>> firstFit(List<Integer> order, int[] lengths, int width) {
+        List<List<Integer>> bins = new ArrayList<>();
+        List<Integer> used = new ArrayList<>();
+        for (int i : order) {
+            int bin = 0;
+            while (bin < bins.size() && used.get(bin) + lengths[i] > width) {
+                bin++;
+            }
+            if (bin == bins.size()) {
+                bins.add(new ArrayList<>());
+                used.add(0);
+            }
+            bins.get(bin).add(i);
+            used.set(bin, used.get(bin) + lengths[i]);
+        }
+        return bins;
+    }
+
     int rows() {
         return rows;
+    }
+
+    int width() {
+        return width;
     }
 
     /** Σ of log π(token) over every response token of the batch: a scalar, differentiable when recording. */

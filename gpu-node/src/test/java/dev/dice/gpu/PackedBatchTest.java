@@ -76,6 +76,19 @@ class PackedBatchTest {
         }
     }
 
+    @Test
+    void rowsThatCannotShareAContextRowKeepTheirOwnWidth() {
+        // three sequences of 7 tokens: one per row either way, so rows of 12 would only add padding
+        SequenceBatch batch = SequenceBatch.of(List.of(new int[] {1, 4, 5}, new int[] {1, 6, 6}, new int[] {1, 8, 8}),
+                List.of(new int[] {7, 8, 2, 2}, new int[] {9, 2, 3, 4}, new int[] {10, 5, 5, 5}), 0);
+        PackedBatch packed = PackedBatch.of(batch, 12);
+        assertEquals(3, packed.rows());
+        assertEquals(7, packed.width());
+        // ragged lengths 10, 4, 4, 7 fill rows of 14 better (10 + 4 | 7 + 4: 28 slots) than rows of 10 (30)
+        assertEquals(14, PackedBatch.of(ragged(), 14).width());
+        assertEquals(2, PackedBatch.of(ragged(), 14).rows());
+    }
+
     private static Map<String, float[]> gradients(Llama model, Supplier<NDArray> sum) {
         try (NDScope scope = new NDScope()) {
             Autograd.backward(Autograd.recording(sum::get));
