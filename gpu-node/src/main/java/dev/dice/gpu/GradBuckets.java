@@ -26,6 +26,7 @@ public final class GradBuckets implements AutoCloseable {
     public static final long DEFAULT_BUCKET_BYTES = 25L << 20;
 
     private final List<NDArray> buckets = new ArrayList<>();
+    private final List<List<String>> names = new ArrayList<>();
     private final Map<String, NDArray> views = new LinkedHashMap<>();
 
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
@@ -61,6 +62,7 @@ public final class GradBuckets implements AutoCloseable {
             NDScope.unregister(flat);
         }
         buckets.add(flat);
+        this.names.add(List.copyOf(names));
         long offset = 0;
         for (String name : names) {
             NDArray p = params.get(name);
@@ -87,6 +89,11 @@ public final class GradBuckets implements AutoCloseable {
     /** The flat bucket tensor {@code i}. */
     public NDArray bucket(int i) {
         return buckets.get(i);
+    }
+
+    /** The parameters whose gradients bucket {@code i} holds, in their order there. */
+    public List<String> names(int i) {
+        return names.get(i);
     }
 
     /** The gradient of one parameter, a view into its bucket. */
