@@ -38,15 +38,31 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
 
+    @Option(names = "--peer", description = "runtime: also time this PyTorch-eager peer script (shared/bench/"
+            + "peer_dpo_step.py) in alternation with our DPO step and report the speed-up.")
+    Path peer;
+
+    @Option(names = "--peer-python", defaultValue = "/usr/bin/python3",
+            description = "runtime: the Python that has torch, for --peer (default: ${DEFAULT-VALUE}).")
+    String peerPython;
+
+    @Option(names = "--peer-rounds", defaultValue = "5", description = "runtime: alternating peer/our rounds.")
+    int peerRounds;
+
     @Override
     public Integer call() {
         Map<String, Object> result;
         switch (what) {
             case "runtime" -> {
+                int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
                 try (NDManager root = NDManager.newBaseManager()) {
-                    result = new RuntimeBench(root, repeats).run(BuiltinModel.config());
+                    RuntimeBench bench = new RuntimeBench(root, repeats);
+                    result = bench.run(BuiltinModel.config());
+                    if (peer != null) {
+                        result.put("peer", PeerComparison.run(bench, peer, peerPython, peerRounds, Math.max(1, threads), 30));
+                    }
                 }
-                result.put("threads", Integer.getInteger("ai.djl.pytorch.num_threads", -1));
+                result.put("threads", threads);
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
             case "round" -> {

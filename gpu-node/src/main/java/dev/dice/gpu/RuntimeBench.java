@@ -71,7 +71,11 @@ public final class RuntimeBench {
         // 6·N flops per trained token, N = every parameter, the tied embedding/head matrix counted once
         // (attention's T² term left out, as usual).
         out.put("mfu", round(6.0 * builtin.parameterCount() * trainTokens / (gflops * 1e9)));
-        out.put("dpo_step_ms", round(dpoStepMs(peerShapes(), 32, false, true)));
+        // What MFU could reach if a training step were nothing but its matrix products, at the model's own shapes.
+        double modelGemm = modelGemmGflops(builtin, 32 * 63);
+        out.put("matmul_gflops_model_shapes", round(modelGemm));
+        out.put("mfu_ceiling_model_shapes", round(modelGemm / gflops));
+        out.put("dpo_step_ms", round(peerShapedDpoStepMs()));
         out.put("dpo_step_ms_with_ref_forward", round(dpoStepMs(peerShapes(), 32, true, true)));
         out.put("dpo_step_ms_unshared_prompts", round(dpoStepMs(peerShapes(), 32, false, false)));
         out.put("dpo_step_ms_ffn344", round(dpoStepMs(peerShapes(344), 32, false, true)));
@@ -103,6 +107,36 @@ public final class RuntimeBench {
         }
     }
 
+    /**
+     * The rate of one layer's products plus the head's, forward, for {@code tokens} rows at the model's widths:
+     * [T, C]·[C, C] four times (q, k, v, o; GQA's narrower k, v ignored), [T, C]·[C, I] twice, [T, I]·[I, C],
+     * [T, C]·[C, V]. Backward runs products of the same sizes, so this bounds the whole step's matmul rate.
+     */
+    double modelGemmGflops(LlamaConfig config, int tokens) {
+        Autograd.off();
+        int c = config.hiddenSize();
+        int i = config.intermediateSize();
+        long[][] shapes = {{c, c}, {c, c}, {c, c}, {c, c}, {c, i}, {c, i}, {i, c}, {c, config.vocabSize()}};
+        try (NDManager m = root.newSubManager()) {
+            List<NDArray[]> operands = new ArrayList<>();
+            double flops = 0;
+            for (long[] s : shapes) {
+                operands.add(new NDArray[] {m.randomNormal(new Shape(tokens, s[0])), m.randomNormal(new Shape(s[0], s[1]))});
+                flops += 2.0 * tokens * s[0] * s[1];
+            }
+            double seconds = median(() -> {
+                for (int r = 0; r < 10; r++) {
+                    for (NDArray[] ab : operands) {
+                        try (NDArray y = ab[0].matMul(ab[1])) {
+                            y.getFloat(0, 0);
+                        }
+                    }
+                }
+            });
+            return 10 * flops / seconds / 1e9;
+        }
+    }
+
     double trainTokensPerSecond(LlamaConfig config, int batch, int length) {
         try (Llama model = Llama.init(config, root.newSubManager(), 1)) {
             Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 1.0));
@@ -115,16 +149,31 @@ public final class RuntimeBench {
         }
     }
 
+    /** {@code dpo_step_ms}: one DPO step at the peer's shapes, 32 pairs, prompts shared, reference log-probs given. */
+    public double peerShapedDpoStepMs() {
+        return dpoStepMs(peerShapes(), 32, false, true, this::median);
+    }
+
+    /** {@link #peerShapedDpoStepMs} timed as the peer times itself: the mean of {@code steps} after 5 warm-up steps. */
+    public double peerShapedDpoStepMsAsPeer(int steps) {
+        return dpoStepMs(peerShapes(), 32, false, true, work -> meanAfterWarmUp(work, 5, steps));
+    }
+
     /**
      * One DPO step over {@code pairs} pairs of 32 + 32 tokens, chosen and rejected sharing their prompt
      * (or, without {@code sharedPrompts}, 2·pairs independent prompts, so every row runs in full).
      */
     double dpoStepMs(LlamaConfig config, int pairs, boolean referenceForward, boolean sharedPrompts) {
+        return dpoStepMs(config, pairs, referenceForward, sharedPrompts, this::median);
+    }
+
+    private double dpoStepMs(LlamaConfig config, int pairs, boolean referenceForward, boolean sharedPrompts,
+            java.util.function.ToDoubleFunction<Runnable> timing) {
         try (Llama model = Llama.init(config, root.newSubManager(), 2); Llama reference = model.copy()) {
             Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 0));
             SequenceBatch data = sharedPrompts ? pairBatch(config, pairs, 32, 32) : randomBatch(config, 2 * pairs, 32, 32);
             float[] refs = new float[2 * pairs];
-            double seconds = median(() -> {
+            double seconds = timing.applyAsDouble(() -> {
                 float[] r = refs;
                 if (referenceForward) {
                     Autograd.off();
@@ -209,6 +258,17 @@ public final class RuntimeBench {
         }
         Arrays.sort(times);
         return times[repeats / 2];
+    }
+
+    private static double meanAfterWarmUp(Runnable work, int warmUp, int steps) {
+        for (int i = 0; i < warmUp; i++) {
+            work.run();
+        }
+        long start = System.nanoTime();
+        for (int i = 0; i < steps; i++) {
+            work.run();
+        }
+        return (System.nanoTime() - start) / 1e9 / steps;
     }
 
     private static double round(double x) {
