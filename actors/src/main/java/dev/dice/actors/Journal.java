@@ -19,11 +19,12 @@ import java.util.Map;
  */
 public record Journal(String kind, String url, String user, String password) {
 
-    public static Journal h2(Path runDir) {
+    /** The H2 file {@code replay.mv.db} in {@code dir} (a run's {@code journal/} directory). */
+    public static Journal h2(Path dir) {
         // AUTO_SERVER lets a second JVM (a restarted node, an inspection tool) open the same file. WRITE_DELAY=0:
         // H2 otherwise keeps commits of the last 500 ms in memory, and a killed process loses pairs it acknowledged
         // (ReplayCrashTest).
-        return new Journal("h2", "jdbc:h2:file:" + runDir.toAbsolutePath().resolve("journal/replay")
+        return new Journal("h2", "jdbc:h2:file:" + dir.toAbsolutePath().resolve("replay")
                 + ";AUTO_SERVER=TRUE;WRITE_DELAY=0", "sa", "");
     }
 

@@ -213,6 +213,14 @@ public final class Coordinator {
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
                     name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
                     fmt(generated.facts().gapAtZero()), mix.generated().size(), mix.offline().size());
+            if (mix.generated().isEmpty()) {
+                // Nothing to train on, and π_{t+1} = π_t would make the next round's reward zero everywhere.
+                throw new IllegalStateException(name + ": no generated pairs to train on: " + generated.pairs().size()
+                        + " pairs from the round's responses (a prompt gives a pair when its K responses differ in shaped"
+                        + " reward), " + plan.offlinePairs().size() + " offline pairs; the mix takes min(N_off·(1 − γ),"
+                        + " |D|) generated pairs. More prompts per round (dice.rounds.prompts), a larger K (dice.rounds.k) or"
+                        + " more offline pairs (dice.data.offline-prompts) give it some.");
+            }
             return scoreOnly(name + "-replay-refs", t, plan.offlineShardsFor(mix.offline(), t), scored -> {
                 List<PreferencePair> pairs = new ArrayList<>(mix.generated());
                 pairs.addAll(plan.offlineWithReferences(mix.offline(), scored));
