@@ -3,12 +3,10 @@ package dev.dice.gpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -53,8 +51,8 @@ class PackedBatchTest {
         try (Llama model = TinyModels.model(root, 22)) {
             model.requireGradients();
             SequenceBatch batch = ragged();
-            Map<String, float[]> padded = gradients(model, () -> batch.responseLogProbs(model).sum());
-            Map<String, float[]> packed = gradients(model, () -> PackedBatch.of(batch, 12).responseLogProbSum(model));
+            Map<String, float[]> padded = TinyModels.gradients(model, () -> batch.responseLogProbs(model).sum());
+            Map<String, float[]> packed = TinyModels.gradients(model, () -> PackedBatch.of(batch, 12).responseLogProbSum(model));
             padded.forEach((name, g) -> {
                 float[] h = packed.get(name);
                 for (int i = 0; i < g.length; i++) {
@@ -87,17 +85,5 @@ class PackedBatchTest {
         // ragged lengths 10, 4, 4, 7 fill rows of 14 better (10 + 4 | 7 + 4: 28 slots) than rows of 10 (30)
         assertEquals(14, PackedBatch.of(ragged(), 14).width());
         assertEquals(2, PackedBatch.of(ragged(), 14).rows());
-    }
-
-    private static Map<String, float[]> gradients(Llama model, Supplier<NDArray> sum) {
-        try (NDScope scope = new NDScope()) {
-            Autograd.backward(Autograd.recording(sum::get));
-        }
-        Map<String, float[]> out = new java.util.LinkedHashMap<>();
-        model.parameters().forEach((name, p) -> {
-            out.put(name, Autograd.gradient(p).toFloatArray());
-            Autograd.zeroGradient(p);
-        });
-        return out;
     }
 }

@@ -72,17 +72,9 @@ class SharedPromptTest {
         }
     }
 
+    /** Row weights that differ per row, so a mix-up of rows would show. */
     private static Map<String, float[]> gradients(Llama model, java.util.function.Supplier<NDArray> logProbs) {
-        try (NDScope scope = new NDScope()) {
-            // weights that differ per row, so a mix-up of rows would show
-            NDArray loss = Autograd.recording(() -> logProbs.get().mul(model.manager().create(new float[] {1, -2, 3, 0.5f})).sum());
-            Autograd.backward(loss);
-        }
-        Map<String, float[]> out = new java.util.LinkedHashMap<>();
-        model.parameters().forEach((name, p) -> {
-            out.put(name, Autograd.gradient(p).toFloatArray());
-            Autograd.zeroGradient(p);
-        });
-        return out;
+        return TinyModels.gradients(model,
+                () -> logProbs.get().mul(model.manager().create(new float[] {1, -2, 3, 0.5f})).sum());
     }
 }
