@@ -32,6 +32,8 @@ import java.util.Map;
  *   <li>algbw_gbps / busbw_gbps: ring all-reduce (mean) of M MiB fp32, nccl-tests definitions
  *       (algbw = bytes / time, busbw = algbw · 2(R−1)/R, the traffic each link actually carries); with
  *       {@code fp16} the values travel as fp16 and the figures still count the M MiB of fp32 reduced;
+ *   <li>socket_ring_*: the same ring algorithm over plain blocking sockets ({@link SocketRing}: no gRPC, no
+ *       headers, no checksums), in the same processes — what the ring itself can reach on this machine;
  *   <li>broadcast_gbps: an M MiB snapshot from rank 0 down the chain 1, 2, ..., R−1 (each rank relays every
  *       chunk once it verified it), CRC32C per chunk and over the whole; publishing (checksums) is timed, and
  *       the time runs until the last receiver has installed it.
@@ -61,17 +63,20 @@ public final class AllReduceBench {
         double loadBefore = loadAverage();
         double[] tcpFigures = tcp(bytes, repeats);
         double tcp = tcpFigures[0];
-        List<Integer> ports = freePorts(2 * ranks);
+        List<Integer> ports = freePorts(3 * ranks);
         List<String> members = new ArrayList<>();
         List<String> publishers = new ArrayList<>();
+        List<String> socketRing = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             members.add("127.0.0.1:" + ports.get(r));
             publishers.add(String.valueOf(ports.get(ranks + r)));
+            socketRing.add(String.valueOf(ports.get(2 * ranks + r)));
         }
         List<Child> children = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
-                    String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32"));
+                    String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32",
+                    String.join(",", socketRing)));
         }
         List<double[]> perRank = results(children, "allreduce ranks").stream()
                 .map(line -> Arrays.stream(line.trim().split(" ")).mapToDouble(Double::parseDouble).toArray()).toList();
@@ -80,6 +85,10 @@ public final class AllReduceBench {
         int broadcastWarmups = (int) figures[3];
         double reduceCpu = perRank.stream().mapToDouble(f -> f[4]).sum();
         double broadcastCpu = perRank.stream().mapToDouble(f -> f[5]).sum();
+        double socketCpu = perRank.stream().mapToDouble(f -> f[8]).sum();
+        double socketSeconds = figures[6];
+        double socketAlgbw = bytes / socketSeconds / 1e9;
+        double socketBusbw = socketAlgbw * 2 * (ranks - 1) / ranks;
         double allReduceSeconds = figures[0];
         double broadcastSeconds = figures[1];
         double algbw = bytes / allReduceSeconds / 1e9;
@@ -91,6 +100,7 @@ public final class AllReduceBench {
         out.put("repeats", repeats);
         out.put("warmups_allreduce", reduceWarmups);
         out.put("warmups_broadcast", broadcastWarmups);
+        out.put("warmups_socket_ring", (int) figures[7]);
         out.put("precision", fp16 ? "fp16" : "fp32");
         out.put("units", "GB/s");
         out.put("allreduce_ms", round(allReduceSeconds * 1e3));
@@ -101,10 +111,16 @@ public final class AllReduceBench {
         out.put("broadcast_gbps", round(broadcast));
         out.put("busbw_over_tcp", round(busbw / tcp));
         out.put("broadcast_over_tcp", round(broadcast / tcp));
+        // the reference: the same ring over plain sockets, always fp32
+        out.put("socket_ring_ms", round(socketSeconds * 1e3));
+        out.put("socket_ring_algbw_gbps", round(socketAlgbw));
+        out.put("socket_ring_busbw_gbps", round(socketBusbw));
+        out.put("socket_ring_busbw_over_tcp", round(socketBusbw / tcp));
         // CPU seconds of every process involved, per MiB moved through the operation: what the figures would be
         // limited by on an idle machine, whatever the load was during the run
         out.put("allreduce_cpu_ms_per_mb", round(reduceCpu * 1e3 / repeats / mb));
         out.put("broadcast_cpu_ms_per_mb", round(broadcastCpu * 1e3 / repeats / mb));
+        out.put("socket_ring_cpu_ms_per_mb", round(socketCpu * 1e3 / repeats / mb));
         out.put("tcp_cpu_ms_per_mb", round(tcpFigures[1]));
         out.put("cores", Runtime.getRuntime().availableProcessors());
         out.put("load_avg_1m_before", loadBefore);
@@ -126,14 +142,15 @@ public final class AllReduceBench {
     }
 
     /**
-     * Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPorts> <fp32|fp16>} or
+     * Child processes: {@code rank <r> <members> <mb> <repeats> <publisherPorts> <fp32|fp16> <socketRingPorts>} or
      * {@code tcp-send <port> <mb> <n>}.
      */
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "rank" -> rank(Integer.parseInt(args[1]), List.of(args[2].split(",")), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), List.of(args[5].split(",")),
-                    args[6].equals("fp16") ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32);
+                    args[6].equals("fp16") ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32,
+                    List.of(args[7].split(",")));
             case "tcp-send" -> tcpSend(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
@@ -141,7 +158,7 @@ public final class AllReduceBench {
     }
 
     private static void rank(int rank, List<String> members, int mb, int repeats, List<String> publisherPorts,
-            RingAllReduce.Precision precision) {
+            RingAllReduce.Precision precision, List<String> socketRingPorts) {
         int world = members.size();
         ByteBuffer data = ByteBuffer.allocateDirect(mb << 20).order(ByteOrder.nativeOrder());
         FloatBuffer floats = data.asFloatBuffer();
@@ -153,6 +170,15 @@ public final class AllReduceBench {
             double reduce = timer.median(() -> ring.allReduceMean(data, 0, precision));
             int reduceWarmups = timer.warmups;
             double reduceCpu = timer.cpuSeconds;
+            double socket;
+            int socketWarmups;
+            double socketCpu;
+            try (SocketRing reference = new SocketRing(socketRingPorts.stream()
+                    .map(p -> new InetSocketAddress("127.0.0.1", Integer.parseInt(p))).toList(), rank)) {
+                socket = timer.median(() -> reference.allReduceMean(data));
+                socketWarmups = timer.warmups;
+                socketCpu = timer.cpuSeconds;
+            }
             // the chain: rank 0 publishes, rank r fetches from rank r-1 and relays to rank r+1
             WeightPublisher publisher = rank < world - 1
                     ? new WeightPublisher("127.0.0.1", Integer.parseInt(publisherPorts.get(rank)),
@@ -182,7 +208,7 @@ public final class AllReduceBench {
                 }
             }
             System.out.println(RESULT + reduce + " " + broadcast + " " + reduceWarmups + " " + timer.warmups + " "
-                    + reduceCpu + " " + timer.cpuSeconds);
+                    + reduceCpu + " " + timer.cpuSeconds + " " + socket + " " + socketWarmups + " " + socketCpu);
         }
     }
 
