@@ -11,6 +11,7 @@ import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightDivergenceException;
 import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightSnapshot;
+import dev.dice.ops.DiceMetrics;
 import dev.dice.proto.PreferencePair;
 import dev.dice.work.DpoReplica;
 import dev.dice.work.Policy;
@@ -51,8 +52,12 @@ public final class TrainerActor {
     /** Asks for this trainer's address in ring {@code ringId}; answered with {@link RingAddress}. */
     public record OpenRing(String ringId, ActorRef<Reply> replyTo) implements Command, Wire {}
 
-    /** A rank's place in a ring: every member's "host:port" in rank order, this rank, and the ring's settings. */
-    public record Ring(String id, List<String> members, int rank, Duration timeout, int checkEvery) {}
+    /**
+     * A rank's place in a ring: every member's "host:port" in rank order, this rank, and the ring's settings
+     * ({@code fp16Gradients}: the gradients travel as fp16).
+     */
+    public record Ring(String id, List<String> members, int rank, Duration timeout, int checkEvery,
+            boolean fp16Gradients) {}
 
     /** Starts a DPO stage on this rank: load {@code initDir}, join the ring, train. */
     public record TrainDpo(Path initDir, List<PreferencePair> data, Training.Settings settings, long version, Ring ring,
@@ -226,7 +231,9 @@ public final class TrainerActor {
         try {
             stage.ring = new RingAllReduce(place.members(), place.rank(),
                     RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()).withTransport(transport));
-            stage.replica.join(stage.ring, place.checkEvery());
+            stage.replica.join(stage.ring, place.checkEvery(),
+                    place.fp16Gradients() ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32,
+                    DiceMetrics.get()::recordAllReduce);
         } catch (RuntimeException e) {
             return failed(stage, place, e);
         }

@@ -220,12 +220,12 @@ public final class WireSerializer extends SerializerWithStringManifest {
 
     private static RingPlace ring(TrainerActor.Ring r) {
         return RingPlace.newBuilder().setId(r.id()).addAllMembers(r.members()).setRank(r.rank())
-                .setTimeoutMs(r.timeout().toMillis()).setCheckEvery(r.checkEvery()).build();
+                .setTimeoutMs(r.timeout().toMillis()).setCheckEvery(r.checkEvery()).setFp16Gradients(r.fp16Gradients()).build();
     }
 
     private static TrainerActor.Ring ring(RingPlace r) {
         return new TrainerActor.Ring(r.getId(), List.copyOf(r.getMembersList()), r.getRank(),
-                Duration.ofMillis(r.getTimeoutMs()), r.getCheckEvery());
+                Duration.ofMillis(r.getTimeoutMs()), r.getCheckEvery(), r.getFp16Gradients());
     }
 
     private static dev.dice.proto.PublishedWeights weights(PublishedWeights w) {

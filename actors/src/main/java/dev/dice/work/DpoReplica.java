@@ -68,15 +68,17 @@ public final class DpoReplica implements AutoCloseable {
      * and makes that a sync point. {@code ring} stays the caller's to close.
      *
      * @param checkEvery compare weight checksums every this many steps (at least 1)
+     * @param gradients how the gradients travel (FP16 halves the bytes; the ranks stay identical)
+     * @param traffic told the bytes and time of every gradient all-reduce
      * @throws dev.dice.gpu.collective.CollectiveException the ring failed, or the replicas differ
      */
-    public void join(RingAllReduce ring, int checkEvery) {
+    public void join(RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients, DataParallel.Traffic traffic) {
         if (checkEvery < 1) {
             throw new IllegalArgumentException("checkEvery must be at least 1, not " + checkEvery);
         }
         this.ring = ring;
         this.checkEvery = checkEvery;
-        this.parallel = new DataParallel(trainer, ring, 0);
+        this.parallel = new DataParallel(trainer, ring, 0, gradients, traffic);
         synchronize();
     }
 

@@ -72,7 +72,7 @@ class WireSerializerTest {
         Path dir = Path.of("/runs/a/round1/model");
         PublishedWeights weights = new PublishedWeights("127.0.0.1:4711", 2, "ab12", config);
         TrainerActor.Ring ring = new TrainerActor.Ring("round1-ring2", List.of("127.0.0.1:5001", "127.0.0.1:5002"), 1,
-                java.time.Duration.ofSeconds(60), 10);
+                java.time.Duration.ofSeconds(60), 10, true);
         List<Object> messages = List.of(
                 new Coordination.Generated(generated, "127.0.0.1:2552/generator-0", ref.unsafeUpcast()),
                 new Coordination.Scored(scored, "127.0.0.1:2552/scorer-0", ref.unsafeUpcast()),

@@ -54,6 +54,10 @@ final class RunOptions {
             + " with the trainer role: they form a ring over gRPC, each on its share of every batch.")
     Integer trainers;
 
+    @Option(names = "--fp16-gradients", description = "Data-parallel trainers exchange their gradients as fp16 (half"
+            + " the bytes; sums stay fp32).")
+    Boolean fp16Gradients;
+
     @Option(names = "--metrics-port", description = "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off).")
     Integer metricsPort;
 
@@ -76,6 +80,7 @@ final class RunOptions {
         put(overrides, "dice.device", device);
         put(overrides, "dice.metrics.port", metricsPort);
         put(overrides, "dice.cluster.trainers", trainers);
+        put(overrides, "dice.cluster.fp16-gradients", fp16Gradients);
         return DiceRun.configure(ConfigFactory.parseMap(overrides), config, preset);
     }
 

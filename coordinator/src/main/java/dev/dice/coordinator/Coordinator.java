@@ -306,10 +306,11 @@ public final class Coordinator {
     private Behavior<Coordination.Command> trainDpo(TrainingJob.Task task,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
         RunConfig.Trainers ring = plan.config().trainers();
+        TrainingJob.RingSettings settings = new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(),
+                ring.fp16Gradients());
         return train(task.stage(), task.settings().steps(), listed -> context.watch(context.spawn(TrainingJob.create(task,
-                listed, new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery()), trainerReplies(),
-                context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)), "training-" + (++jobCounter))),
-                then);
+                listed, settings, trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
+                "training-" + (++jobCounter))), then);
     }
 
     /**

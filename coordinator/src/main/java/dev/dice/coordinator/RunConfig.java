@@ -54,9 +54,10 @@ public record RunConfig(
 
     /**
      * Data-parallel DPO: {@code count} trainers in a ring, weight checksums compared every {@code checkEvery} steps
-     * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer.
+     * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
+     * {@code fp16Gradients} the gradients travel as fp16.
      */
-    public record Trainers(int count, int checkEvery, long ringTimeoutMillis) {
+    public record Trainers(int count, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
         }
@@ -89,7 +90,7 @@ public record RunConfig(
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
                             c.getInt("cluster.batch-rows")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.weight-check-every"),
-                            c.getDuration("cluster.ring-timeout").toMillis()),
+                            c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")));
             config.validate();

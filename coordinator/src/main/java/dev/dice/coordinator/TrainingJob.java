@@ -46,8 +46,8 @@ public final class TrainingJob {
     public record Task(String stage, Path initDir, List<PreferencePair> data, Training.Settings settings, long version,
             Path outDir) {}
 
-    /** The ring's settings: longest wait for a peer, steps between weight checks. */
-    public record RingSettings(Duration timeout, int checkEvery) {}
+    /** The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16. */
+    public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients) {}
 
     /**
      * The stage is trained: where and as what its model is served, the trainers still alive, and how many rings it
@@ -64,6 +64,8 @@ public final class TrainingJob {
     private final ActorRef<Done> replyTo;
     private final ActorRef<TrainerActor.Reply> replies;
     private int rings;
+    /** The last step forwarded: a re-formed ring replays the steps after its sync point, and those are not news. */
+    private int stepsForwarded;
 
     private TrainingJob(ActorContext<Command> context, TimerScheduler<Command> timers, Task task, RingSettings settings,
             ActorRef<TrainerActor.Reply> progress, ActorRef<Done> replyTo) {
@@ -76,7 +78,10 @@ public final class TrainingJob {
         this.replies = context.messageAdapter(TrainerActor.Reply.class, FromTrainer::new);
     }
 
-    /** @param progress receives rank 0's {@link TrainerActor.Progress} for every step */
+    /**
+     * @param progress receives rank 0's {@link TrainerActor.Progress} once for every step (not again for the steps a
+     *     re-formed ring replays)
+     */
     public static Behavior<Command> create(Task task, List<ActorRef<TrainerActor.Command>> trainers, RingSettings settings,
             ActorRef<TrainerActor.Reply> progress, ActorRef<Done> replyTo) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> {
@@ -120,7 +125,8 @@ public final class TrainingJob {
             Map<ActorRef<TrainerActor.Command>, String> addresses, int fromStep) {
         List<String> ring = members.stream().map(addresses::get).toList();
         for (int rank = 0; rank < members.size(); rank++) {
-            TrainerActor.Ring place = new TrainerActor.Ring(ringId, ring, rank, settings.timeout(), settings.checkEvery());
+            TrainerActor.Ring place = new TrainerActor.Ring(ringId, ring, rank, settings.timeout(), settings.checkEvery(),
+                    settings.fp16Gradients());
             members.get(rank).tell(fromStep < 0
                     ? new TrainerActor.TrainDpo(task.initDir(), task.data(), task.settings(), task.version(), place, replies)
                     : new TrainerActor.Resume(fromStep, place, replies));
@@ -138,7 +144,11 @@ public final class TrainingJob {
         Set<ActorRef<TrainerActor.Command>> gone = new HashSet<>();
         return receive()
                 .onMessage(FromTrainer.class, m -> m.reply() instanceof TrainerActor.Progress, m -> {
-                    progress.tell(m.reply());
+                    TrainerActor.Progress p = (TrainerActor.Progress) m.reply();
+                    if (p.step().step() > stepsForwarded) {
+                        stepsForwarded = p.step().step();
+                        progress.tell(p);
+                    }
                     return Behaviors.same();
                 })
                 .onMessage(FromTrainer.class, m -> m.reply() instanceof TrainerActor.RankFinished f && f.ringId().equals(ringId),

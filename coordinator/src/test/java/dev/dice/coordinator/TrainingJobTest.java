@@ -11,6 +11,7 @@ import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
+import dev.dice.ops.DiceMetrics;
 import dev.dice.proto.PreferencePair;
 import dev.dice.work.Policy;
 import dev.dice.work.Training;
@@ -21,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -41,7 +43,7 @@ class TrainingJobTest {
     // turns the float rounding of a different summation order into weight differences proportional to lr (about
     // 2e-5 · lr / 1e-3 here, flat over the steps); the stages' own lr are 1e-5 and 5e-6.
     private static final Training.Settings SETTINGS = new Training.Settings(40, 10, 2e-4, 1, 1.0, 0.5, 7);
-    private static final TrainingJob.RingSettings RING = new TrainingJob.RingSettings(Duration.ofSeconds(30), 4);
+    private static final TrainingJob.RingSettings RING = new TrainingJob.RingSettings(Duration.ofSeconds(30), 4, false);
     private static final Duration WAIT = Duration.ofSeconds(120);
 
     static ActorTestKit kit;
@@ -89,8 +91,14 @@ class TrainingJobTest {
 
     @Test
     void aRingThatLosesATrainerReformsAndTrainsLikeOne() {
-        TrainingJob.Done done = train("three", 3, 3);
+        double countedBefore = DiceMetrics.get().trainSteps.labelValues("three").get();
+        // stopped once rank 0 reported step 5: the ring breaks a step or two later and resumes from the sync point at
+        // step 4, so it trains steps 5, 6 (, 7) again
+        TrainingJob.Done done = train("three", 3, 5);
         assertEquals(2, done.rings(), "the stop landed mid-stage and the ring was re-formed once");
+        // the steps after the sync point ran twice, but each reached the coordinator (which counts every progress
+        // it receives in dice_train_steps_total) once
+        assertEquals(SETTINGS.steps(), DiceMetrics.get().trainSteps.labelValues("three").get() - countedBefore, 0.0);
         assertEquals(2, done.trainers().size(), "the stage finished on the two survivors");
         assertEquals(SETTINGS.steps(), done.trained().log().size());
         assertClose(oneTrainer, weights(done.trained().dir()), "3 trainers, one lost mid-stage, vs 1");
@@ -110,14 +118,31 @@ class TrainingJobTest {
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
         kit.spawn(TrainingJob.create(new TrainingJob.Task(name, init, pairs, SETTINGS, 1, dir.resolve(name)), trainers,
                 RING, progress.getRef(), done.getRef()), name + "-job");
+        List<Integer> steps = new ArrayList<>();
         if (stopAt != null) {
-            progress.fishForMessage(WAIT, p -> ((TrainerActor.Progress) p).step().step() >= stopAt
-                    ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+            fishSteps(progress, name, steps, stopAt);
             kit.stop(trainers.get(n - 1), WAIT);
         }
+        fishSteps(progress, name, steps, SETTINGS.steps());
         TrainingJob.Done result = done.receiveMessage(WAIT);
+        progress.expectNoMessage(Duration.ofMillis(100));
+        assertEquals(IntStream.rangeClosed(1, SETTINGS.steps()).boxed().toList(), steps,
+                "every step reported once, in order");
         trainers.forEach(t -> kit.stop(t, WAIT));
         return result;
+    }
+
+    /**
+     * Takes the stage's progress up to step {@code until}, counting each as the coordinator does
+     * ({@link RunObserver#trainingStep}) and collecting its step into {@code steps}.
+     */
+    private static void fishSteps(TestProbe<TrainerActor.Reply> progress, String stage, List<Integer> steps, int until) {
+        progress.fishForMessage(WAIT, reply -> {
+            TrainerActor.Progress p = (TrainerActor.Progress) reply;
+            RunObserver.trainingStep(stage, p.step());
+            steps.add(p.step().step());
+            return p.step().step() >= until ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore();
+        });
     }
 
     private static void assertClose(Map<String, float[]> expected, Map<String, float[]> got, String what) {

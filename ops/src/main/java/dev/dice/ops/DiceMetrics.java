@@ -98,8 +98,8 @@ public final class DiceMetrics {
 
     // ---- collectives (trainer, generator) ----
     // Weight sync: generators and scorers fetch each trained model from the trainer (WeightPublisher /
-    // WeightReceiver) and report the version they hold. The all-reduce counters are registered for dashboards and
-    // stay at 0: the data-parallel trainers do not record their ring traffic yet.
+    // WeightReceiver) and report the version they hold. All-reduce: every data-parallel trainer of the node records
+    // each gradient bucket it all-reduces (a trainer alone in its ring moves nothing and records nothing).
     public final Counter allReduceBytes;
     public final Counter allReduceSeconds;
     public final Counter allReduceOperations;
@@ -159,9 +159,13 @@ public final class DiceMetrics {
         trainRejectedReward = gauge(t, "dice_train_rejected_reward", "Mean β-scaled implicit reward of the rejected responses", "stage");
         trainLearningRate = gauge(t, "dice_train_learning_rate", "Learning rate of the last step", "stage");
 
-        allReduceBytes = counter(t, "dice_allreduce_bytes_total", "Gradient bytes sent by ring all-reduce (0 on one node)");
-        allReduceSeconds = counter(t, "dice_allreduce_seconds_total", "Time spent in ring all-reduce (0 on one node)");
-        allReduceOperations = counter(t, "dice_allreduce_operations_total", "Ring all-reduce calls (0 on one node)");
+        allReduceBytes = counter(t, "dice_allreduce_bytes_total", "Gradient payload bytes this node's trainers sent to"
+                + " their ring neighbours: per trainer 2(R-1)/R of the gradient per step (R ranks; half with fp16"
+                + " gradients; framing not counted); 0 with one trainer");
+        allReduceSeconds = counter(t, "dice_allreduce_seconds_total", "Wall time this node's trainers spent in gradient"
+                + " all-reduces (waiting for slower ranks included); 0 with one trainer");
+        allReduceOperations = counter(t, "dice_allreduce_operations_total", "Gradient bucket all-reduces by this node's"
+                + " trainers (buckets per step x steps, per trainer); 0 with one trainer");
         weightSyncSeconds = counter("generator", "dice_weight_sync_seconds_total", "Time spent fetching and installing weight snapshots from a trainer");
         weightSyncs = counter("generator", "dice_weight_syncs_total", "Weight snapshots fetched from a trainer and installed");
         weightVersion = gauge("generator", "dice_weight_version", "Model version a generator or scorer of this node switched to last");
@@ -289,9 +293,9 @@ public final class DiceMetrics {
         return names;
     }
 
-    // ---- collectives: for the multi-node runtime ----
+    // ---- collectives ----
 
-    /** One ring all-reduce of {@code bytes} gradient bytes that took {@code seconds}. */
+    /** One gradient bucket all-reduced: this trainer sent {@code bytes} payload bytes, in {@code seconds}. */
     public void recordAllReduce(long bytes, double seconds) {
         allReduceBytes.inc(bytes);
         allReduceSeconds.inc(seconds);

@@ -22,10 +22,21 @@ import java.util.zip.CRC32C;
  * of their parameters; a difference means they are training different models and fails loudly.
  */
 public final class DataParallel {
+
+    /** Hears about every gradient bucket this rank all-reduces (not about rings of one rank, which move nothing). */
+    @FunctionalInterface
+    public interface Traffic {
+        /** @param bytesSent payload bytes this rank sent for the bucket ({@link RingAllReduce#bytesSent}) */
+        void allReduced(long bytesSent, double seconds);
+
+        Traffic NONE = (bytes, seconds) -> {};
+    }
+
     private final Trainer trainer;
     private final RingAllReduce ring;
     private final int checkEvery;
     private final RingAllReduce.Precision gradients;
+    private final Traffic traffic;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
@@ -38,10 +49,17 @@ public final class DataParallel {
      * @param gradients how gradients travel between ranks (FP16: compressed; default FP32)
      */
     public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients) {
+        this(trainer, ring, checkEvery, gradients, Traffic.NONE);
+    }
+
+    /** @param traffic told the bytes and time of each gradient bucket's all-reduce (metrics) */
+    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients,
+            Traffic traffic) {
         this.trainer = trainer;
         this.ring = ring;
         this.checkEvery = checkEvery;
         this.gradients = gradients;
+        this.traffic = traffic;
     }
 
     /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
@@ -50,7 +68,12 @@ public final class DataParallel {
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
+                long bytes = ring.bytesSent();
+                long t0 = System.nanoTime();
                 ring.allReduceMean(grads.buffer(i), i, gradients); // in place, in the tensor's own memory
+                if (ring.world() > 1) {
+                    traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
+                }
             }
             report = trainer.apply(grads);
         }

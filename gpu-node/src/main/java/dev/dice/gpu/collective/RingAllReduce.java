@@ -93,6 +93,7 @@ public final class RingAllReduce implements AutoCloseable {
     private volatile String failure;
     private boolean closed;
     private long step;
+    private long bytesSent;
     private float[] mine = new float[0];
     private float[] theirs = new float[0];
     private short[] halves = new short[0];
@@ -156,6 +157,14 @@ public final class RingAllReduce implements AutoCloseable {
 
     public int world() {
         return world;
+    }
+
+    /**
+     * Payload bytes this rank has streamed to its right neighbour so far, in wire precision (headers and framing not
+     * counted): 2(R−1)/R of every all-reduced buffer, give or take a float per segment, halved for FP16.
+     */
+    public long bytesSent() {
+        return bytesSent;
     }
 
     /** In-place element-wise mean across ranks of fp32 values in native (little-endian) byte order. */
@@ -355,6 +364,7 @@ public final class RingAllReduce implements AutoCloseable {
             } else {
                 payload = bytes.slice(from * 4, count * 4); // a view: see the class comment for why that is safe
             }
+            bytesSent += payload.remaining();
             outbound.send(new RingWire.Chunk(header(t, segment, chunk).build(), payload, null), during(t));
         }
 
