@@ -54,24 +54,43 @@ final class Fp16 {
         return Float.intBitsToFloat(o | ((half & 0x8000) << 16));
     }
 
-    /** {@code count} floats to halves. */
-    static void encode(float[] from, short[] to, int count) {
+    /**
+     * The power of two that puts the largest finite magnitude of {@code values[0, count)} in [2^14, 2^15): fp16's
+     * 11 significant bits then serve the chunk's own range, however small its values are (0 when all are 0).
+     */
+    static int exponentFor(float[] values, int count) {
+        float max = 0;
         for (int i = 0; i < count; i++) {
-            to[i] = encode(from[i]);
+            float a = Math.abs(values[i]);
+            if (a > max && a != Float.POSITIVE_INFINITY) {
+                max = a;
+            }
+        }
+        return max == 0 ? 0 : Math.max(-126, Math.min(126, 14 - Math.getExponent(max)));
+    }
+
+    /** {@code count} floats, each times 2^exponent (exact), to halves. */
+    static void encode(float[] from, short[] to, int count, int exponent) {
+        float scale = Math.scalb(1f, exponent);
+        for (int i = 0; i < count; i++) {
+            to[i] = encode(from[i] * scale);
         }
     }
 
-    /** {@code count} halves to floats. */
-    static void decode(short[] from, float[] to, int count) {
+    /** {@code count} halves to floats, each times 2^−exponent. */
+    static void decode(short[] from, float[] to, int count, int exponent) {
+        float scale = Math.scalb(1f, -exponent);
         for (int i = 0; i < count; i++) {
-            to[i] = DECODED[from[i] & 0xffff];
+            to[i] = DECODED[from[i] & 0xffff] * scale;
         }
     }
 
-    /** Rounds floats to the nearest fp16 value in place (what a receiver of their fp16 encoding will hold). */
-    static void round(float[] values, int count) {
+    /** Rounds floats in place to what a receiver of their encoding at {@code exponent} will hold. */
+    static void round(float[] values, int count, int exponent) {
+        float up = Math.scalb(1f, exponent);
+        float down = Math.scalb(1f, -exponent);
         for (int i = 0; i < count; i++) {
-            values[i] = DECODED[encode(values[i]) & 0xffff];
+            values[i] = DECODED[encode(values[i] * up) & 0xffff] * down;
         }
     }
 }

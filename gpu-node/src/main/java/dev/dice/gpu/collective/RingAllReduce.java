@@ -74,7 +74,10 @@ public final class RingAllReduce implements AutoCloseable {
     public enum Precision {
         /** Exact: the mean of fp32 values, rounded once per addition. */
         FP32,
-        /** Half the bytes: every hop rounds the partial sum to fp16, and the mean is rounded to fp16. */
+        /**
+         * Half the bytes: every hop rounds the partial sum to fp16, and the mean is rounded to fp16, each chunk
+         * scaled by its own power of two so that small gradients are not flushed to zero.
+         */
         FP16
     }
 
@@ -292,6 +295,8 @@ public final class RingAllReduce implements AutoCloseable {
         private final long n;
         private final int chunkFloats = settings.chunkBytes() / 4;
         private final int steps = 2 * (world - 1);
+        /** FP16, all-gather: each finished chunk's exponent, sent on unchanged so every rank decodes the same values. */
+        private final int[] gatherExponents;
 
         Reduction(ByteBuffer bytes, long op, int bucket, Precision precision) {
             this.bytes = bytes;
@@ -301,6 +306,7 @@ public final class RingAllReduce implements AutoCloseable {
             this.precision = precision;
             this.n = floats.remaining();
             ensureScratch((int) Math.min(chunkFloats, n / world + 1));
+            this.gatherExponents = new int[chunks(0)]; // segment 0 is the longest
         }
 
         /** Segments differ by at most one float, so any n works, including n < R (empty segments). */
@@ -356,16 +362,19 @@ public final class RingAllReduce implements AutoCloseable {
             int from = from(segment, chunk);
             int count = count(segment, chunk);
             ByteBuffer payload;
+            GradChunk.Builder header = header(t, segment, chunk);
             if (precision == Precision.FP16) {
                 floats.get(from, mine, 0, count);
-                Fp16.encode(mine, halves, count);
+                int exponent = t < world - 1 ? Fp16.exponentFor(mine, count) : gatherExponents[chunk];
+                Fp16.encode(mine, halves, count, exponent);
                 payload = ByteBuffer.allocate(count * 2).order(ByteOrder.LITTLE_ENDIAN);
                 payload.asShortBuffer().put(halves, 0, count);
+                header.setFp16Exponent(exponent);
             } else {
                 payload = bytes.slice(from * 4, count * 4); // a view: see the class comment for why that is safe
             }
             bytesSent += payload.remaining();
-            outbound.send(new RingWire.Chunk(header(t, segment, chunk).build(), payload, null), during(t));
+            outbound.send(new RingWire.Chunk(header.build(), payload, null), during(t));
         }
 
         private void receive(int t, int segment, int chunk) {
@@ -397,7 +406,10 @@ public final class RingAllReduce implements AutoCloseable {
             }
             if (precision == Precision.FP16) {
                 data.readShorts(halves);
-                Fp16.decode(halves, theirs, count);
+                Fp16.decode(halves, theirs, count, got.getFp16Exponent());
+                if (!reducing) {
+                    gatherExponents[chunk] = got.getFp16Exponent();
+                }
             } else {
                 data.readFloats(theirs);
             }
@@ -412,8 +424,9 @@ public final class RingAllReduce implements AutoCloseable {
                     for (int i = 0; i < count; i++) {
                         mine[i] /= world;
                     }
-                    if (precision == Precision.FP16) {
-                        Fp16.round(mine, count); // hold exactly what the others will receive
+                    if (precision == Precision.FP16) { // hold exactly what the others will receive
+                        gatherExponents[chunk] = Fp16.exponentFor(mine, count);
+                        Fp16.round(mine, count, gatherExponents[chunk]);
                     }
                 }
                 floats.put(from, mine, 0, count);
