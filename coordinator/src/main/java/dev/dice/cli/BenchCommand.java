@@ -49,6 +49,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--peer-rounds", defaultValue = "5", description = "runtime: alternating peer/our rounds.")
     int peerRounds;
 
+    @Option(names = "--peer-threads", description = "runtime: the peer's threads (default: ours, DICE_THREADS); "
+            + "each side at its best thread count is a fair comparison too.")
+    Integer peerThreads;
+
     @Override
     public Integer call() {
         Map<String, Object> result;
@@ -59,7 +63,8 @@ final class BenchCommand implements Callable<Integer> {
                     RuntimeBench bench = new RuntimeBench(root, repeats);
                     result = bench.run(BuiltinModel.config());
                     if (peer != null) {
-                        result.put("peer", PeerComparison.run(bench, peer, peerPython, peerRounds, Math.max(1, threads), 30));
+                        result.put("peer", PeerComparison.run(bench, peer, peerPython, peerRounds,
+                                peerThreads != null ? peerThreads : Math.max(1, threads), 30));
                     }
                 }
                 result.put("threads", threads);

@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
 
 /**
  * {@code dice bench runtime --peer SCRIPT}: our DPO step and the PyTorch-eager peer's ({@code shared/bench/
- * peer_dpo_step.py}, same shapes), timed in alternation, round after round, on the same threads. A shared machine's
+ * peer_dpo_step.py}, same shapes), timed in alternation, round after round (by default on the same number of
+ * threads; {@code --peer-threads} gives the peer its own). A shared machine's
  * speed drifts by tens of percent within minutes, so only figures taken side by side make a fair ratio: each
  * round's ratio is peer ms / our ms, and the median of those rounds is the speed-up reported. Both sides are timed
  * the peer's way: the mean of {@code steps} steps after 5 warm-up steps.
@@ -25,6 +26,7 @@ final class PeerComparison {
 
     private PeerComparison() {}
 
+    /** {@code threads}: the peer's (ours are the process's libtorch threads). */
     static Map<String, Object> run(RuntimeBench bench, Path script, String python, int rounds, int threads, int steps) {
         if (!Files.isRegularFile(script)) {
             throw new IllegalArgumentException("--peer: no such file: " + script);
@@ -47,7 +49,7 @@ final class PeerComparison {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("script", script.toString());
         out.put("command", python + " " + script.getFileName() + " 32 " + threads + " " + steps);
-        out.put("threads", threads);
+        out.put("peer_threads", threads);
         out.put("rounds", perRound);
         out.put("peer_dpo_step_ms_median", round(median(peer)));
         out.put("dpo_step_ms_median", round(median(ours)));
