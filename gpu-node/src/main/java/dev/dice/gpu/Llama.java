@@ -19,7 +19,10 @@ import java.util.SplittableRandom;
 /**
  * A decoder-only transformer of the Llama family, written out op by op: RMSNorm, rotary position
  * embeddings, grouped-query attention, a SwiGLU MLP, an optionally tied output head. Parameters live in
- * one map under their Hugging Face names, so {@code model.safetensors} files load as they are.
+ * one map under their Hugging Face names, so {@code model.safetensors} files load as they are. The released
+ * relatives differ only in details the config names: biases on projections (Qwen2, attention_bias, mlp_bias),
+ * per-head query/key norms (Qwen3), an explicit head size, scaled rotary frequencies (Llama 3.1) and a sliding
+ * window (Mistral), which {@link LlamaConfig#context()} keeps every sequence within.
  *
  * <p>Shapes: B batch, T new positions, S attended positions (cache + new), H heads, G key/value heads,
  * D head dim, C hidden size, V vocabulary.
@@ -32,8 +35,8 @@ public final class Llama implements AutoCloseable {
     private final LlamaConfig config;
     private final NDManager manager;
     private final Map<String, NDArray> params;
-    private final NDArray cos; // [maxPositions, D]
-    private final NDArray sin; // [maxPositions, D], first half negated: see rotate
+    private final NDArray cos; // [context, D]
+    private final NDArray sin; // [context, D], first half negated: see rotate
 
     private Llama(LlamaConfig config, NDManager manager, Map<String, NDArray> params) {
         this.config = config;
@@ -61,7 +64,10 @@ public final class Llama implements AutoCloseable {
         return new Llama(config, manager, params);
     }
 
-    /** GPT-2 style initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2·layers), norms 1. */
+    /**
+     * GPT-2 style initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2·layers), norms 1. Biases are
+     * drawn like weights, so a model built to test a checkpoint layout exercises them.
+     */
     public static Llama init(LlamaConfig config, NDManager manager, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * config.numHiddenLayers());
@@ -151,9 +157,15 @@ public final class Llama implements AutoCloseable {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
-        NDArray q = linear(x, p(layer + "self_attn.q_proj.weight")).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
-        NDArray k = linear(x, p(layer + "self_attn.k_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray v = linear(x, p(layer + "self_attn.v_proj.weight")).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        NDArray q = linear(x, layer + "self_attn.q_proj").reshape(b, t, heads, d);
+        NDArray k = linear(x, layer + "self_attn.k_proj").reshape(b, t, kvHeads, d);
+        NDArray v = linear(x, layer + "self_attn.v_proj").reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        if (config.qkNorm()) {
+            q = rmsNorm(q, p(layer + "self_attn.q_norm.weight"));
+            k = rmsNorm(k, p(layer + "self_attn.k_norm.weight"));
+        }
+        q = q.transpose(0, 2, 1, 3);
+        k = k.transpose(0, 2, 1, 3);
         q = rotate(q, queryRotary); // q·R / sqrt(D)
         k = rotate(k, keyRotary);
         if (cache != null) {
@@ -169,20 +181,23 @@ public final class Llama implements AutoCloseable {
         }
         NDArray y = scores.softmax(-1).matMul(v); // [B, H, T, D]
         y = y.transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
-        return linear(y, p(layer + "self_attn.o_proj.weight"));
+        return linear(y, layer + "self_attn.o_proj");
     }
 
     private NDArray mlp(NDArray x, String layer) {
-        NDArray gate = linear(x, p(layer + "mlp.gate_proj.weight"));
-        NDArray up = linear(x, p(layer + "mlp.up_proj.weight"));
+        NDArray gate = linear(x, layer + "mlp.gate_proj");
+        NDArray up = linear(x, layer + "mlp.up_proj");
         NDArray silu = gate.mul(Activation.sigmoid(gate));
-        return linear(silu.mul(up), p(layer + "mlp.down_proj.weight"));
+        return linear(silu.mul(up), layer + "mlp.down_proj");
     }
 
-    /** x / sqrt(mean(x²) + eps) · weight; the mean of squares comes from one norm pass, not square then mean. */
+    /**
+     * x / sqrt(mean(x²) + eps) · weight over the last axis (the hidden size, or a head's size for Qwen3's query and key
+     * norms); the mean of squares comes from one norm pass, not square then mean.
+     */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray norm = x.norm(new int[] {-1}, true); // [..., 1]
-        NDArray rms = Scalars.div(norm.square(), config.hiddenSize()).add(config.rmsNormEps()).sqrt();
+        NDArray rms = Scalars.div(norm.square(), weight.getShape().get(0)).add(config.rmsNormEps()).sqrt();
         return x.div(rms).mul(weight);
     }
 
@@ -214,19 +229,25 @@ public final class Llama implements AutoCloseable {
         return Linear.linear(x, weight).singletonOrThrow();
     }
 
+    /** The projection {@code name} (its .weight, and its .bias where the config gives it one). */
+    private NDArray linear(NDArray x, String name) {
+        NDArray bias = params.get(name + ".bias");
+        return Linear.linear(x, p(name + ".weight"), bias).singletonOrThrow();
+    }
+
     private NDArray p(String name) {
         return params.get(name);
     }
 
     private static NDArray[] rotaryTables(LlamaConfig config, NDManager manager) {
         int d = config.headDim();
-        int positions = config.maxPositionEmbeddings();
+        int positions = config.context();
+        double[] invFreq = RopeScaling.inverseFrequencies(config.ropeTheta(), d, config.variant().ropeScaling());
         float[] cos = new float[positions * d];
         float[] sin = new float[positions * d];
         for (int pos = 0; pos < positions; pos++) {
             for (int i = 0; i < d / 2; i++) {
-                double invFreq = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / d);
-                double angle = pos * invFreq;
+                double angle = pos * invFreq[i];
                 cos[pos * d + i] = cos[pos * d + i + d / 2] = (float) Math.cos(angle);
                 sin[pos * d + i] = (float) -Math.sin(angle);
                 sin[pos * d + i + d / 2] = (float) Math.sin(angle);

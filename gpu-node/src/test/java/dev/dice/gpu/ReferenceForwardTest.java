@@ -1,6 +1,7 @@
 package dev.dice.gpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -9,15 +10,21 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The model's logits against Hugging Face's Llama written out as plain loops in doubles (modeling_llama.py:
- * RMSNorm, rotate-half rotary embeddings, grouped-query attention, SwiGLU, tied or separate head). Whatever the
- * tensor code does to save passes, the function it computes must stay this one, or real checkpoints stop loading.
+ * RMSNorm, rotate-half rotary embeddings, grouped-query attention, SwiGLU, tied or separate head), with the
+ * released relatives' details (modeling_qwen2.py's q/k/v biases, modeling_qwen3.py's per-head q/k norms, Llama's
+ * attention_bias, mlp_bias, head_dim and rope_scaling). Whatever the tensor code does to save passes, the function it
+ * computes must stay this one, or real checkpoints stop loading. Each detail is also left out of the reference once,
+ * to show that the comparison notices it.
  */
 class ReferenceForwardTest {
     private static NDManager root;
@@ -42,26 +49,89 @@ class ReferenceForwardTest {
         check(TinyModels.config(32, 32, true), 32);
     }
 
-    private static void check(LlamaConfig config, long seed) {
-        int[] tokens = {1, 7, 3, 30, 12, 5, 5, 9, 21};
+    private static final Variant LLAMA_31 = new Variant(Architecture.LLAMA, 16, new RopeScaling(RopeScaling.LLAMA3, 8,
+            1, 4, 64), true, true, 0, List.of(2, 3));
+
+    @Test
+    void llama31DetailsMatchTheLoopReference() {
+        check(variant(LLAMA_31, 500000.0, false), 33);
+    }
+
+    @Test
+    void linearRopeScalingMatchesTheLoopReference() {
+        check(variant(new Variant(Architecture.LLAMA, 0, new RopeScaling(RopeScaling.LINEAR, 4, 0, 0, 0), false, false,
+                0, List.of()), 10000.0, false), 34);
+    }
+
+    @Test
+    void qwen2MatchesTheLoopReference() {
+        check(variant(new Variant(Architecture.QWEN2, 0, null, false, false, 0, List.of()), 1e6, true), 35);
+    }
+
+    @Test
+    void qwen3MatchesTheLoopReference() {
+        check(variant(new Variant(Architecture.QWEN3, 16, null, false, false, 0, List.of()), 1e6, true), 36);
+    }
+
+    /** A reference that leaves one detail out must disagree with the model: the comparison above can fail. */
+    @ParameterizedTest
+    @ValueSource(strings = {"bias", "qk-norm", "rope-scaling"})
+    void referenceWithoutADetailDisagrees(String detail) {
+        LlamaConfig config = switch (detail) {
+            case "bias" -> variant(new Variant(Architecture.QWEN2, 0, null, false, false, 0, List.of()), 1e6, true);
+            case "qk-norm" -> variant(new Variant(Architecture.QWEN3, 16, null, false, false, 0, List.of()), 1e6, true);
+            default -> variant(LLAMA_31, 500000.0, false);
+        };
+        float[] logits = modelLogits(config, 37);
+        double[][] broken = reference(config, weights, TOKENS, detail);
+        double worst = 0;
+        for (int i = 0; i < TOKENS.length; i++) {
+            for (int v = 0; v < config.vocabSize(); v++) {
+                worst = Math.max(worst, Math.abs(broken[i][v] - logits[i * config.vocabSize() + v]));
+            }
+        }
+        assertTrue(worst > 1e-3, detail + ": the reference without it still agrees (max |diff| " + worst + ")");
+    }
+
+    private static LlamaConfig variant(Variant variant, double theta, boolean tied) {
+        return new LlamaConfig(32, 32, 64, 2, 4, 2, 32, 1e-5, theta, tied, 1, 2, variant);
+    }
+
+    private static final int[] TOKENS = {1, 7, 3, 30, 12, 5, 5, 9, 21};
+    private static Map<String, float[]> weights;
+
+    /** The model's logits for {@link #TOKENS}; its weights are left in {@link #weights} for the reference. */
+    private static float[] modelLogits(LlamaConfig config, long seed) {
+        int[] tokens = TOKENS;
         try (Llama model = Llama.init(config, root.newSubManager(), seed); NDScope scope = new NDScope()) {
             Autograd.off();
-            Map<String, float[]> w = new HashMap<>();
-            model.parameters().forEach((name, p) -> w.put(name, p.toFloatArray()));
+            // Sharper attention than the initialisation's: positions (and so the rotary details) then move the logits.
+            model.parameters().forEach((name, p) -> {
+                if (name.endsWith("q_proj.weight") || name.endsWith("k_proj.weight")) {
+                    p.muli(root.create(8f));
+                }
+            });
+            weights = new HashMap<>();
+            model.parameters().forEach((name, p) -> weights.put(name, p.toFloatArray()));
             int t = tokens.length;
             NDArray ids = root.create(java.util.Arrays.stream(tokens).asLongStream().toArray(), new Shape(1, t));
             NDArray positions = root.arange(0L, t, 1L, DataType.INT64).reshape(1, t);
-            float[] logits = model.forward(ids, positions, Masks.causal(root, t), null).toFloatArray();
-            double[][] expected = reference(config, w, tokens);
-            for (int i = 0; i < t; i++) {
-                for (int v = 0; v < config.vocabSize(); v++) {
-                    assertEquals(expected[i][v], logits[i * config.vocabSize() + v], 1e-4, "logit [" + i + ", " + v + "]");
-                }
+            return model.forward(ids, positions, Masks.causal(root, t), null).toFloatArray();
+        }
+    }
+
+    private static void check(LlamaConfig config, long seed) {
+        float[] logits = modelLogits(config, seed);
+        double[][] expected = reference(config, weights, TOKENS, "");
+        for (int i = 0; i < TOKENS.length; i++) {
+            for (int v = 0; v < config.vocabSize(); v++) {
+                assertEquals(expected[i][v], logits[i * config.vocabSize() + v], 1e-4, "logit [" + i + ", " + v + "]");
             }
         }
     }
 
-    private static double[][] reference(LlamaConfig c, Map<String, float[]> w, int[] tokens) {
+    /** The logits of {@code tokens}; {@code leftOut} names a detail to skip ("bias", "qk-norm", "rope-scaling"). */
+    private static double[][] reference(LlamaConfig c, Map<String, float[]> w, int[] tokens, String leftOut) {
         int t = tokens.length;
         int hidden = c.hiddenSize();
         int heads = c.numAttentionHeads();
@@ -79,9 +149,16 @@ class ReferenceForwardTest {
             double[][] v = new double[t][];
             for (int i = 0; i < t; i++) {
                 h[i] = rmsNorm(x[i], w.get(p + "input_layernorm.weight"), c.rmsNormEps());
-                q[i] = rope(matVec(w.get(p + "self_attn.q_proj.weight"), h[i], heads * d), i, heads, d, c.ropeTheta());
-                k[i] = rope(matVec(w.get(p + "self_attn.k_proj.weight"), h[i], kvHeads * d), i, kvHeads, d, c.ropeTheta());
-                v[i] = matVec(w.get(p + "self_attn.v_proj.weight"), h[i], kvHeads * d);
+                q[i] = project(w, p + "self_attn.q_proj", h[i], heads * d, leftOut);
+                k[i] = project(w, p + "self_attn.k_proj", h[i], kvHeads * d, leftOut);
+                v[i] = project(w, p + "self_attn.v_proj", h[i], kvHeads * d, leftOut);
+                if (c.variant().architecture() == Architecture.QWEN3 && !leftOut.equals("qk-norm")) {
+                    q[i] = perHeadNorm(q[i], w.get(p + "self_attn.q_norm.weight"), d, c.rmsNormEps());
+                    k[i] = perHeadNorm(k[i], w.get(p + "self_attn.k_norm.weight"), d, c.rmsNormEps());
+                }
+                double[] freq = frequencies(c, leftOut.equals("rope-scaling"));
+                q[i] = rope(q[i], i, heads, d, freq);
+                k[i] = rope(k[i], i, kvHeads, d, freq);
             }
             for (int i = 0; i < t; i++) {
                 double[] y = new double[heads * d];
@@ -106,14 +183,14 @@ class ReferenceForwardTest {
                         }
                     }
                 }
-                add(x[i], matVec(w.get(p + "self_attn.o_proj.weight"), y, hidden));
+                add(x[i], project(w, p + "self_attn.o_proj", y, hidden, leftOut));
                 double[] n = rmsNorm(x[i], w.get(p + "post_attention_layernorm.weight"), c.rmsNormEps());
-                double[] gate = matVec(w.get(p + "mlp.gate_proj.weight"), n, c.intermediateSize());
-                double[] up = matVec(w.get(p + "mlp.up_proj.weight"), n, c.intermediateSize());
+                double[] gate = project(w, p + "mlp.gate_proj", n, c.intermediateSize(), leftOut);
+                double[] up = project(w, p + "mlp.up_proj", n, c.intermediateSize(), leftOut);
                 for (int e = 0; e < gate.length; e++) {
                     gate[e] = gate[e] / (1 + Math.exp(-gate[e])) * up[e];
                 }
-                add(x[i], matVec(w.get(p + "mlp.down_proj.weight"), gate, hidden));
+                add(x[i], project(w, p + "mlp.down_proj", gate, hidden, leftOut));
             }
         }
         float[] head = w.get(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
@@ -124,12 +201,60 @@ class ReferenceForwardTest {
         return logits;
     }
 
+    /** W·x + b, the bias taken wherever the weights have one (unless biases are left out). */
+    private static double[] project(Map<String, float[]> w, String name, double[] x, int out, String leftOut) {
+        double[] y = matVec(w.get(name + ".weight"), x, out);
+        float[] bias = w.get(name + ".bias");
+        if (bias != null && !leftOut.equals("bias")) {
+            for (int o = 0; o < out; o++) {
+                y[o] += bias[o];
+            }
+        }
+        return y;
+    }
+
+    private static double[] perHeadNorm(double[] x, float[] weight, int d, double eps) {
+        double[] out = new double[x.length];
+        for (int h = 0; h < x.length / d; h++) {
+            double[] head = rmsNorm(java.util.Arrays.copyOfRange(x, h * d, (h + 1) * d), weight, eps);
+            System.arraycopy(head, 0, out, h * d, d);
+        }
+        return out;
+    }
+
+    /**
+     * θ^(−2i/D), with rope_scaling as transformers' _compute_linear_scaling_rope_parameters and
+     * _compute_llama3_parameters compute it (written out again here, not shared with the model).
+     */
+    private static double[] frequencies(LlamaConfig c, boolean unscaled) {
+        int d = c.headDim();
+        RopeScaling s = unscaled ? null : c.variant().ropeScaling();
+        double[] f = new double[d / 2];
+        for (int i = 0; i < d / 2; i++) {
+            double inv = 1 / Math.pow(c.ropeTheta(), 2.0 * i / d);
+            if (s != null && s.type().equals("linear")) {
+                inv /= s.factor();
+            } else if (s != null) {
+                double wavelen = 2 * Math.PI / inv;
+                double low = s.originalMaxPositionEmbeddings() / s.lowFreqFactor();
+                double high = s.originalMaxPositionEmbeddings() / s.highFreqFactor();
+                double scaled = wavelen > low ? inv / s.factor() : inv;
+                double smooth = (s.originalMaxPositionEmbeddings() / wavelen - s.lowFreqFactor())
+                        / (s.highFreqFactor() - s.lowFreqFactor());
+                boolean medium = !(wavelen < high) && !(wavelen > low);
+                inv = medium ? (1 - smooth) * scaled / s.factor() + smooth * scaled : scaled;
+            }
+            f[i] = inv;
+        }
+        return f;
+    }
+
     /** Hugging Face's rotate_half: each head's (x1, x2) becomes (x1·cos − x2·sin, x2·cos + x1·sin). */
-    private static double[] rope(double[] x, int position, int heads, int d, double theta) {
+    private static double[] rope(double[] x, int position, int heads, int d, double[] freq) {
         double[] out = new double[x.length];
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < d / 2; i++) {
-                double angle = position / Math.pow(theta, 2.0 * i / d);
+                double angle = position * freq[i];
                 double x1 = x[h * d + i];
                 double x2 = x[h * d + i + d / 2];
                 out[h * d + i] = x1 * Math.cos(angle) - x2 * Math.sin(angle);
