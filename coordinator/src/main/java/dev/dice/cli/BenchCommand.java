@@ -38,9 +38,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
 
-    @Option(names = "--peer", description = "runtime: also time this PyTorch-eager peer script (shared/bench/"
-            + "peer_dpo_step.py) in alternation with our DPO step and report the speed-up.")
-    Path peer;
+    @Option(names = "--peer", arity = "0..1", fallbackValue = PeerComparison.DEFAULT_SCRIPT, paramLabel = "SCRIPT",
+            description = "runtime: also time a PyTorch-eager peer script (without SCRIPT: the repository's "
+            + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
+    String peer;
 
     @Option(names = "--peer-python", defaultValue = "/usr/bin/python3",
             description = "runtime: the Python that has torch, for --peer (default: ${DEFAULT-VALUE}).")
@@ -63,7 +64,8 @@ final class BenchCommand implements Callable<Integer> {
                     RuntimeBench bench = new RuntimeBench(root, repeats);
                     result = bench.run(BuiltinModel.config());
                     if (peer != null) {
-                        result.put("peer", PeerComparison.run(bench, peer, peerPython, peerRounds,
+                        Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
+                        result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,
                                 peerThreads != null ? peerThreads : Math.max(1, threads), 30));
                     }
                 }

@@ -14,9 +14,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * {@code dice bench runtime --peer SCRIPT}: our DPO step and the PyTorch-eager peer's ({@code shared/bench/
- * peer_dpo_step.py}, same shapes), timed in alternation, round after round (by default on the same number of
- * threads; {@code --peer-threads} gives the peer its own). A shared machine's
+ * {@code dice bench runtime --peer [SCRIPT]}: our DPO step and the PyTorch-eager peer's ({@code
+ * bench/peer/peer_dpo_step.py} unless SCRIPT names another, same shapes), timed in alternation, round after round (by
+ * default on the same number of threads; {@code --peer-threads} gives the peer its own). A shared machine's
  * speed drifts by tens of percent within minutes, so only figures taken side by side make a fair ratio: each
  * round's ratio is peer ms / our ms, and the median of those rounds is the speed-up reported. Both sides are timed
  * the peer's way: the mean of {@code steps} steps after 5 warm-up steps.
@@ -24,7 +24,23 @@ import java.util.regex.Pattern;
 final class PeerComparison {
     private static final Pattern MS_PER_STEP = Pattern.compile("ms/step=([0-9.]+)");
 
+    /** The peer {@code --peer} runs when given no script, relative to the repository's root. */
+    static final String DEFAULT_SCRIPT = "bench/peer/peer_dpo_step.py";
+
     private PeerComparison() {}
+
+    /**
+     * The peer script: {@code script} as given when it exists (relative to the working directory), else resolved
+     * against {@code home}, the repository's root that the {@code dice} launcher exports as {@code DICE_HOME}, so
+     * that the default peer is found from any directory.
+     */
+    static Path locate(String script, String home) {
+        Path given = Path.of(script);
+        if (Files.exists(given) || given.isAbsolute() || home == null) {
+            return given;
+        }
+        return Path.of(home).resolve(given);
+    }
 
     /** {@code threads}: the peer's (ours are the process's libtorch threads). */
     static Map<String, Object> run(RuntimeBench bench, Path script, String python, int rounds, int threads, int steps) {
