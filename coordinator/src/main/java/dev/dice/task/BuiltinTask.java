@@ -166,7 +166,7 @@ public final class BuiltinTask {
         return response.getBytes(StandardCharsets.UTF_8).length <= maxResponseBytes(p);
     }
 
-    /** A short description of the task for the README and run logs, with the default judge. */
+    /** A short description of the task, with the default judge. */
     public String describe() {
         return describe(JudgeParams.DEFAULTS);
     }
