@@ -25,7 +25,7 @@ public final class ShardGeneration {
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
-        Generator generator = new Generator(policy.model(), policy.tokenizer().eosId(), policy.tokenizer().padId());
+        Generator generator = new Generator(policy.model(), policy.stopIds(), policy.tokenizer().padId());
         int k = Math.max(1, shard.getSamplesPerPrompt());
         List<int[]> rows = new ArrayList<>();
         List<long[]> ids = new ArrayList<>(); // (prompt index, sample)
@@ -48,14 +48,14 @@ public final class ShardGeneration {
             List<Generator.Sample> samples = generator.generate(rows.subList(from, to), params, seeds);
             for (int i = from; i < to; i++) {
                 Generator.Sample sample = samples.get(i - from);
-                String text = policy.tokenizer().decode(sample.tokens());
+                String visible = policy.tokenizer().decode(sample.tokens());
                 out.addResponses(Response.newBuilder()
                         .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
                         .setSample((int) ids.get(i)[1])
-                        .setText(text)
+                        .setText(policy.responseText(visible, sample.stopToken()))
                         .setTokens(sample.tokens().length)
                         .setEndedOnEos(sample.endedOnEos())
-                        .setValid(sample.endedOnEos() && text.strip().length() >= minChars));
+                        .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
             }
         }
         return out.build();

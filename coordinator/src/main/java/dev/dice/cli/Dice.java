@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "dice", mixinStandardHelpOptions = true, version = "dice-cluster 0.1.0",
         description = "DICE: bootstrap a DPO-tuned language model with its own implicit reward.",
         subcommands = {RunCommand.class, NodeCommand.class, LocalClusterCommand.class, ExperimentCommand.class, BenchCommand.class,
-                ReportCommand.class})
+                ReportCommand.class, LogprobsCommand.class,
+                RandomModelCommand.class})
 public final class Dice implements Runnable {
 
     @Override

@@ -42,6 +42,12 @@ final class RunOptions {
     @Option(names = "--tokenizer", description = "Directory or tokenizer.json of --model's tokenizer.")
     Path tokenizer;
 
+    @Option(names = "--no-chat-template", description = "Do not render prompts with the tokenizer's chat template.")
+    Boolean noChatTemplate;
+
+    @Option(names = "--system-prompt", description = "A system turn before every prompt (chat templates only).")
+    String systemPrompt;
+
     @Option(names = "--prompts", description = "JSONL of prompts ({\"prompt\": ...}) for the rounds and evaluation.")
     Path prompts;
 
@@ -76,6 +82,8 @@ final class RunOptions {
         put(overrides, "dice.rounds.gamma", gamma);
         put(overrides, "dice.model.dir", model == null ? null : model.toString());
         put(overrides, "dice.model.tokenizer", tokenizer == null ? null : tokenizer.toString());
+        put(overrides, "dice.model.chat-template", noChatTemplate == null ? null : !noChatTemplate);
+        put(overrides, "dice.model.system-prompt", systemPrompt);
         put(overrides, "dice.data.prompts", prompts == null ? null : prompts.toString());
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);

@@ -9,6 +9,9 @@ import dev.dice.work.Training;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import dev.dice.gpu.chat.ChatMessage;
+import dev.dice.gpu.chat.ChatTemplate;
 import java.util.SplittableRandom;
 
 /** The data of a run: the built-in task's, or the user's own JSONL files. */
@@ -24,11 +27,21 @@ final class Datasets {
         return out;
     }
 
-    /** Prompts, one per line: {"prompt": "..."} with an optional "id" (default: "p" + line number). */
-    static List<Prompt> readPrompts(Path file) {
+    /**
+     * Prompts, one per line: {"prompt": "..."} or {"messages": [{"role": ..., "content": ...}, ...]}, with an optional
+     * "id" (default: "p" + line number). With a chat template each prompt is rendered for the assistant's turn.
+     */
+    static List<Prompt> readPrompts(Path file, Optional<ChatFormat> chat) {
         List<Prompt> prompts = new ArrayList<>();
         Jsonl.read(file, (node, where) -> {
-            String text = text(node.get("prompt"), where, "prompt");
+            String text;
+            if (node.has("messages")) {
+                List<ChatMessage> messages = messages(node.get("messages"), where, "messages");
+                text = chat.orElseThrow(() -> ChatFormat.needsTemplate(where, "messages")).prompt(messages);
+            } else {
+                String prompt = text(node.get("prompt"), where, "prompt");
+                text = chat.map(c -> c.prompt(prompt)).orElse(prompt);
+            }
             String id = node.hasNonNull("id") ? node.get("id").asText() : "p" + (prompts.size() + 1);
             prompts.add(new Prompt(id, "user", text, ""));
             return null;
@@ -38,18 +51,43 @@ final class Datasets {
 
     /**
      * Offline pairs in the UltraFeedback-binarized shape: "prompt", and "chosen"/"rejected" either strings or
-     * chat messages ([{"role": ..., "content": ...}], the last assistant message being the response).
+     * chat messages ([{"role": ..., "content": ...}], the last assistant message being the response). With a chat
+     * template, messages are split into prompt and response as TRL does, and a plain prompt is rendered as a user turn.
      */
-    static List<OfflinePair> readOfflinePairs(Path file) {
+    static List<OfflinePair> readOfflinePairs(Path file, Optional<ChatFormat> chat) {
         List<OfflinePair> pairs = new ArrayList<>();
         Jsonl.read(file, (node, where) -> {
-            String prompt = text(node.get("prompt"), where, "prompt");
             String id = node.hasNonNull("prompt_id") ? node.get("prompt_id").asText() : "off" + (pairs.size() + 1);
-            pairs.add(new OfflinePair(id, prompt, response(node.get("chosen"), where, "chosen"),
-                    response(node.get("rejected"), where, "rejected")));
+            JsonNode chosen = node.get("chosen");
+            JsonNode rejected = node.get("rejected");
+            if (chat.isPresent() && chosen != null && chosen.isArray()) {
+                ChatTemplate.PromptResponse c = chat.get().split(messages(chosen, where, "chosen"));
+                ChatTemplate.PromptResponse r = chat.get().split(messages(rejected, where, "rejected"));
+                if (!c.prompt().equals(r.prompt())) {
+                    throw new BadInputException(where + ": fields 'chosen' and 'rejected' must share every turn before"
+                            + " the last assistant message");
+                }
+                pairs.add(new OfflinePair(id, c.prompt(), c.response(), r.response()));
+            } else {
+                String prompt = text(node.get("prompt"), where, "prompt");
+                pairs.add(new OfflinePair(id, chat.map(f -> f.prompt(prompt)).orElse(prompt),
+                        response(chosen, where, "chosen"), response(rejected, where, "rejected")));
+            }
             return null;
         });
         return pairs;
+    }
+
+    private static List<ChatMessage> messages(JsonNode node, String where, String field) {
+        if (node == null || !node.isArray() || node.isEmpty()) {
+            throw new BadInputException(where + ": field '" + field + "' must be a non-empty list of chat messages");
+        }
+        List<ChatMessage> out = new ArrayList<>();
+        for (int i = 0; i < node.size(); i++) {
+            out.add(new ChatMessage(text(node.get(i).get("role"), where, field + "[" + i + "].role"),
+                    text(node.get(i).get("content"), where, field + "[" + i + "].content")));
+        }
+        return out;
     }
 
     private static String response(JsonNode node, String where, String field) {

@@ -63,7 +63,8 @@ public final class DiceRun {
                 .withFallback(withModelThreads(root, config, roles));
         RunObserver.runStarted(dir.root(), RunPlan.stageNames(config), root.getInt("dice.metrics.port"));
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
-                : HfTokenizer.load(Path.of(config.model().tokenizer()));
+                : config.model().chatTemplate() ? HfTokenizer.load(Path.of(config.model().tokenizer()))
+                : HfTokenizer.load(Path.of(config.model().tokenizer())).withoutChatTemplate();
         CompletableFuture<Coordination.RunEnded> ended = new CompletableFuture<>();
         log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), RunPlan.stageNames(config));
         try (NDManager device = NDManager.newBaseManager(Device.fromName(root.getString("dice.device")))) {

@@ -21,8 +21,12 @@ public record RunConfig(
         Trainers trainers,
         JournalSettings journal) {
 
+    /**
+     * The built-in model's shape, or the user's checkpoint {@code dir} and {@code tokenizer}; {@code chatTemplate}: render
+     * prompts with the tokenizer's chat template where it has one; {@code systemPrompt}: a system turn before each.
+     */
     public record Model(int hiddenSize, int intermediateSize, int layers, int heads, int kvHeads, int context,
-            String dir, String tokenizer) {
+            String dir, String tokenizer, boolean chatTemplate, String systemPrompt) {
         /** The built-in byte-level model: vocabulary 256 bytes + BOS 256, EOS 257, PAD 258; tied head. */
         public LlamaConfig builtin() {
             return new LlamaConfig(259, hiddenSize, intermediateSize, layers, heads, kvHeads, context, 1e-5, 10000.0,
@@ -74,7 +78,8 @@ public record RunConfig(
                     c.getString("out"),
                     new Model(c.getInt("model.hidden-size"), c.getInt("model.intermediate-size"), c.getInt("model.layers"),
                             c.getInt("model.heads"), c.getInt("model.kv-heads"), c.getInt("model.context"),
-                            c.getString("model.dir"), c.getString("model.tokenizer")),
+                            c.getString("model.dir"), c.getString("model.tokenizer"), c.getBoolean("model.chat-template"),
+                            c.getString("model.system-prompt")),
                     new Data(c.getInt("data.sft-prompts"), c.getInt("data.offline-prompts"),
                             c.getInt("data.offline-policy-samples"), c.getString("data.prompts"),
                             c.getString("data.offline-pairs")),

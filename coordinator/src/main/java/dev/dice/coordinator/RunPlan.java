@@ -25,6 +25,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
 
 /**
@@ -55,9 +56,10 @@ final class RunPlan {
         this.userModel = config.model().dir().isEmpty() ? null : Path.of(config.model().dir());
         this.task = new BuiltinTask(config.seed());
         boolean ownPrompts = !config.data().prompts().isEmpty();
+        Optional<ChatFormat> chat = ChatFormat.of(config.model());
         this.judge = ownPrompts ? null : new Judge();
         if (ownPrompts) {
-            List<Prompt> all = Datasets.readPrompts(Path.of(config.data().prompts()));
+            List<Prompt> all = Datasets.readPrompts(Path.of(config.data().prompts()), chat);
             int eval = Math.min(config.eval().prompts(), all.size() / 5);
             this.evalPrompts = all.subList(all.size() - eval, all.size());
             this.userRoundPrompts = all.subList(0, all.size() - eval);
@@ -71,9 +73,9 @@ final class RunPlan {
             }
         }
         if (!config.data().offlinePairs().isEmpty()) {
-            this.offline = Datasets.readOfflinePairs(Path.of(config.data().offlinePairs()));
+            this.offline = Datasets.readOfflinePairs(Path.of(config.data().offlinePairs()), chat);
         } else if (Files.exists(offlineFile())) {
-            this.offline = Datasets.readOfflinePairs(offlineFile());
+            this.offline = Datasets.readOfflinePairs(offlineFile(), Optional.empty());
         } else if (config.data().offlinePolicySamples() == 0) {
             buildOffline(List.of());
         }

@@ -38,8 +38,16 @@ public final class Checkpoint {
 
     private Checkpoint() {}
 
-    /** Writes weights first and config last, so a directory with a config always has its weights. */
+    /** Writes a model built here: float32 weights and a config.json written from {@code cfg}. */
     public static void saveModel(Path dir, LlamaConfig cfg, Map<String, NDArray> params) {
+        saveModel(dir, cfg, params, ModelFiles.BUILT_HERE);
+    }
+
+    /**
+     * Writes weights in {@code files}' dtype, then the files that travel with them, config last, so a directory with
+     * a config always has its weights.
+     */
+    public static void saveModel(Path dir, LlamaConfig cfg, Map<String, NDArray> params, ModelFiles files) {
         Map<String, Shape> expected = cfg.parameterShapes();
         for (Map.Entry<String, Shape> e : expected.entrySet()) {
             NDArray p = params.get(e.getKey());
@@ -53,8 +61,47 @@ public final class Checkpoint {
                 throw new IllegalArgumentException("parameter '" + name + "' is not part of the configured model");
             }
         }
-        SafeTensors.write(dir.resolve(WEIGHTS_FILE), params);
-        cfg.save(dir.resolve(CONFIG_FILE));
+        SafeTensors.write(dir.resolve(WEIGHTS_FILE), params, files.dtype());
+        files.writeBesideWeights(dir, cfg);
+    }
+
+    /**
+     * Writes weights as a release lays them out: {@code shards} files named {@code model-0000i-of-0000n.safetensors},
+     * each holding whole tensors in name order, and {@code model.safetensors.index.json} mapping names to files (one
+     * shard: a single {@code model.safetensors}).
+     */
+    public static void saveShards(Path dir, Map<String, NDArray> params, SafeTensors.Dtype dtype, int shards) {
+        if (shards <= 1) {
+            SafeTensors.write(dir.resolve(WEIGHTS_FILE), params, dtype);
+            return;
+        }
+        List<String> names = new ArrayList<>(new TreeMap<>(params).keySet());
+        long total = params.values().stream().mapToLong(p -> p.size() * dtype.bytes).sum();
+        com.fasterxml.jackson.databind.node.ObjectNode index = JSON.createObjectNode();
+        index.putObject("metadata").put("total_size", total);
+        com.fasterxml.jackson.databind.node.ObjectNode weightMap = index.putObject("weight_map");
+        long perShard = (total + shards - 1) / shards;
+        int shard = 0;
+        long filled = 0;
+        Map<String, NDArray> current = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            NDArray p = params.get(names.get(i));
+            current.put(names.get(i), p);
+            filled += p.size() * dtype.bytes;
+            boolean last = i == names.size() - 1;
+            if (last || (filled >= perShard * (shard + 1) && shard < shards - 1)) {
+                String file = String.format("model-%05d-of-%05d.safetensors", shard + 1, shards);
+                SafeTensors.write(dir.resolve(file), current, dtype);
+                current.keySet().forEach(name -> weightMap.put(name, file));
+                current = new LinkedHashMap<>();
+                shard++;
+            }
+        }
+        if (shard != shards) {
+            throw new IllegalArgumentException(shards + " shards asked for, but " + params.size() + " tensors fill only "
+                    + shard);
+        }
+        writeJson(dir.resolve(INDEX_FILE), index);
     }
 
     /**

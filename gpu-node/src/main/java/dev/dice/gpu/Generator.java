@@ -6,7 +6,9 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -26,17 +28,29 @@ public final class Generator {
         }
     }
 
-    /** A sampled response; {@code tokens} excludes the end-of-sequence token even when it ended on one. */
-    public record Sample(int[] tokens, boolean endedOnEos) {}
+    /**
+     * A sampled response: {@code tokens} before the stop token, and the stop token it ended on (−1 when it ran to the
+     * token limit). Callers that score or train on the response put the stop token back: it is part of the response.
+     */
+    public record Sample(int[] tokens, int stopToken) {
+        public boolean endedOnEos() {
+            return stopToken >= 0;
+        }
+    }
 
     private final Llama model;
-    private final int eosId;
+    private final Set<Integer> stopIds;
     private final int padId;
 
-    public Generator(Llama model, int eosId, int padId) {
+    /** {@code stopIds}: every token that ends a response (a release often has several: end of turn, end of text). */
+    public Generator(Llama model, Collection<Integer> stopIds, int padId) {
         this.model = model;
-        this.eosId = eosId;
+        this.stopIds = Set.copyOf(stopIds);
         this.padId = padId;
+    }
+
+    public Generator(Llama model, int eosId, int padId) {
+        this(model, eosId < 0 ? List.of() : List.of(eosId), padId);
     }
 
     /** Samples one response per prompt with a KV cache: one prefill, then one position per step. */
@@ -52,13 +66,14 @@ public final class Generator {
     private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, boolean useCache) {
         Autograd.off();
         int rows = prompts.size();
-        int context = model.config().maxPositionEmbeddings();
+        int context = model.config().context();
         int promptLength = 0;
         for (int i = 0; i < rows; i++) {
             int len = prompts.get(i).length;
             if (len == 0 || len >= context) {
                 throw new BadInputException("prompt " + i + " has " + len + " tokens; it must be non-empty and shorter"
-                        + " than the context (max_position_embeddings = " + context + ")");
+                        + " than the model's context (" + context + " tokens: max_position_embeddings, or the"
+                        + " sliding_window where that is smaller)");
             }
             promptLength = Math.max(promptLength, len);
         }
@@ -67,6 +82,8 @@ public final class Generator {
         long[] tokens = new long[rows * (promptLength + steps)]; // the growing left-padded sequences
         int[][] out = new int[rows][steps];
         int[] produced = new int[rows];
+        int[] stop = new int[rows];
+        Arrays.fill(stop, -1);
         boolean[] done = new boolean[rows];
         SplittableRandom[] rngs = new SplittableRandom[rows];
         for (int b = 0; b < rows; b++) {
@@ -95,8 +112,9 @@ public final class Generator {
                     int next = padId;
                     if (!done[b]) {
                         next = sample(logits, b * vocab, vocab, params, rngs[b]);
-                        if (next == eosId) {
+                        if (stopIds.contains(next)) {
                             done[b] = true;
+                            stop[b] = next;
                         } else {
                             out[b][produced[b]++] = next;
                         }
@@ -112,7 +130,7 @@ public final class Generator {
         }
         List<Sample> samples = new ArrayList<>(rows);
         for (int b = 0; b < rows; b++) {
-            samples.add(new Sample(Arrays.copyOf(out[b], produced[b]), done[b]));
+            samples.add(new Sample(Arrays.copyOf(out[b], produced[b]), stop[b]));
         }
         return samples;
     }

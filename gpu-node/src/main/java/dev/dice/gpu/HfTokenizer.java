@@ -11,6 +11,9 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import dev.dice.gpu.chat.ChatMessage;
+import dev.dice.gpu.chat.ChatTemplate;
 
 /**
  * A Hugging Face {@code tokenizer.json} run by DJL's bindings to the Rust tokenizers library.
@@ -25,27 +28,38 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     public static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Files a release keeps beside tokenizer.json that transformers reads with it. */
+    private static final List<String> SIBLING_FILES = List.of(TOKENIZER_CONFIG_FILE, "special_tokens_map.json",
+            "tokenizer.model");
     private static final List<String> BOS_CANDIDATES = List.of("<s>", "<|begin_of_text|>", "<|endoftext|>");
     private static final List<String> EOS_CANDIDATES = List.of("</s>", "<|end_of_text|>", "<|endoftext|>");
 
     private final HuggingFaceTokenizer tokenizer;
+    private final List<Path> files;
     private final int vocabSize;
     private final int bosId;
     private final int eosId;
     private final int padId;
+    private final Optional<ChatTemplate> chatTemplate;
+    private final int endOfTurnId;
 
-    private HfTokenizer(HuggingFaceTokenizer tokenizer, int vocabSize, int bosId, int eosId, int padId) {
+    private HfTokenizer(HuggingFaceTokenizer tokenizer, List<Path> files, int vocabSize, int bosId, int eosId,
+            int padId, Optional<ChatTemplate> chatTemplate) {
         this.tokenizer = tokenizer;
+        this.files = List.copyOf(files);
+        this.chatTemplate = chatTemplate;
         this.vocabSize = vocabSize;
         this.bosId = bosId;
         this.eosId = eosId;
         this.padId = padId;
+        this.endOfTurnId = chatTemplate.map(this::endOfTurn).orElse(eosId);
     }
 
     /**
      * Loads {@code tokenizer.json} (given directly, or inside a model directory). Special tokens come from a
      * sibling {@code tokenizer_config.json} when it names them, else from the usual spellings
-     * ({@code <s>}, {@code </s>}, ...); PAD defaults to EOS, as for Llama.
+     * ({@code <s>}, {@code </s>}, ...); PAD defaults to EOS, as for Llama. The chat template, when
+     * tokenizer_config.json has one, is parsed here too, so a broken template stops the run before it starts.
      */
     public static HfTokenizer load(Path dirOrFile) {
         Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve(TOKENIZER_FILE) : dirOrFile;
@@ -59,6 +73,8 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         int bos = specialId(ids, file, configFile, config, "bos_token", BOS_CANDIDATES);
         int eos = specialId(ids, file, configFile, config, "eos_token", EOS_CANDIDATES);
         Integer pad = namedId(ids, file, configFile, config, "pad_token");
+        Optional<ChatTemplate> template = Files.exists(configFile) ? ChatTemplate.fromTokenizerConfig(configFile)
+                : Optional.empty();
         try {
             HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
                     .optTokenizerPath(file)
@@ -66,9 +82,17 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
                     .optTruncation(false)
                     .optPadding(false)
                     .build();
-            return new HfTokenizer(tokenizer, vocabSize, bos, eos, pad == null ? eos : pad);
+            List<Path> files = new java.util.ArrayList<>(List.of(file));
+            for (String sibling : SIBLING_FILES) {
+                if (Files.isRegularFile(file.resolveSibling(sibling))) {
+                    files.add(file.resolveSibling(sibling));
+                }
+            }
+            return new HfTokenizer(tokenizer, files, vocabSize, bos, eos, pad == null ? eos : pad, template);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file, e);
+        } catch (BadInputException e) {
+            throw e;
         } catch (RuntimeException e) {
             // The Rust side reports a malformed file as a bare RuntimeException.
             throw new BadInputException(file + ": not a usable tokenizer: " + e.getMessage(), e);
@@ -92,6 +116,44 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             longs[i] = ids[i];
         }
         return tokenizer.decode(longs, true);
+    }
+
+    /** The same tokenizer with prompts in the plain format (the run's choice when it does not want the template). */
+    public HfTokenizer withoutChatTemplate() {
+        return new HfTokenizer(tokenizer, files, vocabSize, bosId, eosId, padId, Optional.empty());
+    }
+
+    @Override
+    public Optional<ChatTemplate> chatTemplate() {
+        return chatTemplate;
+    }
+
+    @Override
+    public int endOfTurnId() {
+        return endOfTurnId;
+    }
+
+    /**
+     * The token the template closes an assistant turn with ({@code <|eot_id|>}, {@code <|im_end|>}, {@code </s>}):
+     * the first token after the assistant's text in a rendered exchange.
+     */
+    private int endOfTurn(ChatTemplate template) {
+        String mark = "\u2063end-of-turn probe\u2063";
+        String rendered = template.render(List.of(new ChatMessage("user", "Hi"), new ChatMessage("assistant", mark)),
+                false);
+        int at = rendered.lastIndexOf(mark);
+        int[] after = at < 0 ? new int[0] : encode(rendered.substring(at + mark.length()));
+        return after.length > 0 ? after[0] : eosId;
+    }
+
+    @Override
+    public String tokenText(int id) {
+        return tokenizer.decode(new long[] {id}, false);
+    }
+
+    @Override
+    public List<Path> files() {
+        return files;
     }
 
     @Override

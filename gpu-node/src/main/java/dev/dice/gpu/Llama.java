@@ -145,6 +145,25 @@ public final class Llama implements AutoCloseable {
         return rmsNorm(x, p("model.norm.weight"));
     }
 
+    /**
+     * log p(ids[i + 1] | ids[0..i]) for every i of one sequence, without gradients: the model's view of a text, to set
+     * beside another runtime's on the same ids.
+     */
+    public double[] nextTokenLogProbs(int[] ids) {
+        Autograd.off();
+        try (NDScope scope = new NDScope()) {
+            int t = ids.length;
+            NDArray tokens = manager.create(Arrays.stream(ids).asLongStream().toArray(), new Shape(1, t));
+            NDArray positions = manager.arange(0L, t, 1L, ai.djl.ndarray.types.DataType.INT64).reshape(1, t);
+            float[] logp = forward(tokens, positions, Masks.causal(manager, t), null).logSoftmax(-1).toFloatArray();
+            double[] next = new double[t - 1];
+            for (int i = 0; i < t - 1; i++) {
+                next[i] = logp[i * config.vocabSize() + ids[i + 1]];
+            }
+            return next;
+        }
+    }
+
     /** Logits [..., V] of hidden states [..., C]; scorers pass only the positions whose targets they need. */
     NDArray head(NDArray x) {
         return linear(x, config.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight"));

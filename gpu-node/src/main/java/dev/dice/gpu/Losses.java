@@ -14,7 +14,7 @@ public final class Losses {
      */
     public static NDArray sft(Llama model, SequenceBatch batch) {
         NDArray sum = batch.responseTokens() == 0 ? batch.responseLogProbs(model).sum()
-                : PackedBatch.of(batch, model.config().maxPositionEmbeddings()).responseLogProbSum(model);
+                : PackedBatch.of(batch, model.config().context()).responseLogProbSum(model);
         return Scalars.div(sum.neg(), Math.max(1, batch.responseTokens()));
     }
 

@@ -48,7 +48,7 @@ public final class SafeTensors implements AutoCloseable {
     public enum Dtype {
         F32(4), F16(2), BF16(2);
 
-        final int bytes;
+        public final int bytes;
 
         Dtype(int bytes) {
             this.bytes = bytes;
@@ -296,8 +296,8 @@ public final class SafeTensors implements AutoCloseable {
     }
 
     /**
-     * Writes tensors converted to {@code dtype}, sorted by name as HF does. BF16 truncates the low 16 bits
-     * (no rounding): it exists to produce test files and half-size exports, not for training state.
+     * Writes tensors converted to {@code dtype}, sorted by name as HF does. BF16 rounds to nearest even, as torch
+     * converts; training state is written as F32.
      */
     public static void write(Path file, Map<String, NDArray> tensors, Dtype dtype) {
         requireLittleEndianHost();
@@ -358,13 +358,22 @@ public final class SafeTensors implements AutoCloseable {
                             .order(ByteOrder.nativeOrder()).asFloatBuffer();
                     ByteBuffer dst = ByteBuffer.allocate(src.remaining() * 2).order(ByteOrder.LITTLE_ENDIAN);
                     while (src.hasRemaining()) {
-                        dst.putShort((short) (Float.floatToRawIntBits(src.get()) >>> 16));
+                        dst.putShort((short) bf16Bits(src.get()));
                     }
                     yield dst.flip();
                 }
             };
             writeFully(out, bytes);
         }
+    }
+
+    /** The bfloat16 nearest to {@code value} (ties to even, NaN stays NaN), as its 16 bits in an int's low half. */
+    static int bf16Bits(float value) {
+        int bits = Float.floatToRawIntBits(value);
+        if (Float.isNaN(value)) {
+            return (bits >>> 16) | 0x40;
+        }
+        return (bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16;
     }
 
     private static void writeFully(FileChannel out, ByteBuffer buffer) throws IOException {

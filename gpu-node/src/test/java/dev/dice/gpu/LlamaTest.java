@@ -119,7 +119,47 @@ class LlamaTest {
             Generator gen = new Generator(model, 2, 0);
             BadInputException e = assertThrows(BadInputException.class,
                     () -> gen.generate(List.of(new int[40]), new Generator.Params(1, 1, 4), new long[] {1}));
-            assertTrue(e.getMessage().contains("max_position_embeddings = 32"), e.getMessage());
+            assertTrue(e.getMessage().contains("context (32 tokens"), e.getMessage());
+        }
+    }
+
+    /** Mistral's sliding window: a prompt longer than the window is refused, though the position limit is larger. */
+    @Test
+    void slidingWindowBoundsTheContext() {
+        LlamaConfig mistral = new LlamaConfig(32, 32, 64, 2, 4, 2, 32, 1e-5, 1e4, false, 1, 2,
+                new Variant(Architecture.MISTRAL, 0, null, false, false, 12, java.util.List.of()));
+        assertEquals(12, mistral.context());
+        try (Llama model = Llama.init(mistral, root.newSubManager(), 5)) {
+            Generator gen = new Generator(model, List.of(), 0);
+            assertEquals(12 - 10, gen.generate(List.of(new int[10]), new Generator.Params(0, 1, 8), new long[] {1})
+                    .get(0).tokens().length, "generation stops at the window");
+            assertThrows(BadInputException.class,
+                    () -> gen.generate(List.of(new int[12]), new Generator.Params(1, 1, 4), new long[] {1}));
+        }
+    }
+
+    /** Any of several stop ids ends a response, and the sample says which one. */
+    @Test
+    void everyStopIdEndsAResponse() {
+        try (Llama model = TinyModels.model(root, 3)) {
+            List<int[]> prompts = List.of(new int[] {1, 5, 6, 7, 8}, new int[] {1, 9}, new int[] {1, 3, 4});
+            long[] seeds = {21, 22, 23};
+            Generator.Params params = new Generator.Params(1.0, 1.0, 12);
+            List<Generator.Sample> free = new Generator(model, List.of(), 0).generate(prompts, params, seeds);
+            for (int i = 0; i < prompts.size(); i++) {
+                int[] tokens = free.get(i).tokens();
+                assertEquals(-1, free.get(i).stopToken());
+                // Stop on the third token sampled and on the fifth: the first of them to come ends the row.
+                List<Integer> stops = List.of(tokens[4], tokens[2]);
+                Generator.Sample stopped = new Generator(model, stops, 0).generate(List.of(prompts.get(i)), params,
+                        new long[] {seeds[i]}).get(0);
+                int first = 0;
+                while (!stops.contains(tokens[first])) {
+                    first++;
+                }
+                assertEquals(tokens[first], stopped.stopToken(), "row " + i);
+                assertArrayEquals(java.util.Arrays.copyOf(tokens, first), stopped.tokens(), "row " + i);
+            }
         }
     }
 
