@@ -59,8 +59,12 @@ final class RandomModelCommand implements Callable<Integer> {
 
     @Option(names = "--end-turn-every", defaultValue = "0", paramLabel = "N",
             description = "Make the model end its turn with the chat template's end-of-turn token after about N tokens"
-                    + " (random weights never would; for trying a run's plumbing). Needs --tokenizer.")
+                    + " at --temperature (random weights never would; for trying a run's plumbing). Needs --tokenizer.")
     int endTurnEvery;
+
+    @Option(names = "--temperature", defaultValue = "0.7",
+            description = "The sampling temperature --end-turn-every is for (default ${DEFAULT-VALUE}, the rounds').")
+    double temperature;
 
     @Override
     public Integer call() throws IOException {
@@ -91,7 +95,7 @@ final class RandomModelCommand implements Callable<Integer> {
                     throw new BadInputException("--end-turn-every needs --tokenizer (its end-of-turn token)");
                 }
                 try (HfTokenizer t = HfTokenizer.load(tokenizer)) {
-                    EndOfTurnBias.apply(model, t.endOfTurnId(), endTurnEvery);
+                    EndOfTurnBias.apply(model, t.endOfTurnId(), endTurnEvery, temperature);
                 }
             }
             Checkpoint.saveShards(out, model.parameters(), files.dtype(), shards);
