@@ -28,9 +28,9 @@ import jinjava.javax.el.ExpressionFactory;
  * apply_chat_template: trim_blocks and lstrip_blocks on, the '-' whitespace control of expressions honoured like
  * that of tags, filters binding tighter than arithmetic, one trailing newline of the template dropped, keyword
  * arguments whose value is a whole expression ({@link PythonParser}), Python's str methods
- * ({@link PythonStringMethods}), Python's strip for the trim filter, and the functions raise_exception and
- * strftime_now ({@link TemplateFunctions}). Any template error fails the rendering: Jinjava's default is to
- * record it and render on.
+ * ({@link PythonStringMethods}), Python's strip for the trim filter, transformers' tojson ({@link PythonJson}),
+ * and the functions raise_exception and strftime_now ({@link TemplateFunctions}). Any template error fails the
+ * rendering: Jinjava's default is to record it and render on.
  *
  * <p>One construct is rewritten in the template text before parsing, because Jinjava's grammar has no slice
  * step: a name or dotted name followed by {@code [::-1]} (as in Qwen3's {@code messages[::-1]}) becomes
@@ -72,6 +72,7 @@ final class JinjaRenderer {
         jinjava = new PythonJinjava(config);
         TemplateFunctions.definitions().forEach(jinjava.getGlobalContext()::registerFunction);
         jinjava.getGlobalContext().registerFilter(new PythonTrim());
+        jinjava.getGlobalContext().registerFilter(new PythonJson());
     }
 
     /** Renders {@code template} with {@code variables}; any template error fails the whole rendering. */

@@ -182,4 +182,15 @@ class ChatTemplateTest {
         ChatTemplate template = ChatTemplate.fromTokenizerConfig(file, ChatFixtures.FIXTURE_DAY).orElseThrow();
         assertEquals("26 Jul 2024, Friday July %-d", template.render(List.of(), false));
     }
+
+    /** transformers' tojson is json.dumps(ensure_ascii=False): spaced separators, not Jinjava's compact JSON. */
+    @Test
+    void tojsonWritesAsPythonsJsonDumps() throws IOException {
+        Path file = config(Map.of("chat_template",
+                "{% set d = {'a': [1, 2.5, none, true], 'b': {} } %}{{ messages[0]|tojson }}|{{ d|tojson(indent=2) }}"));
+        ChatTemplate template = ChatTemplate.fromTokenizerConfig(file).orElseThrow();
+        assertEquals("{\"role\": \"user\", \"content\": \"h\u00e9 \\\"q\\\"\\n\"}|"
+                        + "{\n  \"a\": [\n    1,\n    2.5,\n    null,\n    true\n  ],\n  \"b\": {}\n}",
+                template.render(List.of(new ChatMessage("user", "h\u00e9 \"q\"\n")), false));
+    }
 }
