@@ -2,10 +2,12 @@ package dev.dice.gpu.chat;
 
 import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import jinjava.javax.el.ELContext;
+import jinjava.javax.el.ELException;
 import jinjava.javax.el.ELResolver;
 
 /**
@@ -41,9 +43,9 @@ final class PythonStringMethods extends ELResolver {
             case "rstrip":
                 return rstrip(s, chars(args));
             case "startswith":
-                return s.startsWith(arg(args, 0));
+                return prefixes(args).stream().anyMatch(s::startsWith);
             case "endswith":
-                return s.endsWith(arg(args, 0));
+                return prefixes(args).stream().anyMatch(s::endsWith);
             case "split":
                 return args.length == 0 || args[0] == null ? splitWhitespace(s) : split(s, arg(args, 0));
             case "upper":
@@ -55,17 +57,30 @@ final class PythonStringMethods extends ELResolver {
             case "title":
                 return title(s);
             case "capitalize":
-                return s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
+                return s.isEmpty() ? s
+                        : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
             default:
                 return NOT_A_STRING_METHOD;
         }
     }
 
+    // Errors are ELExceptions: Jinjava records those as template errors, but maps an IllegalArgumentException
+    // from a method call to a silent null.
     private static String arg(Object[] args, int i) {
         if (i >= args.length || args[i] == null) {
-            throw new IllegalArgumentException("missing string argument " + (i + 1));
+            throw new ELException("missing string argument " + (i + 1));
         }
         return args[i].toString();
+    }
+
+    /** startswith/endswith take a string or a tuple of strings. */
+    private static List<String> prefixes(Object[] args) {
+        if (args.length > 0 && args[0] instanceof Collection<?> options) {
+            List<String> prefixes = new ArrayList<>();
+            options.forEach(o -> prefixes.add(String.valueOf(o)));
+            return prefixes;
+        }
+        return List.of(arg(args, 0));
     }
 
     /** The characters to strip: Python strips whitespace when none (or None) is given. */
@@ -105,7 +120,7 @@ final class PythonStringMethods extends ELResolver {
 
     private static List<String> split(String s, String separator) {
         if (separator.isEmpty()) {
-            throw new IllegalArgumentException("empty separator");
+            throw new ELException("split: empty separator");
         }
         List<String> parts = new ArrayList<>();
         int from = 0;

@@ -168,11 +168,18 @@ class ChatTemplateTest {
     void stringMethodsBehaveAsInPython() throws IOException {
         Path file = config(Map.of("chat_template", "{% set c = messages[0].content %}"
                 + "{{ c.strip('\\n') }}|{{ c.lstrip() }}|{{ c.rstrip(' \\n') }}|{{ c.split('b')|join('#') }}|"
-                + "{{ c.split()|length }}|{% if c.startswith('\\n') %}S{% endif %}{% if c.endswith('x') %}X{% endif %}|"
+                + "{{ c.split()|length }}|{% if c.startswith('\\n') %}S{% endif %}{% if c.endswith('x') %}X{% endif %}"
+                + "{% if c.endswith(('x', ' \\n')) %}T{% endif %}|"
                 + "{{ c|trim }}"));
         ChatTemplate template = ChatTemplate.fromTokenizerConfig(file).orElseThrow();
         String rendered = template.render(List.of(new ChatMessage("user", "\n a b\u00a0c \n")), false);
-        assertEquals(" a b\u00a0c |a b\u00a0c \n|\n a b\u00a0c|\n a #\u00a0c \n|3|S|a b\u00a0c", rendered);
+        assertEquals(" a b\u00a0c |a b\u00a0c \n|\n a b\u00a0c|\n a #\u00a0c \n|3|ST|a b\u00a0c", rendered);
+
+        Path emptySeparator = config(Map.of("chat_template", "{{ messages[0].content.split('') }}"));
+        ChatTemplate failing = ChatTemplate.fromTokenizerConfig(emptySeparator).orElseThrow();
+        BadInputException e = assertThrows(BadInputException.class,
+                () -> failing.render(List.of(new ChatMessage("user", "x")), false));
+        assertTrue(e.getMessage().contains("empty separator"), e.getMessage());
     }
 
     @Test
@@ -187,7 +194,8 @@ class ChatTemplateTest {
     @Test
     void tojsonWritesAsPythonsJsonDumps() throws IOException {
         Path file = config(Map.of("chat_template",
-                "{% set d = {'a': [1, 2.5, none, true], 'b': {} } %}{{ messages[0]|tojson }}|{{ d|tojson(indent=2) }}"));
+                "{% set d = {'a': [1, 2.5, none, true], 'b': {} } %}"
+                        + "{{ messages[0]|tojson }}|{{ d|tojson(indent=2) }}"));
         ChatTemplate template = ChatTemplate.fromTokenizerConfig(file).orElseThrow();
         assertEquals("{\"role\": \"user\", \"content\": \"h\u00e9 \\\"q\\\"\\n\"}|"
                         + "{\n  \"a\": [\n    1,\n    2.5,\n    null,\n    true\n  ],\n  \"b\": {}\n}",
