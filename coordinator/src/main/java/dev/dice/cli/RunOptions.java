@@ -29,7 +29,8 @@ final class RunOptions {
     @Option(names = "--k", description = "Samples per prompt in a round (default 8).")
     Integer k;
 
-    @Option(names = "--alpha", description = "auto (exact α*) or a fixed length penalty, e.g. 0.")
+    @Option(names = "--alpha", description = "auto (exact α*) or a fixed length penalty in nats per token (the"
+            + " paper's α divided by β), e.g. 0.")
     String alpha;
 
     @Option(names = "--gamma", description = "Share of replayed offline pairs, in [0, 1) (default 0.5).")

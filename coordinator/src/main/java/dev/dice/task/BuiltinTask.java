@@ -43,7 +43,7 @@ public final class BuiltinTask {
      * @param onSupportFiller whether the verbose offline generators wrap their answer in the demonstrations' own
      *     phrases (one plain prefix and one plain suffix: long, but text the SFT model already produces) rather
      *     than stacking phrases the demonstrations never contain. Off-support filler sits at log π0 ≈ −140 and
-     *     dominates DPO's gradient: π1 then learns verbosity instead of correctness (issue 7).
+     *     dominates DPO's gradient: π1 then learns verbosity instead of correctness (docs/results.md).
      */
     public BuiltinTask(long seed, boolean onSupportFiller) {
         this.seed = seed;
@@ -166,7 +166,7 @@ public final class BuiltinTask {
         return response.getBytes(StandardCharsets.UTF_8).length <= maxResponseBytes(p);
     }
 
-    /** A short description of the task for the README and run logs, with the default judge. */
+    /** A short description of the task, with the default judge. */
     public String describe() {
         return describe(JudgeParams.DEFAULTS);
     }

@@ -158,7 +158,7 @@ class DataParallelTest {
 
     /**
      * fp16 gradients: the ranks still hold identical weights (the mean is rounded once, the same everywhere), and
-     * training follows the fp32 run closely. Prints both loss curves (the README quotes them).
+     * training follows the fp32 run closely. Prints both loss curves (docs/benchmarks.md quotes them).
      */
     @Test
     void fp16GradientsKeepRanksIdenticalAndTrackFp32Training() {
