@@ -1,6 +1,7 @@
 package dev.dice.cli;
 
 import dev.dice.gpu.BadInputException;
+import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,7 +19,12 @@ public final class Dice implements Runnable {
     }
 
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new Dice());
+        System.exit(execute(new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs one command line and returns its exit code: 0 done, 2 refused input (one line on {@code err}), 1 failed. */
+    public static int execute(PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new Dice()).setErr(err);
         // Refused input is the user's to fix: print the message that names the field, not a stack trace. Anything
         // else is a failure: print it and exit non-zero (never leave the JVM waiting on library threads).
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
@@ -29,6 +35,6 @@ public final class Dice implements Runnable {
             e.printStackTrace(line.getErr());
             return 1;
         });
-        System.exit(cli.execute(args));
+        return cli.execute(args);
     }
 }

@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import ai.djl.ndarray.types.Shape;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -91,6 +92,67 @@ class LlamaConfigTest {
         Path file = dir.resolve("nope.json");
         String msg = assertThrows(BadInputException.class, () -> LlamaConfig.load(file)).getMessage();
         assertTrue(msg.startsWith(file.toString()), msg);
+    }
+
+    @Test
+    void otherArchitecturesAreRefusedByName() throws IOException {
+        ObjectNode json = minimal();
+        json.putArray("architectures").add("GPT2LMHeadModel");
+        Path file = write(json);
+        String msg = assertThrows(BadInputException.class, () -> LlamaConfig.load(file)).getMessage();
+        assertEquals(file + ": field 'architectures' is [\"GPT2LMHeadModel\"]; supported: [LlamaForCausalLM,"
+                + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM]", msg);
+        ObjectNode gemma = minimal().put("model_type", "gemma");
+        String byType = assertThrows(BadInputException.class, () -> LlamaConfig.load(write(gemma))).getMessage();
+        assertTrue(byType.contains("field 'model_type' is \"gemma\"; supported: [llama, mistral, qwen2, qwen3]"), byType);
+    }
+
+    @Test
+    void otherRopeTypesAreRefusedByName() throws IOException {
+        ObjectNode json = minimal();
+        json.putObject("rope_scaling").put("rope_type", "yarn").put("factor", 4.0);
+        Path file = write(json);
+        String msg = assertThrows(BadInputException.class, () -> LlamaConfig.load(file)).getMessage();
+        assertEquals(file + ": field 'rope_scaling.rope_type' is \"yarn\"; supported: llama3, linear (or no"
+                + " rope_scaling)", msg);
+        json.putObject("rope_scaling").put("type", "linear");
+        String missing = assertThrows(BadInputException.class, () -> LlamaConfig.load(write(json))).getMessage();
+        assertEquals(file + ": missing field 'rope_scaling.factor'", missing);
+    }
+
+    @Test
+    void releaseDetailsAreRead() throws IOException {
+        ObjectNode json = minimal().put("head_dim", 8).put("attention_bias", true).put("mlp_bias", true);
+        json.putArray("architectures").add("LlamaForCausalLM");
+        json.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0)
+                .put("high_freq_factor", 4.0).put("original_max_position_embeddings", 8192);
+        json.putArray("eos_token_id").add(2).add(5);
+        Path file = write(json);
+        Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [5, 7]}");
+        LlamaConfig cfg = LlamaConfig.load(file);
+        assertEquals(8, cfg.headDim());
+        assertEquals(java.util.List.of(2, 5, 7), cfg.eosTokenIds(), "config's ids, then generation_config's new ones");
+        assertEquals(new RopeScaling("llama3", 8, 1, 4, 8192), cfg.variant().ropeScaling());
+        assertEquals(new Shape(4 * 8, 16), cfg.parameterShapes().get("model.layers.0.self_attn.q_proj.weight"));
+        assertEquals(new Shape(16), cfg.parameterShapes().get("model.layers.0.self_attn.o_proj.bias"));
+        assertEquals(new Shape(40), cfg.parameterShapes().get("model.layers.1.mlp.up_proj.bias"));
+        cfg.save(dir.resolve("again.json"));
+        Files.delete(dir.resolve("generation_config.json"));
+        assertEquals(cfg, LlamaConfig.load(dir.resolve("again.json")), "what save writes, load reads back");
+    }
+
+    @Test
+    void qwenFamiliesHaveTheirOwnParameters() throws IOException {
+        ObjectNode qwen2 = minimal().put("model_type", "qwen2").put("sliding_window", 16).put("use_sliding_window", false);
+        LlamaConfig q2 = LlamaConfig.load(write(qwen2));
+        assertEquals(64, q2.context(), "use_sliding_window false: no window");
+        assertTrue(q2.parameterShapes().containsKey("model.layers.0.self_attn.k_proj.bias"));
+        assertTrue(!q2.parameterShapes().containsKey("model.layers.0.self_attn.o_proj.bias"));
+        ObjectNode qwen3 = minimal().put("model_type", "qwen3").put("head_dim", 8);
+        LlamaConfig q3 = LlamaConfig.load(write(qwen3));
+        assertEquals(new Shape(8), q3.parameterShapes().get("model.layers.1.self_attn.k_norm.weight"));
+        ObjectNode mistral = minimal().put("model_type", "mistral").put("sliding_window", 16);
+        assertEquals(16, LlamaConfig.load(write(mistral)).context());
     }
 
     /** A config as transformers writes it for a small Llama, with a field we do not read. */
