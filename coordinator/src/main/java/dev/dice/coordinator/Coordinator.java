@@ -212,8 +212,8 @@ public final class Coordinator {
                     plan.offlinePairs(), PreferencePair::getPromptId, OfflinePair::promptId,
                     plan.config().rounds().gamma(), plan.seed(name + "-mix"));
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
-                    name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
-                    fmt(generated.facts().gapAtZero()), mix.generated().size(), mix.offline().size());
+                    name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().selection().meanLengthGapAtAlpha()),
+                    fmt(generated.facts().selection().meanLengthGapAtZero()), mix.generated().size(), mix.offline().size());
             if (mix.generated().isEmpty()) {
                 // Nothing to train on, and π_{t+1} = π_t would make the next round's reward zero everywhere.
                 throw new IllegalStateException(name + ": no generated pairs to train on: " + generated.pairs().size()
@@ -238,7 +238,7 @@ public final class Coordinator {
         return (int) pairs.stream().filter(p -> !seen.add(p.getPromptId())).count();
     }
 
-    private Behavior<Coordination.Command> storing(String name, int t, long started, StageResult.RoundFacts facts) {
+    private Behavior<Coordination.Command> storing(String name, int t, long started, RoundFacts facts) {
         return receive()
                 .onMessage(Stored.class, message -> {
                     if (message.ack().isError()) {
@@ -266,7 +266,7 @@ public final class Coordinator {
 
     /** Evaluates the model of stage index {@code s} (0 = sft), records its row and moves on. */
     private Behavior<Coordination.Command> evaluate(int s, long started, List<Training.Step> log,
-            StageResult.RoundFacts facts) {
+            RoundFacts facts) {
         String name = plan.stages().get(s);
         return withBaseline(s, () -> generate(Job.eval(name), s, plan.evalShards(Job.eval(name), s), generated -> {
             List<Response> responses = RunPlan.responses(generated);

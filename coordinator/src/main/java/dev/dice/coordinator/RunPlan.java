@@ -297,7 +297,7 @@ final class RunPlan {
         Jsonl.write(dir.stage(round).resolve("scored.jsonl"), rows);
     }
 
-    record GeneratedPairs(List<PreferencePair> pairs, StageResult.RoundFacts facts) {}
+    record GeneratedPairs(List<PreferencePair> pairs, RoundFacts facts) {}
 
     /** The round's pairs as DPO data (reference log-probs = π_t's, already computed), its facts, pairs.jsonl. */
     GeneratedPairs generatedPairs(String round, RewardShapingActor.Shaped shaped) {
@@ -326,42 +326,33 @@ final class RunPlan {
         return new GeneratedPairs(pairs, facts(shaped, texts));
     }
 
-    private StageResult.RoundFacts facts(RewardShapingActor.Shaped shaped, Map<String, String> texts) {
+    private RoundFacts facts(RewardShapingActor.Shaped shaped, Map<String, String> texts) {
         List<Candidate> valid = shaped.candidates().stream().filter(Candidate::valid).toList();
-        Double corrQuality = null;
-        Double better = null;
-        Double worse = null;
-        Double tied = null;
-        if (judge != null) {
-            corrQuality = Stats.meanWithinGroupCorrelation(valid, Candidate::promptId, Candidate::reward,
-                    c -> judge.quality(promptsById.get(c.promptId()), texts.get(Evaluation.key(c.promptId(), c.sample())),
-                            true));
-            double[] accuracy = Evaluation.pairAccuracy(shaped.pairs(), promptsById, texts, judge);
-            better = accuracy[0];
-            worse = accuracy[1];
-            tied = accuracy[2];
-        }
-        double corrRef = Stats.meanWithinGroupCorrelation(valid, Candidate::promptId, Candidate::reward,
-                Candidate::logpRef);
         double gapAtZero = shaped.search() != null ? shaped.search().meanGapAtZero()
                 : PairSelection.meanLengthGap(PairSelection.select(shaped.candidates(), 0,
                         PairSelection.minValidFor(config.rounds().k())));
+        RoundFacts.Selection selection = new RoundFacts.Selection(shaped.alpha(),
+                PairSelection.meanLengthGap(shaped.pairs()), gapAtZero,
+                valid.size() / (double) Math.max(1, shaped.candidates().size()), shaped.pairs().size(), 0);
+        double corrRef = Stats.meanWithinGroupCorrelation(valid, Candidate::promptId, Candidate::reward,
+                Candidate::logpRef);
         Double kl = valid.isEmpty() ? null
                 : valid.stream().mapToDouble(c -> c.logpPolicy() - c.logpRef()).average().orElse(Double.NaN);
-        Double sampleQ = null;
-        Double chosenQ = null;
-        Double rejectedQ = null;
-        if (judge != null) {
-            sampleQ = valid.stream().mapToDouble(c -> quality(c.promptId(), c.sample(), texts)).average().orElse(Double.NaN);
-            chosenQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.chosen().sample(), texts))
-                    .average().orElse(Double.NaN);
-            rejectedQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.rejected().sample(), texts))
-                    .average().orElse(Double.NaN);
-        }
-        return new StageResult.RoundFacts(shaped.alpha(), better, worse, tied,
-                PairSelection.meanLengthGap(shaped.pairs()), gapAtZero, corrQuality, corrRef,
-                valid.size() / (double) Math.max(1, shaped.candidates().size()), shaped.pairs().size(), 0, kl, sampleQ,
-                chosenQ, rejectedQ);
+        return new RoundFacts(selection, new RoundFacts.Reward(corrRef, kl),
+                judge == null ? null : judged(shaped, valid, texts));
+    }
+
+    private RoundFacts.Judged judged(RewardShapingActor.Shaped shaped, List<Candidate> valid, Map<String, String> texts) {
+        double corrQuality = Stats.meanWithinGroupCorrelation(valid, Candidate::promptId, Candidate::reward,
+                c -> quality(c.promptId(), c.sample(), texts));
+        double[] accuracy = Evaluation.pairAccuracy(shaped.pairs(), promptsById, texts, judge);
+        double sampleQ = valid.stream().mapToDouble(c -> quality(c.promptId(), c.sample(), texts)).average()
+                .orElse(Double.NaN);
+        double chosenQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.chosen().sample(), texts))
+                .average().orElse(Double.NaN);
+        double rejectedQ = shaped.pairs().stream().mapToDouble(p -> quality(p.promptId(), p.rejected().sample(), texts))
+                .average().orElse(Double.NaN);
+        return new RoundFacts.Judged(accuracy[0], accuracy[1], accuracy[2], corrQuality, sampleQ, chosenQ, rejectedQ);
     }
 
     private double quality(String promptId, int sample, Map<String, String> texts) {
@@ -412,7 +403,7 @@ final class RunPlan {
     }
 
     StageResult stageResult(String name, List<Response> responses, List<ScoredShard> agreementScores,
-            List<Training.Step> log, StageResult.RoundFacts facts, long started) {
+            List<Training.Step> log, RoundFacts facts, long started) {
         Evaluation.Scores scores = judge == null ? Evaluation.lengthOnly(responses)
                 : Evaluation.score(evalPrompts, responses, baseline, judge);
         Double agreement = null;
@@ -439,18 +430,26 @@ final class RunPlan {
             agreement = Evaluation.rewardAgreement(r, q);
         }
         writeEval(name, responses);
-        StageResult result = StageResult.evaluated(name, scores, agreement, (System.nanoTime() - started) / 1e9);
+        StageResult result = StageResult.evaluated(name, StageResult.Evaluated.of(scores, agreement),
+                (System.nanoTime() - started) / 1e9);
         if (log != null && !log.isEmpty()) {
-            List<Training.Step> tail = log.subList(log.size() - Math.max(1, log.size() / 10), log.size());
-            double loss = tail.stream().mapToDouble(Training.Step::loss).average().orElse(Double.NaN);
-            double accuracy = tail.stream().mapToDouble(Training.Step::rewardAccuracy).average().orElse(Double.NaN);
-            // DPO rewards are β·(log π − log π_ref): divided by the stage's β they are the log-prob changes.
-            double beta = "dpo".equals(name) ? config.dpo().beta() : config.rounds().training().beta();
-            double chosen = tail.stream().mapToDouble(Training.Step::chosenReward).average().orElse(Double.NaN) / beta;
-            double rejected = tail.stream().mapToDouble(Training.Step::rejectedReward).average().orElse(Double.NaN) / beta;
-            result = Double.isNaN(accuracy) ? result.withTraining(loss, null)
-                    : result.withTraining(loss, accuracy, chosen, rejected);
+            result = result.withTraining(trained(name, log));
         }
         return facts == null ? result : result.withRound(facts);
+    }
+
+    /** The last tenth of a stage's training log; SFT has no reward accuracy and no DPO fields. */
+    private StageResult.Trained trained(String stage, List<Training.Step> log) {
+        List<Training.Step> tail = log.subList(log.size() - Math.max(1, log.size() / 10), log.size());
+        double loss = tail.stream().mapToDouble(Training.Step::loss).average().orElse(Double.NaN);
+        double accuracy = tail.stream().mapToDouble(Training.Step::rewardAccuracy).average().orElse(Double.NaN);
+        if (Double.isNaN(accuracy)) {
+            return new StageResult.Trained(loss, null, null, null);
+        }
+        // DPO rewards are β·(log π − log π_ref): divided by the stage's β they are the log-prob changes.
+        double beta = "dpo".equals(stage) ? config.dpo().beta() : config.rounds().training().beta();
+        double chosen = tail.stream().mapToDouble(Training.Step::chosenReward).average().orElse(Double.NaN) / beta;
+        double rejected = tail.stream().mapToDouble(Training.Step::rejectedReward).average().orElse(Double.NaN) / beta;
+        return new StageResult.Trained(loss, accuracy, chosen, rejected);
     }
 }
