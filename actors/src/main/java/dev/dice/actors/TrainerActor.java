@@ -6,6 +6,7 @@ import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.GrpcTransport;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightDivergenceException;
@@ -16,10 +17,9 @@ import dev.dice.proto.PreferencePair;
 import dev.dice.work.DpoReplica;
 import dev.dice.work.Policy;
 import dev.dice.work.Training;
-import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
-import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -196,9 +196,9 @@ public final class TrainerActor {
 
     /** A port free now, for the ring server the trainer binds when the ring starts. */
     private int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(host))) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
+        try {
+            return FreePorts.on(InetAddress.getByName(host), 1).get(0);
+        } catch (UnknownHostException e) {
             throw new UncheckedIOException("trainer: no free port on " + host, e);
         }
     }

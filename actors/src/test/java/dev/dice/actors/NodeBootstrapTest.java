@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import dev.dice.gpu.BadInputException;
+import dev.dice.gpu.collective.FreePorts;
 import java.io.OutputStream;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -34,10 +34,7 @@ class NodeBootstrapTest {
         tls.getInputStream().transferTo(OutputStream.nullOutputStream());
         assertEquals(0, tls.waitFor(), "ops/scripts/gen-tls.sh");
         Files.writeString(dir.resolve("token"), "not-a-real-token");
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
+        int port = FreePorts.loopback();
         ActorTestKit kit = ActorTestKit.create("dice", Nodes.config(ConfigFactory.parseString(
                 "dice.cluster.bootstrap = kubernetes\npekko.management.http.port = " + port
                         + "\npekko.management.cluster.bootstrap.contact-point-discovery.service-name = dice"

@@ -1,5 +1,6 @@
 package dev.dice.cli;
 
+import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightReceiver;
@@ -9,7 +10,6 @@ import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -63,7 +63,7 @@ public final class AllReduceBench {
         double loadBefore = loadAverage();
         double[] tcpFigures = tcp(bytes, repeats);
         double tcp = tcpFigures[0];
-        List<Integer> ports = freePorts(3 * ranks);
+        List<Integer> ports = FreePorts.on(InetAddress.getLoopbackAddress(), 3 * ranks);
         List<String> members = new ArrayList<>();
         List<String> publishers = new ArrayList<>();
         List<String> socketRing = new ArrayList<>();
@@ -428,24 +428,6 @@ public final class AllReduceBench {
             Thread.currentThread().interrupt();
             children.forEach(c -> c.process().destroyForcibly());
             throw new IllegalStateException(what + ": interrupted", e);
-        }
-    }
-
-    private static List<Integer> freePorts(int n) {
-        List<ServerSocket> held = new ArrayList<>();
-        List<Integer> ports = new ArrayList<>();
-        try {
-            for (int i = 0; i < n; i++) {
-                ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-                held.add(s);
-                ports.add(s.getLocalPort());
-            }
-            for (ServerSocket s : held) {
-                s.close();
-            }
-            return ports;
-        } catch (IOException e) {
-            throw new UncheckedIOException("no free ports", e);
         }
     }
 }

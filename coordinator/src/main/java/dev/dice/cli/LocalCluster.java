@@ -3,13 +3,13 @@ package dev.dice.cli;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValueFactory;
+import dev.dice.gpu.collective.FreePorts;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,7 +58,7 @@ public final class LocalCluster implements AutoCloseable {
         this.out = Path.of(root.getString("dice.out")).toAbsolutePath();
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / nodes);
         this.echo = echo;
-        this.seedPort = freePort();
+        this.seedPort = FreePorts.loopback();
         try {
             Files.createDirectories(out.resolve("nodes"));
             this.config = out.resolve("nodes/dice.conf");
@@ -90,7 +90,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Starts a node; the first node started is the seed the others join through. */
     public synchronized Node start(NodeSpec spec) {
-        int port = nodes.isEmpty() ? seedPort : freePort();
+        int port = nodes.isEmpty() ? seedPort : FreePorts.loopback();
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -139,13 +139,6 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
     /** A node's JVM, its output, and the lines a caller waits for. */
     public final class Node {

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
@@ -173,14 +174,14 @@ public final class Coordinator {
 
     private Behavior<Coordination.Command> dpo() {
         if (plan.offlineNeedsSamples()) {
-            return generate("offline-samples", 0, plan.offlineSampleShards(), samples -> {
+            return generate(Job.offlineSamples(), 0, plan.offlineSampleShards(), samples -> {
                 plan.buildOffline(samples);
                 return dpo();
             });
         }
         long started = System.nanoTime();
         Path pi0 = plan.modelDir(0);
-        return scoreOnly("offline-refs", 0, plan.offlineShards(0), scored -> {
+        return scoreOnly(Job.offlineRefs(), 0, plan.offlineShardsFor(Job.offlineRefs(), plan.offlinePairs(), 0), scored -> {
             List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
@@ -192,7 +193,7 @@ public final class Coordinator {
     private Behavior<Coordination.Command> round(int t) {
         long started = System.nanoTime();
         String name = plan.stages().get(t + 1);
-        return generateAndScore(name, t, plan.roundShards(t), scored -> {
+        return generateAndScore(Job.round(name), t, plan.roundShards(t), scored -> {
             plan.writeScored(name, scored);
             shaper.tell(new RewardShapingActor.Shape(scored, plan.config().rounds().k(),
                     plan.config().rounds().fixedAlpha(), context.messageAdapter(RewardShapingActor.Shaped.class,
@@ -221,7 +222,7 @@ public final class Coordinator {
                         + " |D|) generated pairs. More prompts per round (dice.rounds.prompts), a larger K (dice.rounds.k) or"
                         + " more offline pairs (dice.data.offline-prompts) give it some.");
             }
-            return scoreOnly(name + "-replay-refs", t, plan.offlineShardsFor(mix.offline(), t), scored -> {
+            return scoreOnly(Job.replayRefs(name), t, plan.offlineShardsFor(Job.replayRefs(name), mix.offline(), t), scored -> {
                 List<PreferencePair> pairs = new ArrayList<>(mix.generated());
                 pairs.addAll(plan.offlineWithReferences(mix.offline(), scored));
                 replay.tell(new ReplayBuffer.Append(PairBatch.newBuilder().setRound(name).addAllPairs(pairs).build(),
@@ -267,12 +268,12 @@ public final class Coordinator {
     private Behavior<Coordination.Command> evaluate(int s, long started, List<Training.Step> log,
             StageResult.RoundFacts facts) {
         String name = plan.stages().get(s);
-        return withBaseline(s, () -> generate("eval-" + name, s, plan.evalShards(s, name), generated -> {
+        return withBaseline(s, () -> generate(Job.eval(name), s, plan.evalShards(Job.eval(name), s), generated -> {
             List<Response> responses = RunPlan.responses(generated);
             if (s == 0 || plan.judge() == null) {
                 return record(plan.stageResult(name, responses, null, log, facts, started));
             }
-            return scoreOnly("agreement-" + name, s, plan.agreementShards(s), scored ->
+            return scoreOnly(Job.agreement(name), s, plan.agreementShards(Job.agreement(name), s), scored ->
                     record(plan.stageResult(name, responses, scored, log, facts, started)));
         }));
     }
@@ -285,7 +286,7 @@ public final class Coordinator {
         if (s != 0) {
             throw new IllegalStateException("the baseline must be sampled with π0");
         }
-        return generate("baseline", 0, plan.evalShards(0, "baseline"), generated -> {
+        return generate(Job.baseline(), 0, plan.evalShards(Job.baseline(), 0), generated -> {
             plan.saveBaseline(RunPlan.responses(generated));
             return then.get();
         });
@@ -368,20 +369,21 @@ public final class Coordinator {
 
     // ---- shard jobs ---------------------------------------------------------------------------------------------
 
-    private Behavior<Coordination.Command> generate(String job, long version, List<PromptShard> shards,
+    private Behavior<Coordination.Command> generate(Job job, long version, List<PromptShard> shards,
             Function<List<GeneratedShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.generate(job, version, shards), done -> then.apply(done.generated()));
+        return runJob(ShardJob.Spec.generate(job.name(), version, shards), done -> then.apply(done.generated()));
     }
 
-    private Behavior<Coordination.Command> generateAndScore(String job, int version, List<PromptShard> shards,
+    private Behavior<Coordination.Command> generateAndScore(Job job, int version, List<PromptShard> shards,
             Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.generateAndScore(job, version, shards, plan.scoring(version)),
+        return runJob(ShardJob.Spec.generateAndScore(job.name(), version, shards, plan.scoring(version)),
                 done -> then.apply(done.scored()));
     }
 
-    private Behavior<Coordination.Command> scoreOnly(String job, int version, List<GeneratedShard> shards,
+    private Behavior<Coordination.Command> scoreOnly(Job job, int version, List<GeneratedShard> shards,
             Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.scoreOnly(job, version, shards, plan.scoring(version)), done -> then.apply(done.scored()));
+        return runJob(ShardJob.Spec.scoreOnly(job.name(), version, shards, plan.scoring(version)),
+                done -> then.apply(done.scored()));
     }
 
     /**
@@ -430,8 +432,8 @@ public final class Coordinator {
             job.tell(new ShardJob.Deliver(result));
             return Behaviors.same();
         }
-        String stage = plan.stageOfJob(result.job());
-        boolean over = jobsDone.contains(result.job()) || stage == null || plan.dir().finished(stage);
+        Optional<String> stage = Job.parse(result.job()).map(Job::stage).filter(plan.stages()::contains);
+        boolean over = jobsDone.contains(result.job()) || stage.isEmpty() || plan.dir().finished(stage.get());
         if (over) {
             stageFacts = stageFacts.plusStale(1);
             context.getLog().info("rejected a stale result: {} shard {} ({}) from {}, policy v{}", result.job(),

@@ -116,7 +116,7 @@ final class RunObserver {
     static void jobProgress(String job, int done, int total) {
         guard("jobProgress", () -> {
             DiceMetrics m = DiceMetrics.get();
-            String kind = jobKind(job);
+            String kind = Job.label(job);
             int before = jobDone.getOrDefault(job, 0);
             if (done < before) {
                 before = 0; // a new job of the same name (another run in this JVM)
@@ -133,7 +133,7 @@ final class RunObserver {
     static void shardDispatched(String job, PromptShard shard) {
         guard("shardDispatched", () -> {
             liveShardHooks = true;
-            DiceMetrics.get().promptsDispatched.labelValues(jobKind(job)).inc(shard.getPromptsCount());
+            DiceMetrics.get().promptsDispatched.labelValues(Job.label(job)).inc(shard.getPromptsCount());
         });
     }
 
@@ -142,7 +142,7 @@ final class RunObserver {
         guard("shardGenerated", () -> {
             liveShardHooks = true;
             DiceMetrics m = DiceMetrics.get();
-            String kind = jobKind(job);
+            String kind = Job.label(job);
             long tokens = 0;
             for (Response r : shard.getResponsesList()) {
                 tokens += r.getTokens();
@@ -157,7 +157,7 @@ final class RunObserver {
     static void shardScored(String job, ScoredShard shard) {
         guard("shardScored", () -> {
             liveShardHooks = true;
-            DiceMetrics.get().scoredSequences.labelValues(jobKind(job)).inc(shard.getResponsesCount());
+            DiceMetrics.get().scoredSequences.labelValues(Job.label(job)).inc(shard.getResponsesCount());
         });
     }
 
@@ -217,21 +217,6 @@ final class RunObserver {
     }
 
     // ---- helpers ------------------------------------------------------------------------------------------
-
-    /** A job's kind, the {@code job} label: round1 → round, eval-dpo → eval, round2-replay-refs → replay_refs. */
-    static String jobKind(String job) {
-        if (job.matches("round\\d+")) {
-            return "round";
-        }
-        if (job.matches("round\\d+-replay-refs")) {
-            return "replay_refs";
-        }
-        int dash = job.indexOf('-');
-        if (dash > 0 && (job.startsWith("eval-") || job.startsWith("agreement-"))) {
-            return job.substring(0, dash);
-        }
-        return job.replace('-', '_');
-    }
 
     static int roundNumber(String stage) {
         return stage.matches("round\\d+") ? Integer.parseInt(stage.substring(5)) : 0;

@@ -126,21 +126,6 @@ final class RunPlan {
         return new ShardJob.ScoringModels(modelDir(s).toAbsolutePath(), s - 1L, modelDir(Math.max(0, s - 1)).toAbsolutePath());
     }
 
-    /** The stage a job of the run belongs to (job names as the coordinator gives them), or null for no job of it. */
-    String stageOfJob(String job) {
-        String stage;
-        if (job.equals("baseline")) {
-            stage = "sft";
-        } else if (job.equals("offline-samples") || job.equals("offline-refs")) {
-            stage = "dpo";
-        } else if (job.startsWith("eval-") || job.startsWith("agreement-")) {
-            stage = job.substring(job.indexOf('-') + 1);
-        } else {
-            stage = job.endsWith("-replay-refs") ? job.substring(0, job.length() - "-replay-refs".length()) : job;
-        }
-        return stages().contains(stage) ? stage : null;
-    }
-
     long seed(String what) {
         return Seeds.of(config.seed(), what, 0);
     }
@@ -163,7 +148,7 @@ final class RunPlan {
 
     /** π0 samples of the offline prompts, to stand beside the synthetic candidates in D_off. */
     List<PromptShard> offlineSampleShards() {
-        return promptShards("offline-samples", task.prompts("offline", config.data().offlinePrompts()),
+        return promptShards(Job.offlineSamples(), task.prompts("offline", config.data().offlinePrompts()),
                 config.data().offlinePolicySamples(), seed("offline-samples"), 0);
     }
 
@@ -195,7 +180,7 @@ final class RunPlan {
     List<PromptShard> roundShards(int t) {
         List<Prompt> prompts = userRoundPrompts != null ? roundSlice(t) : task.prompts("round" + t, config.rounds().prompts());
         prompts.forEach(p -> promptsById.put(p.id(), p));
-        return promptShards("round" + t, prompts, config.rounds().k(), seed("round" + t), t);
+        return promptShards(Job.round("round" + t), prompts, config.rounds().k(), seed("round" + t), t);
     }
 
     private List<Prompt> roundSlice(int t) {
@@ -208,16 +193,20 @@ final class RunPlan {
         return out;
     }
 
-    /** One sample per eval prompt; the seed depends on the purpose, so each stage draws fresh samples. */
-    List<PromptShard> evalShards(long version, String purpose) {
-        return promptShards("eval-" + purpose, evalPrompts, 1, seed("eval-" + purpose), version);
+    /**
+     * One sample per eval prompt, for a stage's evaluation or the baseline; the seed depends on which, so each
+     * draws fresh samples.
+     */
+    List<PromptShard> evalShards(Job job, long version) {
+        String purpose = job.kind() == Job.Kind.BASELINE ? "baseline" : job.stage();
+        return promptShards(job, evalPrompts, 1, seed("eval-" + purpose), version);
     }
 
-    private List<PromptShard> promptShards(String job, List<Prompt> prompts, int k, long seed, long version) {
+    private List<PromptShard> promptShards(Job job, List<Prompt> prompts, int k, long seed, long version) {
         List<PromptShard> shards = new ArrayList<>();
         int size = config.cluster().shardSize();
         for (int from = 0; from < prompts.size(); from += size) {
-            PromptShard.Builder b = PromptShard.newBuilder().setJob(job).setShard(shards.size()).setPolicyVersion(version)
+            PromptShard.Builder b = PromptShard.newBuilder().setJob(job.name()).setShard(shards.size()).setPolicyVersion(version)
                     .setPolicyDir(modelDir((int) version).toAbsolutePath().toString()).setSamplesPerPrompt(k).setSeed(seed);
             for (Prompt p : prompts.subList(from, Math.min(prompts.size(), from + size))) {
                 b.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text()));
@@ -227,36 +216,32 @@ final class RunPlan {
         return shards;
     }
 
-    /** D_off's chosen (sample 0) and rejected (sample 1) texts, to be scored under the policy of {@code version}. */
-    List<GeneratedShard> offlineShards(long version) {
-        return offlineShardsFor(offline, version);
-    }
-
-    List<GeneratedShard> offlineShardsFor(List<OfflinePair> pairs, long version) {
+    /** Offline pairs' chosen (sample 0) and rejected (sample 1) texts, to be scored under the policy of {@code version}. */
+    List<GeneratedShard> offlineShardsFor(Job job, List<OfflinePair> pairs, long version) {
         List<List<String>> texts = new ArrayList<>();
         List<dev.dice.proto.Prompt> prompts = new ArrayList<>();
         for (OfflinePair p : pairs) {
             prompts.add(dev.dice.proto.Prompt.newBuilder().setId(p.promptId()).setText(p.prompt()).build());
             texts.add(List.of(p.chosen(), p.rejected()));
         }
-        return textShards("offline", prompts, texts, version);
+        return textShards(job, prompts, texts, version);
     }
 
     /** Held-out candidates (several per eval prompt) for the implicit reward's agreement with the judge. */
-    List<GeneratedShard> agreementShards(long version) {
+    List<GeneratedShard> agreementShards(Job job, long version) {
         List<dev.dice.proto.Prompt> prompts = new ArrayList<>();
         for (Prompt p : agreementPrompts) {
             prompts.add(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text()).build());
         }
-        return textShards("agreement", prompts, agreementCandidates, version);
+        return textShards(job, prompts, agreementCandidates, version);
     }
 
-    private List<GeneratedShard> textShards(String job, List<dev.dice.proto.Prompt> prompts, List<List<String>> texts,
+    private List<GeneratedShard> textShards(Job job, List<dev.dice.proto.Prompt> prompts, List<List<String>> texts,
             long version) {
         List<GeneratedShard> shards = new ArrayList<>();
         int size = Math.max(1, config.cluster().batchRows() / 2);
         for (int from = 0; from < prompts.size(); from += size) {
-            GeneratedShard.Builder b = GeneratedShard.newBuilder().setJob(job).setShard(shards.size()).setPolicyVersion(version);
+            GeneratedShard.Builder b = GeneratedShard.newBuilder().setJob(job.name()).setShard(shards.size()).setPolicyVersion(version);
             for (int i = from; i < Math.min(prompts.size(), from + size); i++) {
                 b.addPrompts(prompts.get(i));
                 for (int s = 0; s < texts.get(i).size(); s++) {

@@ -2,9 +2,9 @@ package dev.dice.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.dice.gpu.collective.FreePorts;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -20,12 +20,8 @@ class SocketRingTest {
     void threeRanksAverageASizeNotDivisibleByThree() throws Exception {
         int ranks = 3;
         int n = 600_001; // 200,000-float segments, each one full 1 MiB chunk and a partial one
-        List<InetSocketAddress> members = new ArrayList<>();
-        for (int r = 0; r < ranks; r++) {
-            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-                members.add(new InetSocketAddress("127.0.0.1", s.getLocalPort()));
-            }
-        }
+        List<InetSocketAddress> members = FreePorts.on(InetAddress.getLoopbackAddress(), ranks).stream()
+                .map(port -> new InetSocketAddress("127.0.0.1", port)).toList();
         List<ByteBuffer> buffers = new ArrayList<>();
         List<CompletableFuture<Void>> done = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {

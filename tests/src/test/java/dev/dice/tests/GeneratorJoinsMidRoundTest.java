@@ -16,10 +16,10 @@ import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
+import dev.dice.gpu.collective.FreePorts;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
 import dev.dice.work.ShardGeneration;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -49,7 +49,7 @@ class GeneratorJoinsMidRoundTest {
     void aGeneratorThatJoinsMidRoundReceivesWork(@TempDir Path dir) throws Exception {
         Journal journal = Journal.h2(dir);
         journal.createSchema();
-        int seed = freePort();
+        int seed = FreePorts.loopback();
         List<ActorSystem<?>> systems = new ArrayList<>();
         try (NDManager device = NDManager.newBaseManager()) {
             Path model = tinyModel(dir.resolve("model"), device);
@@ -130,11 +130,5 @@ class GeneratorJoinsMidRoundTest {
             Checkpoint.saveModel(dir, config, tiny.parameters());
         }
         return dir;
-    }
-
-    private static int freePort() throws Exception {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 }

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import dev.dice.coordinator.DiceRun;
+import dev.dice.gpu.collective.FreePorts;
 import dev.dice.ops.DiceMetrics;
 import dev.dice.report.RunReport;
 import java.io.ByteArrayOutputStream;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -42,9 +42,7 @@ class ObservabilitySmokeTest {
 
     @BeforeAll
     static void smokeRun() throws Exception {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
+        port = FreePorts.loopback();
         System.setProperty("dice.metrics.port", Integer.toString(port));
         before = totals();
         run = dir.resolve("run");

@@ -7,21 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.dice.actors.NodeTls;
 import dev.dice.actors.Nodes;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.gpu.collective.CollectiveException;
+import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.GrpcTransport;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightReceiver;
 import dev.dice.gpu.collective.WeightSnapshot;
 import dev.dice.proto.PreferencePair;
-import java.io.IOException;
 import java.io.Serializable;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -148,7 +145,7 @@ class TlsTest {
     void ringAllReduceOverMutualTlsAndPlaintextClientsRefused() throws Exception {
         GrpcTransport transport = NodeTls.from(Nodes.config(tls.nodeSettings())).grpc();
         assertTrue(transport.isTls());
-        List<String> members = loopbackPorts(2);
+        List<String> members = FreePorts.loopbackAddresses(2);
         RingAllReduce.Settings settings = RingAllReduce.Settings.of(Duration.ofSeconds(30)).withChunkBytes(256)
                 .withTransport(transport);
         List<CompletableFuture<float[]>> ranks = new ArrayList<>();
@@ -206,18 +203,5 @@ class TlsTest {
             Thread.sleep(50);
         }
         return false;
-    }
-
-    private static List<String> loopbackPorts(int n) throws IOException {
-        List<String> members = new ArrayList<>();
-        List<ServerSocket> held = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            held.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
-            members.add("127.0.0.1:" + held.get(i).getLocalPort());
-        }
-        for (ServerSocket s : held) {
-            s.close();
-        }
-        return members;
     }
 }

@@ -1,8 +1,5 @@
 package dev.dice.gpu.collective;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -31,21 +28,7 @@ final class Ranks {
     }
 
     static List<String> loopback(int world) {
-        List<String> members = new ArrayList<>();
-        List<ServerSocket> held = new ArrayList<>();
-        try {
-            for (int i = 0; i < world; i++) {
-                ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
-                held.add(s);
-                members.add("127.0.0.1:" + s.getLocalPort());
-            }
-            for (ServerSocket s : held) {
-                s.close();
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return members;
+        return FreePorts.loopbackAddresses(world);
     }
 
     /** Runs {@code body} on every rank at once; each result or failure is returned in rank order. */
