@@ -19,6 +19,13 @@ import java.util.Map;
  */
 public record Journal(String kind, String url, String user, String password) {
 
+    /**
+     * Restarts in a row an event-sourced actor gets when the journal fails (backoff 0.2 s doubling to 5 s: about 20 s
+     * in all). A journal that is only slow recovers within them; a full disk or a database that is gone does not, and
+     * the actor then fails the run instead of restarting forever.
+     */
+    public static final int MAX_RESTARTS = 8;
+
     /** The H2 file {@code replay.mv.db} in {@code dir} (a run's {@code journal/} directory). */
     public static Journal h2(Path dir) {
         // AUTO_SERVER lets a second JVM (a restarted node, an inspection tool) open the same file. WRITE_DELAY=0:

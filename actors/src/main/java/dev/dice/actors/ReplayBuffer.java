@@ -47,7 +47,8 @@ public final class ReplayBuffer extends EventSourcedBehavior<ReplayBuffer.Comman
     }
 
     private ReplayBuffer(PersistenceId id) {
-        super(id, SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2));
+        super(id, SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2)
+                .withMaxRestarts(Journal.MAX_RESTARTS));
     }
 
     public static Behavior<Command> create(String runId) {

@@ -43,6 +43,10 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
     String peer;
 
+    @Option(names = "--model", description = "runtime: time this Hugging Face checkpoint directory instead of the"
+            + " built-in model's shapes.")
+    Path model;
+
     @Option(names = "--peer-python", defaultValue = "/usr/bin/python3",
             description = "runtime: the Python that has torch, for --peer (default: ${DEFAULT-VALUE}).")
     String peerPython;
@@ -62,7 +66,7 @@ final class BenchCommand implements Callable<Integer> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
                 try (NDManager root = NDManager.newBaseManager()) {
                     RuntimeBench bench = new RuntimeBench(root, repeats);
-                    result = bench.run(BuiltinModel.config());
+                    result = model != null ? bench.runCheckpoint(model) : bench.run(BuiltinModel.config());
                     if (peer != null) {
                         Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
                         result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,

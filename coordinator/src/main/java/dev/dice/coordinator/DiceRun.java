@@ -1,6 +1,5 @@
 package dev.dice.coordinator;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -30,10 +29,15 @@ public final class DiceRun {
 
     /** Runs (or resumes) the run described by {@code root}'s {@code dice} block on this JVM alone; returns its stages. */
     public static List<StageResult> run(Config root) {
-        RunConfig config = RunConfig.from(root);
-        RunDirectory dir = start(Nodes.rolesConfig(Nodes.ROLES, root.getString("dice.device")).withFallback(root), Nodes.ROLES,
-                true);
-        return RunPlan.stageNames(config).stream().map(dir::result).toList();
+        try (RunLock lock = Preflight.check(root, Nodes.ROLES, true)) {
+            RunDirectory dir = start(Nodes.rolesConfig(Nodes.ROLES, root.getString("dice.device")).withFallback(root),
+                    Nodes.ROLES, true);
+            return RunPlan.stageNames(RunConfig.from(root)).stream().map(dir::result).toList();
+        } catch (RunFault | dev.dice.gpu.BadInputException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw Faults.classify(e, RunConfig.from(root));
+        }
     }
 
     /**
@@ -41,7 +45,13 @@ public final class DiceRun {
      * {@link Nodes#cluster}) until the run ends; throws when the run failed or this node's workers did.
      */
     public static void node(Config root, Set<String> roles) {
-        start(root, roles, false);
+        try (RunLock lock = Preflight.check(root, roles, false)) {
+            start(root, roles, false);
+        } catch (RunFault | dev.dice.gpu.BadInputException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw Faults.classify(e, RunConfig.from(root));
+        }
     }
 
     private static RunDirectory start(Config root, Set<String> roles, boolean alone) {
@@ -67,7 +77,7 @@ public final class DiceRun {
                 : HfTokenizer.load(Path.of(config.model().tokenizer())).withoutChatTemplate();
         CompletableFuture<Coordination.RunEnded> ended = new CompletableFuture<>();
         log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), RunPlan.stageNames(config));
-        try (NDManager device = NDManager.newBaseManager(Device.fromName(root.getString("dice.device")))) {
+        try (NDManager device = NDManager.newBaseManager(DeviceName.djl(root.getString("dice.device")))) {
             NodeGuardian.Setup setup = new NodeGuardian.Setup(roles, alone, config, dir, runId, device, tokenizer);
             ActorSystem<NodeGuardian.Command> system = ActorSystem.create(NodeGuardian.create(setup, ended), Nodes.SYSTEM,
                     pekko);
@@ -79,7 +89,7 @@ public final class DiceRun {
                 return dir;
             } catch (ExecutionException e) {
                 Throwable cause = e.getCause();
-                throw cause instanceof RuntimeException r ? r : new IllegalStateException(cause);
+                throw Faults.classify(cause, config);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted", e);
@@ -144,8 +154,16 @@ public final class DiceRun {
             throw new dev.dice.gpu.BadInputException("--preset: unknown preset '" + preset + "' (expected smoke or default)");
         }
         Config presetConfig = defaults.getConfig("dice.presets." + preset).atPath("dice");
-        Config user = file == null ? ConfigFactory.empty() : ConfigFactory.parseFile(file.toFile(),
-                com.typesafe.config.ConfigParseOptions.defaults().setAllowMissing(false));
-        return Nodes.config(overrides.withFallback(user).withFallback(presetConfig));
+        if (file != null && !java.nio.file.Files.isRegularFile(file)) {
+            throw new dev.dice.gpu.BadInputException("--config: " + file + ": "
+                    + (java.nio.file.Files.isDirectory(file) ? "is a directory, expected a HOCON file" : "no such file"));
+        }
+        try {
+            Config user = file == null ? ConfigFactory.empty() : ConfigFactory.parseFile(file.toFile(),
+                    com.typesafe.config.ConfigParseOptions.defaults().setAllowMissing(false));
+            return Nodes.config(overrides.withFallback(user).withFallback(presetConfig));
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new dev.dice.gpu.BadInputException("--config: " + e.getMessage(), e);
+        }
     }
 }

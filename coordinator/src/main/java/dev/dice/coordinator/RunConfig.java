@@ -114,11 +114,18 @@ public record RunConfig(
         if (value.equals("auto")) {
             return null;
         }
+        double alpha;
         try {
-            return Double.parseDouble(value);
+            alpha = Double.parseDouble(value);
         } catch (NumberFormatException e) {
-            throw new BadInputException("dice.rounds.alpha: expected \"auto\" or a number, got \"" + value + "\"");
+            alpha = Double.NaN;
         }
+        // Infinity and NaN parse as doubles but are no penalty a run can apply (nor write to run-config.json).
+        if (!Double.isFinite(alpha)) {
+            throw new BadInputException("dice.rounds.alpha (--alpha): expected \"auto\" or a finite number, got \""
+                    + value + "\"");
+        }
+        return alpha;
     }
 
     private void validate() {

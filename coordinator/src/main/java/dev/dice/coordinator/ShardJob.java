@@ -1,5 +1,6 @@
 package dev.dice.coordinator;
 
+import dev.dice.actors.Journal;
 import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
 import dev.dice.actors.PublishedWeights;
@@ -142,7 +143,8 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
 
     private ShardJob(ActorContext<Command> context, Spec spec, String runId, ActorRef<Done> replyTo) {
         super(PersistenceId.of("ShardJob", runId + "#" + key(spec)),
-                SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2));
+                SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2)
+                        .withMaxRestarts(Journal.MAX_RESTARTS));
         this.context = context;
         this.spec = spec;
         this.runId = runId;
