@@ -1,22 +1,19 @@
 package dev.dice.cli;
 
 import ai.djl.ndarray.NDManager;
+import dev.dice.bench.AllReduceBench;
+import dev.dice.bench.PeerComparison;
+import dev.dice.bench.ReplayBench;
+import dev.dice.bench.RoundBench;
 import dev.dice.gpu.RuntimeBench;
-import dev.dice.actors.Journal;
-import dev.dice.actors.ReplayBench;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import dev.dice.coordinator.RoundBench;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|round}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|round|replay|allreduce}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
@@ -43,6 +40,10 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
     String peer;
 
+    @Option(names = "--model", description = "runtime: time this Hugging Face checkpoint directory instead of the"
+            + " built-in model's shapes.")
+    Path model;
+
     @Option(names = "--peer-python", defaultValue = "/usr/bin/python3",
             description = "runtime: the Python that has torch, for --peer (default: ${DEFAULT-VALUE}).")
     String peerPython;
@@ -62,7 +63,7 @@ final class BenchCommand implements Callable<Integer> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
                 try (NDManager root = NDManager.newBaseManager()) {
                     RuntimeBench bench = new RuntimeBench(root, repeats);
-                    result = bench.run(BuiltinModel.config());
+                    result = model != null ? bench.runCheckpoint(model) : bench.run(BuiltinModel.config());
                     if (peer != null) {
                         Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
                         result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,
@@ -72,21 +73,8 @@ final class BenchCommand implements Callable<Integer> {
                 result.put("threads", threads);
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
-            case "round" -> {
-                RoundBench bench = new RoundBench(BuiltinModel.config(), 32, 128);
-                bench.measure(16, 2); // warm-up
-                List<Map<String, Object>> rows = new ArrayList<>();
-                for (int k : new int[] {4, 8}) {
-                    for (int prompts : new int[] {64, 128, 256}) {
-                        rows.add(bench.measure(prompts, k));
-                        System.err.println(rows.get(rows.size() - 1));
-                    }
-                }
-                result = new LinkedHashMap<>();
-                result.put("max_new_tokens", 32);
-                result.put("rows", rows);
-            }
-            case "replay" -> result = replay();
+            case "round" -> result = new RoundBench(BuiltinModel.config(), 32, 128).sweep();
+            case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
                     + "' (expected: runtime, round, replay, allreduce)");
         }
@@ -94,24 +82,4 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Replay buffer throughput and 100k-pair recovery on H2 (a temporary file) and, if given, PostgreSQL. */
-    private Map<String, Object> replay() {
-        Map<String, Object> result = new LinkedHashMap<>();
-        Path dir;
-        try {
-            dir = Files.createTempDirectory("dice-replay-bench");
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        Map<String, Object> h2 = ReplayBench.run(Journal.h2(dir), 100_000, 1000);
-        result.put("pairs_per_s_h2", h2.get("pairs_per_s"));
-        result.put("recovery_s_100k", h2.get("recovery_s"));
-        result.put("pairs_per_event", h2.get("pairs_per_event"));
-        if (postgresUrl != null) {
-            Map<String, Object> pg = ReplayBench.run(Journal.postgres(postgresUrl, "postgres", ""), 100_000, 1000);
-            result.put("pairs_per_s_postgres", pg.get("pairs_per_s"));
-            result.put("recovery_s_100k_postgres", pg.get("recovery_s"));
-        }
-        return result;
-    }
 }

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
@@ -173,16 +174,16 @@ public final class Coordinator {
     }
 
     private Behavior<Coordination.Command> dpo() {
-        if (plan.offlineNeedsSamples()) {
+        if (plan.offline().needsSamples()) {
             return generate(Job.offlineSamples(), 0, plan.offlineSampleShards(), samples -> {
-                plan.buildOffline(samples);
+                plan.offline().build(samples);
                 return dpo();
             });
         }
         long started = System.nanoTime();
         Path pi0 = plan.modelDir(0);
-        return scoreOnly(Job.offlineRefs(), 0, plan.offlineShardsFor(Job.offlineRefs(), plan.offlinePairs(), 0), scored -> {
-            List<PreferencePair> pairs = plan.offlineWithReferences(plan.offlinePairs(), scored);
+        return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
+            List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
                     log -> evaluate(1, started, log, null));
@@ -194,37 +195,38 @@ public final class Coordinator {
         long started = System.nanoTime();
         String name = plan.stages().get(t + 1);
         return generateAndScore(Job.round(name), t, plan.roundShards(t), scored -> {
-            plan.writeScored(name, scored);
+            Map<String, String> texts = plan.writeScored(name, scored);
             shaper.tell(new RewardShapingActor.Shape(scored, plan.config().rounds().k(),
                     plan.config().rounds().fixedAlpha(), context.messageAdapter(RewardShapingActor.Shaped.class,
                             ShapedPairs::new)));
-            return shaping(name, t, started);
+            return shaping(name, t, started, texts);
         });
     }
 
-    private Behavior<Coordination.Command> shaping(String name, int t, long started) {
+    /** {@code texts}: the round's responses by (prompt id, sample), for its pairs. */
+    private Behavior<Coordination.Command> shaping(String name, int t, long started, Map<String, String> texts) {
         return receive().onMessage(ShapedPairs.class, message -> {
             RewardShapingActor.Shaped shaped = message.shaped();
             RunObserver.roundShaped(name, shaped);
-            RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped);
+            RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped, texts);
             stageFacts = stageFacts.plusDuplicatesInPairs(duplicatePrompts(generated.pairs()));
             ReplayMix.Mix<PreferencePair, OfflinePair> mix = ReplayMix.mix(generated.pairs(),
-                    plan.offlinePairs(), PreferencePair::getPromptId, OfflinePair::promptId,
+                    plan.offline().pairs(), PreferencePair::getPromptId, OfflinePair::promptId,
                     plan.config().rounds().gamma(), plan.seed(name + "-mix"));
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
-                    name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().gapAtAlpha()),
-                    fmt(generated.facts().gapAtZero()), mix.generated().size(), mix.offline().size());
+                    name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().selection().meanLengthGapAtAlpha()),
+                    fmt(generated.facts().selection().meanLengthGapAtZero()), mix.generated().size(), mix.offline().size());
             if (mix.generated().isEmpty()) {
                 // Nothing to train on, and π_{t+1} = π_t would make the next round's reward zero everywhere.
                 throw new IllegalStateException(name + ": no generated pairs to train on: " + generated.pairs().size()
                         + " pairs from the round's responses (a prompt gives a pair when its K responses differ in shaped"
-                        + " reward), " + plan.offlinePairs().size() + " offline pairs; the mix takes min(N_off·(1 − γ),"
+                        + " reward), " + plan.offline().pairs().size() + " offline pairs; the mix takes min(N_off·(1 − γ),"
                         + " |D|) generated pairs. More prompts per round (dice.rounds.prompts), a larger K (dice.rounds.k) or"
                         + " more offline pairs (dice.data.offline-prompts) give it some.");
             }
-            return scoreOnly(Job.replayRefs(name), t, plan.offlineShardsFor(Job.replayRefs(name), mix.offline(), t), scored -> {
+            return scoreOnly(Job.replayRefs(name), t, plan.offlineShards(Job.replayRefs(name), mix.offline(), t), scored -> {
                 List<PreferencePair> pairs = new ArrayList<>(mix.generated());
-                pairs.addAll(plan.offlineWithReferences(mix.offline(), scored));
+                pairs.addAll(OfflineData.withReferences(mix.offline(), scored));
                 replay.tell(new ReplayBuffer.Append(PairBatch.newBuilder().setRound(name).addAllPairs(pairs).build(),
                         replayAcks()));
                 return storing(name, t, started, generated.facts().withCounts(mix.generated().size(), mix.offline().size()));
@@ -238,7 +240,7 @@ public final class Coordinator {
         return (int) pairs.stream().filter(p -> !seen.add(p.getPromptId())).count();
     }
 
-    private Behavior<Coordination.Command> storing(String name, int t, long started, StageResult.RoundFacts facts) {
+    private Behavior<Coordination.Command> storing(String name, int t, long started, RoundFacts facts) {
         return receive()
                 .onMessage(Stored.class, message -> {
                     if (message.ack().isError()) {
@@ -266,7 +268,7 @@ public final class Coordinator {
 
     /** Evaluates the model of stage index {@code s} (0 = sft), records its row and moves on. */
     private Behavior<Coordination.Command> evaluate(int s, long started, List<Training.Step> log,
-            StageResult.RoundFacts facts) {
+            RoundFacts facts) {
         String name = plan.stages().get(s);
         return withBaseline(s, () -> generate(Job.eval(name), s, plan.evalShards(Job.eval(name), s), generated -> {
             List<Response> responses = RunPlan.responses(generated);

@@ -7,6 +7,7 @@ import dev.dice.task.Judge;
 import dev.dice.task.Prompt;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /** The evaluation metrics of a stage, computed with the hidden judge; pure functions of responses. */
 final class Evaluation {
@@ -69,11 +70,12 @@ final class Evaluation {
     }
 
     /** Fractions of generated pairs whose chosen response is better / worse / as good under the hidden quality. */
-    static double[] pairAccuracy(List<Pair> pairs, Map<String, Prompt> prompts, Map<String, String> texts, Judge judge) {
+    static double[] pairAccuracy(List<Pair> pairs, Function<String, Prompt> prompts, Map<String, String> texts,
+            Judge judge) {
         double better = 0;
         double worse = 0;
         for (Pair pair : pairs) {
-            Prompt prompt = prompts.get(pair.promptId());
+            Prompt prompt = prompts.apply(pair.promptId());
             double qc = judge.quality(prompt, texts.get(key(pair.promptId(), pair.chosen().sample())), true);
             double qr = judge.quality(prompt, texts.get(key(pair.promptId(), pair.rejected().sample())), true);
             if (qc > qr + 1e-9) {

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -58,40 +57,27 @@ public final class Experiment {
         return table;
     }
 
-    private static final Map<String, Function<StageResult, Double>> METRICS = new LinkedHashMap<>();
-
-    static {
-        METRICS.put("lc_win_rate", StageResult::lcWinRate);
-        METRICS.put("win_rate", StageResult::winRate);
-        METRICS.put("quality", StageResult::quality);
-        METRICS.put("mean_length", StageResult::meanLength);
-        METRICS.put("alpha", StageResult::alpha);
-        METRICS.put("pair_accuracy", StageResult::pairAccuracy);
-        METRICS.put("pair_worse", StageResult::pairWorse);
-        METRICS.put("reward_agreement", StageResult::rewardAgreement);
-        METRICS.put("reward_corr_quality", StageResult::rewardCorrQuality);
-        METRICS.put("reward_corr_ref_logp", StageResult::rewardCorrRefLogp);
-        METRICS.put("kl_to_previous", StageResult::klToPrevious);
-        METRICS.put("dpo_delta_logp_chosen", StageResult::dpoDeltaLogpChosen);
-        METRICS.put("dpo_delta_logp_rejected", StageResult::dpoDeltaLogpRejected);
-    }
+    /** The summary fields aggregated over seeds. */
+    private static final List<String> METRICS = List.of("lc_win_rate", "win_rate", "quality", "mean_length", "alpha",
+            "pair_accuracy", "pair_worse", "reward_agreement", "reward_corr_quality", "reward_corr_ref_logp",
+            "kl_to_previous", "dpo_delta_logp_chosen", "dpo_delta_logp_rejected");
 
     /** Stage → metric → spread over seeds. */
     static Map<String, Map<String, Spread>> aggregate(List<List<StageResult>> runs) {
         Map<String, Map<String, Spread>> out = new LinkedHashMap<>();
         for (int s = 0; s < runs.get(0).size(); s++) {
             Map<String, Spread> metrics = new LinkedHashMap<>();
-            for (Map.Entry<String, Function<StageResult, Double>> m : METRICS.entrySet()) {
+            for (String metric : METRICS) {
                 List<Double> values = new ArrayList<>();
                 for (List<StageResult> run : runs) {
-                    Double v = m.getValue().apply(run.get(s));
+                    Double v = run.get(s).number(metric);
                     if (v != null && !v.isNaN()) {
                         values.add(v);
                     }
                 }
                 if (!values.isEmpty()) {
                     double[] x = values.stream().mapToDouble(Double::doubleValue).toArray();
-                    metrics.put(m.getKey(), new Spread(Stats.mean(x), Stats.sampleStd(x), values));
+                    metrics.put(metric, new Spread(Stats.mean(x), Stats.sampleStd(x), values));
                 }
             }
             out.put(runs.get(0).get(s).name(), metrics);

@@ -89,10 +89,10 @@ final class RunObserver {
             m.stageActive.labelValues(stage).set(0);
             m.stagesCompleted.inc();
             m.stageDuration.labelValues(stage).set(result.seconds());
-            set(m.evalWinRate, stage, result.winRate());
-            set(m.evalLcWinRate, stage, result.lcWinRate());
-            set(m.evalQuality, stage, result.quality());
-            set(m.evalMeanLength, stage, result.meanLength());
+            set(m.evalWinRate, stage, result.evaluation().winRate());
+            set(m.evalLcWinRate, stage, result.evaluation().lcWinRate());
+            set(m.evalQuality, stage, result.evaluation().quality());
+            set(m.evalMeanLength, stage, result.evaluation().meanLength());
         });
     }
 

@@ -1,77 +1,44 @@
 package dev.dice.coordinator;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+
 /**
- * One row of {@code summary.json}: how a stage's model does on the held-out prompts, and for DICE rounds
- * what the round's selection did. Null where a field does not apply (no judge, no implicit reward, no
- * round). Lengths are in tokens (bytes for the built-in model); the judge sees characters.
+ * One row of {@code summary.json} (and a stage's {@code stage.json}): how a stage's model does on the held-out
+ * prompts, how its training ended, for DICE rounds what the round's selection did, and the cluster's work. A part
+ * that does not apply is null (no training when π0 is given, no round facts before the first round); in the file
+ * the row is flat and such a part's fields are null. Lengths are in tokens (bytes for the built-in model); the judge
+ * sees characters.
  */
-public record StageResult(
-        String name,
-        Double winRate,
-        Double lcWinRate,
-        Double quality,
-        Double meanLength,
-        Double alpha,
-        Double rewardAgreement,
-        Double pairAccuracy,
-        Double pairWorse,
-        Double pairTied,
-        Double meanLengthGapAtAlpha,
-        Double meanLengthGapAtZero,
-        Double rewardCorrQuality,
-        Double rewardCorrRefLogp,
-        Double validFraction,
-        Integer generatedPairs,
-        Integer offlinePairs,
-        Double finalLoss,
-        Double finalRewardAccuracy,
-        Double dpoDeltaLogpChosen,
-        Double dpoDeltaLogpRejected,
-        Double klToPrevious,
-        Double sampleQuality,
-        Double chosenQuality,
-        Double rejectedQuality,
-        double seconds,
+public record StageResult(String name, Evaluated evaluation, Trained training, RoundFacts round, double seconds,
         ClusterFacts cluster) {
 
-    /** An evaluation-only row, before round fields are known. */
-    static StageResult evaluated(String name, Evaluation.Scores s, Double rewardAgreement, double seconds) {
-        return new StageResult(name, s.winRate(), s.lcWinRate(), s.quality(), s.meanLength(), null, rewardAgreement,
-                null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                seconds, null);
-    }
-
-    StageResult withTraining(Double finalLoss, Double finalRewardAccuracy) {
-        return withTraining(finalLoss, finalRewardAccuracy, null, null);
+    /**
+     * The stage's model on the eval prompts against π0's responses (win rates and quality null without a judge), and
+     * the agreement of the implicit reward log π_s − log π_{s−1} with the judge on held-out candidates (null for π0
+     * and without a judge).
+     */
+    public record Evaluated(Double winRate, Double lcWinRate, Double quality, Double meanLength,
+            Double rewardAgreement) {
+        static Evaluated of(Evaluation.Scores scores, Double rewardAgreement) {
+            return new Evaluated(scores.winRate(), scores.lcWinRate(), scores.quality(), scores.meanLength(),
+                    rewardAgreement);
+        }
     }
 
     /**
-     * @param deltaChosen   mean change of the chosen responses' log-prob under the trained policy against its frozen
-     *                      reference over the last tenth of the DPO steps (chosen reward / β, nats): negative =
-     *                      likelihood displacement
-     * @param deltaRejected the same for the rejected responses
+     * The stage's training over its last tenth of steps: loss, and for DPO the reward accuracy and the mean change of
+     * the chosen and the rejected responses' log-prob under the trained policy against its frozen reference (reward
+     * / β, nats; a negative chosen change is likelihood displacement). The DPO fields are null for SFT.
      */
-    StageResult withTraining(Double finalLoss, Double finalRewardAccuracy, Double deltaChosen, Double deltaRejected) {
-        return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
-                pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
-                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, deltaChosen, deltaRejected,
-                klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds, cluster);
-    }
-
-    StageResult withRound(RoundFacts r) {
-        return new StageResult(name, winRate, lcWinRate, quality, meanLength, r.alpha(), rewardAgreement,
-                r.pairAccuracy(), r.pairWorse(), r.pairTied(), r.gapAtAlpha(), r.gapAtZero(), r.rewardCorrQuality(),
-                r.rewardCorrRefLogp(), r.validFraction(), r.generatedPairs(), r.offlinePairs(), finalLoss,
-                finalRewardAccuracy, dpoDeltaLogpChosen, dpoDeltaLogpRejected, r.klToPrevious(), r.sampleQuality(),
-                r.chosenQuality(), r.rejectedQuality(), seconds, cluster);
-    }
-
-    StageResult withCluster(ClusterFacts facts) {
-        return new StageResult(name, winRate, lcWinRate, quality, meanLength, alpha, rewardAgreement, pairAccuracy,
-                pairWorse, pairTied, meanLengthGapAtAlpha, meanLengthGapAtZero, rewardCorrQuality, rewardCorrRefLogp,
-                validFraction, generatedPairs, offlinePairs, finalLoss, finalRewardAccuracy, dpoDeltaLogpChosen,
-                dpoDeltaLogpRejected, klToPrevious, sampleQuality, chosenQuality, rejectedQuality, seconds, facts);
-    }
+    public record Trained(Double finalLoss, Double finalRewardAccuracy, Double dpoDeltaLogpChosen,
+            Double dpoDeltaLogpRejected) {}
 
     /**
      * What the stage's shard jobs did across the cluster: prompts handed to generators and those whose every sample
@@ -104,21 +71,104 @@ public record StageResult(
         }
     }
 
-    /**
-     * What a DICE round's selection did, measured before its DPO update. {@code klToPrevious}: mean of
-     * log π_t(y) − log π_{t−1}(y) over π_t's own valid samples, a Monte-Carlo estimate of KL(π_t ‖ π_{t−1}) per
-     * response (nats) — how far the round's generator has moved from its predecessor. {@code sampleQuality},
-     * {@code chosenQuality}, {@code rejectedQuality}: mean true quality of all valid samples, the chosen and the
-     * rejected responses (null without a judge).
-     */
-    record RoundFacts(double alpha, Double pairAccuracy, Double pairWorse, Double pairTied, double gapAtAlpha,
-            double gapAtZero, Double rewardCorrQuality, double rewardCorrRefLogp, double validFraction,
-            int generatedPairs, int offlinePairs, Double klToPrevious, Double sampleQuality, Double chosenQuality,
-            Double rejectedQuality) {
-        RoundFacts withCounts(int generated, int offline) {
-            return new RoundFacts(alpha, pairAccuracy, pairWorse, pairTied, gapAtAlpha, gapAtZero, rewardCorrQuality,
-                    rewardCorrRefLogp, validFraction, generated, offline, klToPrevious, sampleQuality, chosenQuality,
-                    rejectedQuality);
+    /** An evaluation-only row, before training, round and cluster facts are known. */
+    static StageResult evaluated(String name, Evaluated evaluation, double seconds) {
+        return new StageResult(name, evaluation, null, null, seconds, null);
+    }
+
+    StageResult withTraining(Trained trained) {
+        return new StageResult(name, evaluation, trained, round, seconds, cluster);
+    }
+
+    StageResult withRound(RoundFacts facts) {
+        return new StageResult(name, evaluation, training, facts, seconds, cluster);
+    }
+
+    StageResult withCluster(ClusterFacts facts) {
+        return new StageResult(name, evaluation, training, round, seconds, facts);
+    }
+
+    /** A number of the row by its field name in {@code summary.json} ({@code lc_win_rate}, {@code alpha}), or null. */
+    public Double number(String field) {
+        JsonNode value = row().get(field);
+        if (value == null) {
+            throw new IllegalArgumentException("summary.json rows have no field " + field);
         }
+        return value.isNull() ? null : value.asDouble();
+    }
+
+    // ---- the row as summary.json holds it -------------------------------------------------------------------
+
+    /** The row's fields in file order; the parts' fields are spread between the evaluation's. */
+    private static final List<String> FIELDS = List.of("name", "win_rate", "lc_win_rate", "quality", "mean_length",
+            "alpha", "reward_agreement", "pair_accuracy", "pair_worse", "pair_tied", "mean_length_gap_at_alpha",
+            "mean_length_gap_at_zero", "reward_corr_quality", "reward_corr_ref_logp", "valid_fraction",
+            "generated_pairs", "offline_pairs", "final_loss", "final_reward_accuracy", "dpo_delta_logp_chosen",
+            "dpo_delta_logp_rejected", "kl_to_previous", "sample_quality", "chosen_quality", "rejected_quality",
+            "seconds", "cluster");
+
+    @JsonValue
+    ObjectNode row() {
+        ObjectNode fields = Jsonl.JSON.createObjectNode();
+        fields.put("name", name);
+        spread(fields, evaluation, Evaluated.class);
+        spread(fields, training, Trained.class);
+        spread(fields, round == null ? null : round.selection(), RoundFacts.Selection.class);
+        spread(fields, round == null ? null : round.reward(), RoundFacts.Reward.class);
+        spread(fields, round == null ? null : round.judged(), RoundFacts.Judged.class);
+        fields.put("seconds", seconds);
+        fields.set("cluster", Jsonl.JSON.valueToTree(cluster));
+        ObjectNode row = Jsonl.JSON.createObjectNode();
+        for (String field : FIELDS) {
+            row.set(field, fields.remove(field));
+        }
+        if (!fields.isEmpty()) {
+            throw new IllegalStateException("fields of no place in a summary row: " + fields.fieldNames().next());
+        }
+        return row;
+    }
+
+    @JsonCreator(mode = JsonCreator.Mode.DELEGATING)
+    static StageResult fromRow(ObjectNode row) {
+        RoundFacts.Selection selection = part(row, RoundFacts.Selection.class);
+        RoundFacts round = selection == null ? null : new RoundFacts(selection, part(row, RoundFacts.Reward.class),
+                part(row, RoundFacts.Judged.class));
+        ClusterFacts cluster = row.path("cluster").isObject() ? read(row.get("cluster"), ClusterFacts.class) : null;
+        return new StageResult(row.get("name").asText(), read(row, Evaluated.class), part(row, Trained.class), round,
+                row.get("seconds").asDouble(), cluster);
+    }
+
+    /** A part's fields into the flat row: nulls when the part does not apply. */
+    private static void spread(ObjectNode row, Record part, Class<? extends Record> type) {
+        if (part != null) {
+            row.setAll((ObjectNode) Jsonl.JSON.valueToTree(part));
+            return;
+        }
+        for (var component : type.getRecordComponents()) {
+            row.putNull(snakeCase(component.getName()));
+        }
+    }
+
+    /** A part read from the flat row, or null when every one of its fields is null there. */
+    private static <T extends Record> T part(ObjectNode row, Class<T> type) {
+        for (var component : type.getRecordComponents()) {
+            JsonNode value = row.get(snakeCase(component.getName()));
+            if (value != null && !value.isNull()) {
+                return read(row, type);
+            }
+        }
+        return null;
+    }
+
+    private static <T> T read(JsonNode node, Class<T> type) {
+        try {
+            return Jsonl.JSON.readerFor(type).without(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).readValue(node);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String snakeCase(String name) {
+        return name.replaceAll("([A-Z])", "_$1").toLowerCase(java.util.Locale.ROOT);
     }
 }

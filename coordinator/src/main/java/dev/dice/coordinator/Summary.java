@@ -48,23 +48,36 @@ public final class Summary {
     public static final List<String> CLUSTER_FIELDS = List.of("prompts_dispatched", "prompts_completed", "prompts_lost",
             "duplicate_results_dropped", "stale_results_rejected", "duplicates_in_pairs", "node_joins", "node_leaves");
 
+    /** The table's columns: heading and the summary field shown. */
+    private static final List<List<String>> COLUMNS = List.of(List.of("win", "win_rate"), List.of("lc_win", "lc_win_rate"),
+            List.of("quality", "quality"), List.of("length", "mean_length"), List.of("alpha", "alpha"),
+            List.of("agree", "reward_agreement"), List.of("pairs+", "pair_accuracy"), List.of("pairs-", "pair_worse"),
+            List.of("r~q", "reward_corr_quality"), List.of("r~ref", "reward_corr_ref_logp"),
+            List.of("kl_prev", "kl_to_previous"), List.of("dlp_ch", "dpo_delta_logp_chosen"),
+            List.of("dlp_rej", "dpo_delta_logp_rejected"));
+
     public static String table(List<StageResult> stages) {
-        StringBuilder b = new StringBuilder();
-        b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s %7s %7s %7s %7s %7s%n", "stage", "win", "lc_win",
-                "quality", "length", "alpha", "agree", "pairs+", "pairs-", "r~q", "r~ref", "kl_prev", "dlp_ch", "dlp_rej"));
+        StringBuilder b = new StringBuilder(String.format("%-8s", "stage"));
+        COLUMNS.forEach(c -> b.append(String.format(width(c), c.get(0))));
+        b.append(System.lineSeparator());
         for (StageResult s : stages) {
-            b.append(String.format("%-8s %7s %7s %7s %7s %8s %7s %7s %7s %7s %7s %7s %7s %7s%n", s.name(), f(s.winRate()),
-                    f(s.lcWinRate()), f(s.quality()), f(s.meanLength()), f(s.alpha()), f(s.rewardAgreement()),
-                    f(s.pairAccuracy()), f(s.pairWorse()), f(s.rewardCorrQuality()), f(s.rewardCorrRefLogp()),
-                    f(s.klToPrevious()), f(s.dpoDeltaLogpChosen()), f(s.dpoDeltaLogpRejected())));
+            b.append(String.format("%-8s", s.name()));
+            COLUMNS.forEach(c -> b.append(String.format(width(c), f(s.number(c.get(1))))));
+            b.append(System.lineSeparator());
         }
         return b.toString();
     }
 
+    /** Seven characters a column and a space before it; α gets eight. */
+    private static String width(List<String> column) {
+        return column.get(1).equals("alpha") ? " %8s" : " %7s";
+    }
+
     static String line(StageResult s) {
         return String.format("win %s, lc_win %s, quality %s, length %s, alpha %s, agreement %s, pairs better/worse %s/%s",
-                f(s.winRate()), f(s.lcWinRate()), f(s.quality()), f(s.meanLength()), f(s.alpha()), f(s.rewardAgreement()),
-                f(s.pairAccuracy()), f(s.pairWorse()));
+                f(s.number("win_rate")), f(s.number("lc_win_rate")), f(s.number("quality")), f(s.number("mean_length")),
+                f(s.number("alpha")), f(s.number("reward_agreement")), f(s.number("pair_accuracy")),
+                f(s.number("pair_worse")));
     }
 
     static String trainingLine(Training.Step step) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -139,14 +140,18 @@ public final class RuntimeBench {
 
     double trainTokensPerSecond(LlamaConfig config, int batch, int length) {
         try (Llama model = Llama.init(config, root.newSubManager(), 1)) {
-            Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 1.0));
-            SequenceBatch data = randomBatch(config, batch, 1, length - 1);
-            double seconds = median(() -> {
-                trainer.sft(data, 1.0);
-                trainer.step();
-            });
-            return batch * (length - 1) / seconds;
+            return trainTokensPerSecond(model, batch, length);
         }
+    }
+
+    private double trainTokensPerSecond(Llama model, int batch, int length) {
+        Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 1.0));
+        SequenceBatch data = randomBatch(model.config(), batch, 1, length - 1);
+        double seconds = median(() -> {
+            trainer.sft(data, 1.0);
+            trainer.step();
+        });
+        return batch * (length - 1) / seconds;
     }
 
     /** {@code dpo_step_ms}: one DPO step at the peer's shapes, 32 pairs, prompts shared, reference log-probs given. */
@@ -169,9 +174,19 @@ public final class RuntimeBench {
 
     private double dpoStepMs(LlamaConfig config, int pairs, boolean referenceForward, boolean sharedPrompts,
             java.util.function.ToDoubleFunction<Runnable> timing) {
-        try (Llama model = Llama.init(config, root.newSubManager(), 2); Llama reference = model.copy()) {
+        try (Llama model = Llama.init(config, root.newSubManager(), 2)) {
+            return dpoStepMs(model, pairs, 32, referenceForward, sharedPrompts, timing);
+        }
+    }
+
+    /** One DPO step of {@code model} over {@code pairs} pairs of {@code half} prompt + {@code half} response tokens. */
+    private double dpoStepMs(Llama model, int pairs, int half, boolean referenceForward, boolean sharedPrompts,
+            java.util.function.ToDoubleFunction<Runnable> timing) {
+        LlamaConfig config = model.config();
+        try (Llama reference = model.copy()) {
             Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 0));
-            SequenceBatch data = sharedPrompts ? pairBatch(config, pairs, 32, 32) : randomBatch(config, 2 * pairs, 32, 32);
+            SequenceBatch data = sharedPrompts ? pairBatch(config, pairs, half, half)
+                    : randomBatch(config, 2 * pairs, half, half);
             float[] refs = new float[2 * pairs];
             double seconds = timing.applyAsDouble(() -> {
                 float[] r = refs;
@@ -191,36 +206,95 @@ public final class RuntimeBench {
     /** Batch 64, 32 new tokens after a 16-token prompt; EOS disabled so every row decodes all 32. */
     double decodeTokensPerSecond(LlamaConfig config, boolean cache) {
         try (Llama model = Llama.init(config, root.newSubManager(), 3)) {
-            Generator generator = new Generator(model, -1, 0);
-            List<int[]> prompts = new ArrayList<>();
-            Random rng = new Random(5);
-            for (int i = 0; i < 64; i++) {
-                prompts.add(rng.ints(16, 3, config.vocabSize()).toArray());
-            }
-            long[] seeds = rng.longs(64).toArray();
-            Generator.Params params = new Generator.Params(1.0, 1.0, 32);
-            double seconds = median(() -> {
-                if (cache) {
-                    generator.generate(prompts, params, seeds);
-                } else {
-                    generator.generateWithoutCache(prompts, params, seeds);
-                }
-            });
-            return 64 * 32 / seconds;
+            return decodeTokensPerSecond(model, cache, 64, 32);
         }
+    }
+
+    private double decodeTokensPerSecond(Llama model, boolean cache, int rows, int newTokens) {
+        Generator generator = new Generator(model, List.of(), 0);
+        List<int[]> prompts = new ArrayList<>();
+        Random rng = new Random(5);
+        for (int i = 0; i < rows; i++) {
+            prompts.add(rng.ints(16, 3, model.config().vocabSize()).toArray());
+        }
+        long[] seeds = rng.longs(rows).toArray();
+        Generator.Params params = new Generator.Params(1.0, 1.0, newTokens);
+        double seconds = median(() -> {
+            if (cache) {
+                generator.generate(prompts, params, seeds);
+            } else {
+                generator.generateWithoutCache(prompts, params, seeds);
+            }
+        });
+        return rows * newTokens / seconds;
     }
 
     double scoreSequencesPerSecond(LlamaConfig config, int batch, int length) {
         try (Llama model = Llama.init(config, root.newSubManager(), 4)) {
-            SequenceBatch data = randomBatch(config, batch, length / 2, length / 2);
-            double seconds = median(() -> {
-                Autograd.off();
-                try (NDScope scope = new NDScope()) {
-                    data.responseLogProbs(model).toFloatArray();
-                }
-            });
-            return batch / seconds;
+            return scoreSequencesPerSecond(model, batch, length);
         }
+    }
+
+    private double scoreSequencesPerSecond(Llama model, int batch, int length) {
+        SequenceBatch data = randomBatch(model.config(), batch, length / 2, length / 2);
+        double seconds = median(() -> {
+            Autograd.off();
+            try (NDScope scope = new NDScope()) {
+                data.responseLogProbs(model).toFloatArray();
+            }
+        });
+        return batch / seconds;
+    }
+
+    /**
+     * {@code dice bench runtime --model DIR}: the same figures for a given checkpoint at batch sizes a CPU can hold for
+     * a real model (training 4 × 128 tokens, DPO 4 pairs of 64 + 64 with the reference forward, decoding 8 rows of 32
+     * new tokens, scoring 8 × 128), and the process's peak resident memory.
+     */
+    public Map<String, Object> runCheckpoint(Path dir) {
+        LlamaConfig config = LlamaConfig.load(dir.resolve(Checkpoint.CONFIG_FILE));
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("model", dir.toString());
+        out.put("architecture", config.variant().architecture().className());
+        out.put("params", config.parameterCount());
+        double gflops = matmulGflops(1024);
+        out.put("matmul_gflops", round(gflops));
+        long start = System.nanoTime();
+        // A fresh copy of the weights per training figure: the optimizer's state lives as long as the model does.
+        try (Llama model = load(dir, config)) {
+            out.put("load_s", round((System.nanoTime() - start) / 1e9));
+            out.put("score_sequences_per_s", round(scoreSequencesPerSecond(model, 8, 128)));
+            out.put("decode_tokens_per_s_kv", round(decodeTokensPerSecond(model, true, 8, 32)));
+        }
+        try (Llama model = load(dir, config)) {
+            double trainTokens = trainTokensPerSecond(model, 4, 128);
+            out.put("train_tokens_per_s", round(trainTokens));
+            out.put("mfu", round(6.0 * config.parameterCount() * trainTokens / (gflops * 1e9)));
+        }
+        try (Llama model = load(dir, config)) {
+            out.put("dpo_step_ms", round(dpoStepMs(model, 4, 64, true, true, this::median)));
+        }
+        out.put("peak_rss_mb", peakResidentMegabytes());
+        return out;
+    }
+
+    private Llama load(Path dir, LlamaConfig config) {
+        NDManager manager = root.newSubManager();
+        return Llama.of(config, manager, Checkpoint.loadModel(dir, config, manager));
+    }
+
+    /** VmHWM of /proc/self/status (Linux), or −1 where there is none. */
+    static long peakResidentMegabytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+                }
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
     }
 
     /** Rows i and i + pairs share a random prompt; every response is random. */

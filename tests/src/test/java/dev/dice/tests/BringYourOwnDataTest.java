@@ -43,10 +43,10 @@ class BringYourOwnDataTest {
                 null, "smoke"));
         assertEquals(3, stages.size());
         for (StageResult s : stages) {
-            assertNull(s.winRate(), "no judge, no win rate");
-            assertTrue(s.meanLength() > 0);
+            assertNull(s.evaluation().winRate(), "no judge, no win rate");
+            assertTrue(s.evaluation().meanLength() > 0);
         }
-        assertTrue(stages.get(2).alpha() >= 0);
+        assertTrue(stages.get(2).round().selection().alpha() >= 0);
         JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
         assertTrue(summary.get("judge").asText().startsWith("none"), summary.get("judge").asText());
         assertTrue(Files.size(out.resolve("round1/scored.jsonl")) > 0);

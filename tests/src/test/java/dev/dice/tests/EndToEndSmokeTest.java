@@ -83,7 +83,7 @@ class EndToEndSmokeTest {
         assertEquals(stages, again);
         assertEquals(written, modelTimes(out), "a finished run resumes without retraining");
         assertTrue(Files.exists(out.resolve("journal/replay.mv.db")), "the H2 journal lives in the run");
-        assertNull(again.get(0).alpha());
+        assertNull(again.get(0).number("alpha"));
     }
 
     private static List<java.nio.file.attribute.FileTime> modelTimes(Path run) throws Exception {

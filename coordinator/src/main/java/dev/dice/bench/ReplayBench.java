@@ -1,13 +1,20 @@
-package dev.dice.actors;
+package dev.dice.bench;
 
+import dev.dice.actors.Journal;
+import dev.dice.actors.Nodes;
+import dev.dice.actors.ReplayBuffer;
 import dev.dice.proto.PairBatch;
 import dev.dice.proto.PreferencePair;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.UUID;
-import java.util.function.Function;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
@@ -22,6 +29,27 @@ import org.apache.pekko.pattern.StatusReply;
  */
 public final class ReplayBench {
     private ReplayBench() {}
+
+    /** Throughput and 100k-pair recovery on H2 (a temporary file) and, with {@code postgresUrl}, PostgreSQL. */
+    public static Map<String, Object> h2AndPostgres(String postgresUrl) {
+        Map<String, Object> result = new LinkedHashMap<>();
+        Path dir;
+        try {
+            dir = Files.createTempDirectory("dice-replay-bench");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Map<String, Object> h2 = run(Journal.h2(dir), 100_000, 1000);
+        result.put("pairs_per_s_h2", h2.get("pairs_per_s"));
+        result.put("recovery_s_100k", h2.get("recovery_s"));
+        result.put("pairs_per_event", h2.get("pairs_per_event"));
+        if (postgresUrl != null) {
+            Map<String, Object> pg = run(Journal.postgres(postgresUrl, "postgres", ""), 100_000, 1000);
+            result.put("pairs_per_s_postgres", pg.get("pairs_per_s"));
+            result.put("recovery_s_100k_postgres", pg.get("recovery_s"));
+        }
+        return result;
+    }
 
     public static Map<String, Object> run(Journal journal, int totalPairs, int pairsPerBatch) {
         journal.createSchema();

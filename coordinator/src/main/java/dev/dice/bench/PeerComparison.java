@@ -1,4 +1,4 @@
-package dev.dice.cli;
+package dev.dice.bench;
 
 import dev.dice.gpu.RuntimeBench;
 import java.io.IOException;
@@ -21,11 +21,11 @@ import java.util.regex.Pattern;
  * round's ratio is peer ms / our ms, and the median of those rounds is the speed-up reported. Both sides are timed
  * the peer's way: the mean of {@code steps} steps after 5 warm-up steps.
  */
-final class PeerComparison {
+public final class PeerComparison {
     private static final Pattern MS_PER_STEP = Pattern.compile("ms/step=([0-9.]+)");
 
     /** The peer {@code --peer} runs when given no script, relative to the repository's root. */
-    static final String DEFAULT_SCRIPT = "bench/peer/peer_dpo_step.py";
+    public static final String DEFAULT_SCRIPT = "bench/peer/peer_dpo_step.py";
 
     private PeerComparison() {}
 
@@ -34,7 +34,7 @@ final class PeerComparison {
      * against {@code home}, the repository's root that the {@code dice} launcher exports as {@code DICE_HOME}, so
      * that the default peer is found from any directory.
      */
-    static Path locate(String script, String home) {
+    public static Path locate(String script, String home) {
         Path given = Path.of(script);
         if (Files.exists(given) || given.isAbsolute() || home == null) {
             return given;
@@ -43,7 +43,7 @@ final class PeerComparison {
     }
 
     /** {@code threads}: the peer's (ours are the process's libtorch threads). */
-    static Map<String, Object> run(RuntimeBench bench, Path script, String python, int rounds, int threads, int steps) {
+    public static Map<String, Object> run(RuntimeBench bench, Path script, String python, int rounds, int threads, int steps) {
         if (!Files.isRegularFile(script)) {
             throw new IllegalArgumentException("--peer: no such file: " + script);
         }

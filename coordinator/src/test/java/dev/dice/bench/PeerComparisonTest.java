@@ -1,4 +1,4 @@
-package dev.dice.cli;
+package dev.dice.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -9,11 +9,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
- * Running the peer: its own "ms/step=" line is read; a peer that fails or says nothing is a clear error; a bare
- * {@code --peer} runs the repository's own peer.
+ * Running the peer: its own "ms/step=" line is read; a peer that fails or says nothing is a clear error; the default
+ * peer is the repository's own.
  */
 class PeerComparisonTest {
     @TempDir
@@ -25,20 +24,6 @@ class PeerComparisonTest {
         Path script = PeerComparison.locate(PeerComparison.DEFAULT_SCRIPT, repository.toString());
         assertTrue(Files.isRegularFile(script), script + " is missing");
         assertEquals(dir.resolve("mine.py"), PeerComparison.locate(dir.resolve("mine.py").toString(), "/elsewhere"));
-    }
-
-    @Test
-    void peerWithoutAScriptMeansTheDefault() {
-        BenchCommand bare = new BenchCommand();
-        new CommandLine(bare).parseArgs("runtime", "--peer", "--peer-rounds", "7");
-        assertEquals(PeerComparison.DEFAULT_SCRIPT, bare.peer);
-        assertEquals(7, bare.peerRounds);
-        BenchCommand named = new BenchCommand();
-        new CommandLine(named).parseArgs("runtime", "--peer", "my_peer.py");
-        assertEquals("my_peer.py", named.peer);
-        BenchCommand none = new BenchCommand();
-        new CommandLine(none).parseArgs("runtime");
-        assertNull(none.peer);
     }
 
     @Test

@@ -1,4 +1,4 @@
-package dev.dice.cli;
+package dev.dice.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

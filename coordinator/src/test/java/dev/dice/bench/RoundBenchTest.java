@@ -1,4 +1,4 @@
-package dev.dice.coordinator;
+package dev.dice.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

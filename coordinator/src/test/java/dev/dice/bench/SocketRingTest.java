@@ -1,4 +1,4 @@
-package dev.dice.cli;
+package dev.dice.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package dev.dice.coordinator;
+package dev.dice.bench;
 
 import ai.djl.ndarray.NDManager;
 import dev.dice.algo.AlphaSearch;
@@ -40,6 +40,22 @@ public final class RoundBench {
         this.config = config;
         this.maxNewTokens = maxNewTokens;
         this.batchRows = batchRows;
+    }
+
+    /** One warm-up, then 64, 128 and 256 prompts at K = 4 and 8; each row is echoed to stderr as it is measured. */
+    public Map<String, Object> sweep() {
+        measure(16, 2);
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int k : new int[] {4, 8}) {
+            for (int prompts : new int[] {64, 128, 256}) {
+                rows.add(measure(prompts, k));
+                System.err.println(rows.get(rows.size() - 1));
+            }
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("max_new_tokens", maxNewTokens);
+        result.put("rows", rows);
+        return result;
     }
 
     public Map<String, Object> measure(int prompts, int k) {

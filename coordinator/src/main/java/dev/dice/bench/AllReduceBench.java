@@ -1,4 +1,4 @@
-package dev.dice.cli;
+package dev.dice.bench;
 
 import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.RingAllReduce;
