@@ -3,13 +3,11 @@ package dev.dice.actors;
 import dev.dice.proto.PairBatch;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.ReplaySnapshot;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
@@ -47,8 +45,7 @@ public final class ReplayBuffer extends EventSourcedBehavior<ReplayBuffer.Comman
     }
 
     private ReplayBuffer(PersistenceId id) {
-        super(id, SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2)
-                .withMaxRestarts(Journal.MAX_RESTARTS));
+        super(id, Journal.restarts());
     }
 
     public static Behavior<Command> create(String runId) {

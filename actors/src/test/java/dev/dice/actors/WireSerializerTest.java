@@ -71,6 +71,10 @@ class WireSerializerTest {
         LlamaConfig config = new LlamaConfig(259, 128, 384, 3, 4, 4, 96, 1e-5, 10000.0, true, 256, 257);
         Path dir = Path.of("/runs/a/round1/model");
         PublishedWeights weights = new PublishedWeights("127.0.0.1:4711", 2, "ab12", config);
+        LlamaConfig llama31 = new LlamaConfig(128256, 64, 128, 2, 4, 2, 131072, 1e-5, 500000.0, false, 128000, 128001,
+                new dev.dice.gpu.Variant(dev.dice.gpu.Architecture.LLAMA, 32, new dev.dice.gpu.RopeScaling("llama3", 8,
+                        1, 4, 8192), true, false, 0, List.of(128001, 128008, 128009)));
+        PublishedWeights release = new PublishedWeights("127.0.0.1:4711", 3, "cd34", llama31);
         TrainerActor.Ring ring = new TrainerActor.Ring("round1-ring2", List.of("127.0.0.1:5001", "127.0.0.1:5002"), 1,
                 java.time.Duration.ofSeconds(60), 10, true);
         List<Object> messages = List.of(
@@ -89,6 +93,7 @@ class WireSerializerTest {
                 new TrainerActor.Release(),
                 new TrainerActor.Progress(3, step, 50),
                 new TrainerActor.Trained(dir, 3, List.of(step, step), weights),
+                new TrainerActor.Trained(dir, 3, List.of(step), release),
                 new TrainerActor.RingAddress("round1-ring2", "127.0.0.1:5002", ref.unsafeUpcast()),
                 new TrainerActor.RankFinished("round1-ring2", 1, "ab12", ref.unsafeUpcast()),
                 new TrainerActor.RankFailed("round1-ring2", 1, 20, "left neighbour rank 0 left the ring", false,

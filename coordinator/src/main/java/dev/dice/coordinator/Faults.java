@@ -32,11 +32,23 @@ final class Faults {
         }
         for (Throwable t = failure; t != null; t = t.getCause()) {
             if (isJournal(t)) {
-                return new RunFault("the journal " + journal(config) + " failed: " + root(failure).getMessage()
+                return new RunFault("the journal " + journal(config) + " failed: " + journalCause(failure)
                         + "; once it is reachable, run the same command again (" + kept + ")", failure);
             }
         }
         return failure instanceof RuntimeException r ? r : new IllegalStateException(failure);
+    }
+
+    /** The deepest cause that says more than the circuit breaker the journal plugin puts in front of a failing database. */
+    private static String journalCause(Throwable failure) {
+        String said = "it does not answer";
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (!t.getClass().getName().contains("CircuitBreaker") && t.getMessage() != null
+                    && !t.getMessage().contains("Circuit Breaker")) {
+                said = t.getMessage();
+            }
+        }
+        return said;
     }
 
     private static boolean isJournal(Throwable t) {

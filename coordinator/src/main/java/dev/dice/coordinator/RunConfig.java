@@ -142,6 +142,17 @@ public record RunConfig(
         require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
         require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());
+        // Each stage before the trainers: a batch of 0 is the stage's mistake, not the number of trainers'.
+        String[] names = {"sft", "dpo", "rounds"};
+        Stage[] stages = {sft, dpo, rounds.training()};
+        for (int i = 0; i < stages.length; i++) {
+            Stage s = stages[i];
+            String key = "dice." + names[i] + ".";
+            require(s.steps() >= 1 || s.epochs() > 0, key + "steps",
+                    ">= 1" + (s == rounds.training() ? " (or " + key + "epochs > 0)" : ""), s.steps());
+            require(s.batch() >= 1, key + "batch", ">= 1", s.batch());
+            require(s.lr() > 0 && Double.isFinite(s.lr()), key + "lr", "a finite number > 0", s.lr());
+        }
         int smallestDpoBatch = Math.min(dpo.batch(), rounds.training().batch());
         require(trainers.count() >= 1 && trainers.count() <= smallestDpoBatch, "dice.cluster.trainers (--trainers)",
                 "between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
@@ -150,10 +161,6 @@ public record RunConfig(
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
         require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
                 "h2 or postgres", journal.kind());
-        for (Stage s : new Stage[] {sft, dpo, rounds.training()}) {
-            require((s.steps() >= 1 || s.epochs() > 0) && s.batch() >= 1 && s.lr() > 0,
-                    "dice.{sft,dpo,rounds}.steps/epochs/batch/lr", "steps >= 1 or epochs > 0, batch >= 1, lr > 0", s);
-        }
     }
 
     private static void require(boolean ok, String key, String expected, Object got) {

@@ -26,7 +26,6 @@ import java.util.function.Function;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.delivery.ConsumerController;
 import org.apache.pekko.actor.typed.delivery.WorkPullingProducerController;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
@@ -143,8 +142,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
 
     private ShardJob(ActorContext<Command> context, Spec spec, String runId, ActorRef<Done> replyTo) {
         super(PersistenceId.of("ShardJob", runId + "#" + key(spec)),
-                SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2)
-                        .withMaxRestarts(Journal.MAX_RESTARTS));
+                Journal.restarts());
         this.context = context;
         this.spec = spec;
         this.runId = runId;

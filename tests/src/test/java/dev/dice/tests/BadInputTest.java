@@ -51,6 +51,7 @@ class BadInputTest {
         write("broken.conf", "dice {\n  rounds {\n    k = \n");
         write("postgres.conf", "dice.journal { kind = postgres, url = \"jdbc:postgresql://127.0.0.1:1/dice\","
                 + " user = dice, password = x }\n");
+        write("batch0.conf", "dice.dpo.batch = 0\n");
         write("pg-typo.conf", "dice.journal { kind = postgress }\n");
         write("ok.jsonl", lines(8, i -> "{\"prompt\": \"say " + i + "\"}"));
         write("empty.jsonl", "");
@@ -93,6 +94,8 @@ class BadInputTest {
         cases.add(refused("HOCON syntax error", "--config {broken.conf}", "--config", "broken.conf"));
         cases.add(refused("missing --config file", "--config {missing.conf}", "--config", "missing.conf"));
         cases.add(refused("unknown journal kind", "--config {pg-typo.conf}", "dice.journal.kind", "postgress"));
+        cases.add(refused("a batch of 0 is the stage's, not the trainers'", "--config {batch0.conf}", "dice.dpo.batch",
+                ">= 1"));
         cases.add(refused("gamma 1", "--gamma 1.0", "dice.rounds.gamma (--gamma)", "[0, 1)"));
         cases.add(refused("k 1", "--k 1", "dice.rounds.k (--k)"));
         cases.add(refused("alpha Infinity", "--alpha Infinity", "dice.rounds.alpha (--alpha)", "finite"));
