@@ -5,26 +5,28 @@ import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
+import dev.dice.proto.Sampling;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Samples K responses per prompt of a shard with a policy. Each response's RNG seed depends only on the
- * shard's seed, the prompt id and the sample index, so re-sending a shard (after a failure, to another
- * worker) reproduces the same responses.
+ * Samples K responses per prompt of a shard with a policy, as the shard's sampling settings say. Each response's RNG
+ * seed depends only on the shard's seed, the prompt id and the sample index, so re-sending a shard (after a failure,
+ * to another worker) reproduces the same responses.
  */
 public final class ShardGeneration {
-    private final Generator.Params params;
     private final int batchRows;
-    private final int minChars;
 
-    public ShardGeneration(Generator.Params params, int batchRows, int minChars) {
-        this.params = params;
+    /** {@code batchRows}: rows decoded at once. */
+    public ShardGeneration(int batchRows) {
         this.batchRows = batchRows;
-        this.minChars = minChars;
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
+        Sampling sampling = shard.getSampling();
+        Generator.Params params = new Generator.Params(sampling.getTemperature(), sampling.getTopP(),
+                sampling.getMaxNewTokens());
+        int minChars = sampling.getMinResponseChars();
         Generator generator = new Generator(policy.model(), policy.stopIds(), policy.tokenizer().padId());
         int k = Math.max(1, shard.getSamplesPerPrompt());
         List<int[]> rows = new ArrayList<>();

@@ -5,12 +5,12 @@ import dev.dice.algo.AlphaSearch;
 import dev.dice.algo.Candidate;
 import dev.dice.algo.PairSelection;
 import dev.dice.gpu.ByteTokenizer;
-import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.PromptShard;
+import dev.dice.proto.Sampling;
 import dev.dice.proto.ScoredResponse;
 import dev.dice.proto.ScoredShard;
 import dev.dice.task.BuiltinTask;
@@ -65,14 +65,15 @@ public final class RoundBench {
                 .filter(p -> p.text().getBytes(java.nio.charset.StandardCharsets.UTF_8).length + maxNewTokens + 3
                         <= config.maxPositionEmbeddings())
                 .limit(prompts).toList();
-        PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setSamplesPerPrompt(k).setSeed(7);
+        PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setSamplesPerPrompt(k).setSeed(7)
+                .setSampling(Sampling.newBuilder().setTemperature(0.7).setTopP(0.9).setMaxNewTokens(maxNewTokens));
         list.forEach(p -> shard.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text())));
         try (NDManager root = NDManager.newBaseManager()) {
             Policy policy = new Policy(Llama.init(config, root.newSubManager(), 1), new Latin1(-1), 0);
             // Another initialisation as the reference, so that implicit rewards differ and pairs exist.
             Policy reference = new Policy(Llama.init(config, root.newSubManager(), 2), new Latin1(-1), -1);
             long t0 = System.nanoTime();
-            GeneratedShard generated = new ShardGeneration(new Generator.Params(0.7, 0.9, maxNewTokens), batchRows, 0)
+            GeneratedShard generated = new ShardGeneration(batchRows)
                     .generate(policy, shard.build());
             long t1 = System.nanoTime();
             ScoredShard scored = new Scoring(batchRows).score(policy, reference, generated);

@@ -7,7 +7,6 @@ import dev.dice.actors.NodeBootstrap;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.ScoringActor;
 import dev.dice.actors.TrainerActor;
-import dev.dice.gpu.Generator;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.work.Scoring;
 import dev.dice.work.ShardGeneration;
@@ -114,9 +113,7 @@ final class NodeGuardian {
         RunDirectory.CurrentModels current = setup.dir().currentModels();
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
-            ShardGeneration generation = new ShardGeneration(new Generator.Params(config.rounds().temperature(),
-                    config.rounds().topP(), config.rounds().maxNewTokens()), config.cluster().batchRows(),
-                    config.rounds().minResponseChars());
+            ShardGeneration generation = new ShardGeneration(config.cluster().batchRows());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
                         current.generation(), config.trainers().ringTimeout()), "generator-" + i, model));

@@ -137,6 +137,8 @@ public record RunConfig(
         require(rounds.count() >= 0, "dice.rounds.count (--rounds)", ">= 0", rounds.count());
         require(rounds.temperature() > 0, "dice.rounds.temperature", "> 0", rounds.temperature());
         require(rounds.topP() > 0 && rounds.topP() <= 1, "dice.rounds.top-p", "in (0, 1]", rounds.topP());
+        require(eval.temperature() >= 0, "dice.eval.temperature", ">= 0 (0: greedy)", eval.temperature());
+        require(eval.topP() > 0 && eval.topP() <= 1, "dice.eval.top-p", "in (0, 1]", eval.topP());
         require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
         require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());

@@ -6,6 +6,7 @@ import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
+import dev.dice.proto.Sampling;
 import dev.dice.proto.ScoredShard;
 import dev.dice.task.BuiltinTask;
 import dev.dice.task.Judge;
@@ -108,21 +109,31 @@ final class RunPlan {
     /** π0 samples of the offline prompts, to stand beside the synthetic candidates in D_off. */
     List<PromptShard> offlineSampleShards() {
         return shards.prompts(Job.offlineSamples(), offline.prompts(), config.data().offlinePolicySamples(),
-                seed("offline-samples"), 0);
+                roundSampling(), seed("offline-samples"), 0);
     }
 
     /** Round t's K samples per prompt with π_t. */
     List<PromptShard> roundShards(int t) {
-        return shards.prompts(Job.round("round" + t), prompts.round(t), config.rounds().k(), seed("round" + t), t);
+        return shards.prompts(Job.round("round" + t), prompts.round(t), config.rounds().k(), roundSampling(),
+                seed("round" + t), t);
     }
 
     /**
-     * One sample per eval prompt, for a stage's evaluation or the baseline; the seed depends on which, so each
-     * draws fresh samples.
+     * One sample per eval prompt, for a stage's evaluation or the baseline, at the evaluation's temperature and top-p;
+     * the seed depends on which, so each draws fresh samples.
      */
     List<PromptShard> evalShards(Job job, long version) {
         String purpose = job.kind() == Job.Kind.BASELINE ? "baseline" : job.stage();
-        return shards.prompts(job, prompts.eval(), 1, seed("eval-" + purpose), version);
+        Sampling sampling = roundSampling().toBuilder().setTemperature(config.eval().temperature())
+                .setTopP(config.eval().topP()).build();
+        return shards.prompts(job, prompts.eval(), 1, sampling, seed("eval-" + purpose), version);
+    }
+
+    /** The rounds' sampling, which π0's samples for D_off share; evaluation changes only temperature and top-p. */
+    private Sampling roundSampling() {
+        RunConfig.Rounds r = config.rounds();
+        return Sampling.newBuilder().setTemperature(r.temperature()).setTopP(r.topP()).setMaxNewTokens(r.maxNewTokens())
+                .setMinResponseChars(r.minResponseChars()).build();
     }
 
     /** Offline pairs' chosen and rejected texts, to be scored under the policy of {@code version}. */

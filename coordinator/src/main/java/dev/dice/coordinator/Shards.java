@@ -3,6 +3,7 @@ package dev.dice.coordinator;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
+import dev.dice.proto.Sampling;
 import dev.dice.task.OfflinePair;
 import dev.dice.task.Prompt;
 import java.nio.file.Path;
@@ -26,13 +27,13 @@ final class Shards {
         this.modelDir = modelDir;
     }
 
-    /** {@code k} samples of each prompt with the policy of {@code version}, seeded by {@code seed}. */
-    List<PromptShard> prompts(Job job, List<Prompt> prompts, int k, long seed, long version) {
+    /** {@code k} samples of each prompt with the policy of {@code version}, as {@code sampling} says and seeded by {@code seed}. */
+    List<PromptShard> prompts(Job job, List<Prompt> prompts, int k, Sampling sampling, long seed, long version) {
         List<PromptShard> shards = new ArrayList<>();
         for (int from = 0; from < prompts.size(); from += shardSize) {
             PromptShard.Builder b = PromptShard.newBuilder().setJob(job.name()).setShard(shards.size())
                     .setPolicyVersion(version).setPolicyDir(modelDir.apply(version).toAbsolutePath().toString())
-                    .setSamplesPerPrompt(k).setSeed(seed);
+                    .setSamplesPerPrompt(k).setSampling(sampling).setSeed(seed);
             for (Prompt p : prompts.subList(from, Math.min(prompts.size(), from + shardSize))) {
                 b.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text()));
             }

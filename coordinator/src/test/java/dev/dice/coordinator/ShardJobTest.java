@@ -3,6 +3,7 @@ package dev.dice.coordinator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.ndarray.NDManager;
+import com.typesafe.config.ConfigFactory;
 import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
 import dev.dice.actors.Journal;
@@ -10,16 +11,15 @@ import dev.dice.actors.Nodes;
 import dev.dice.actors.ScoringActor;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
-import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
+import dev.dice.proto.Sampling;
 import dev.dice.work.Scoring;
 import dev.dice.work.ShardGeneration;
-import com.typesafe.config.ConfigFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,6 +45,9 @@ import org.junit.jupiter.api.io.TempDir;
  * under its persistence id (a coordinator that took over) resumes from what it had stored.
  */
 class ShardJobTest {
+    /** How the test's generators sample. */
+    private static final Sampling SAMPLING = Sampling.newBuilder().setTemperature(1.0).setTopP(1.0).setMaxNewTokens(8)
+            .setMinResponseChars(1).build();
     static ActorTestKit kit;
     static NDManager root;
     @TempDir
@@ -82,14 +85,14 @@ class ShardJobTest {
     }
 
     private static Behavior<dev.dice.actors.ShardWorker.Command> generator() {
-        return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(new Generator.Params(1.0, 1.0, 8), 64, 1),
+        return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(64),
                 null, Duration.ofSeconds(30));
     }
 
     private static List<PromptShard> shards(int n, long version) {
         List<PromptShard> shards = new ArrayList<>();
         for (int s = 0; s < n; s++) {
-            shards.add(PromptShard.newBuilder().setJob("test").setShard(s).setSamplesPerPrompt(2).setSeed(9)
+            shards.add(PromptShard.newBuilder().setJob("test").setSampling(SAMPLING).setShard(s).setSamplesPerPrompt(2).setSeed(9)
                     .setPolicyVersion(version).setPolicyDir(model.toString())
                     .addPrompts(Prompt.newBuilder().setId("p" + s).setText("upper: cat")).build());
         }

@@ -17,7 +17,6 @@ import dev.dice.actors.ShardWorker;
 import dev.dice.actors.TrainerActor;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
-import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.ops.DiceMetrics;
@@ -26,6 +25,7 @@ import dev.dice.proto.PreferencePair;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
 import dev.dice.proto.Response;
+import dev.dice.proto.Sampling;
 import dev.dice.proto.ScoredShard;
 import dev.dice.work.Policy;
 import dev.dice.work.Scoring;
@@ -54,6 +54,9 @@ import org.junit.jupiter.api.io.TempDir;
  * result carries the version and the SHA-256 of the weights that produced it.
  */
 class WeightSyncTest {
+    /** How the test's generators sample. */
+    private static final Sampling SAMPLING = Sampling.newBuilder().setTemperature(1.0).setTopP(1.0).setMaxNewTokens(6)
+            .setMinResponseChars(1).build();
     private static final LlamaConfig TINY = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final ByteTokenizer BYTES = new ByteTokenizer();
@@ -163,7 +166,7 @@ class WeightSyncTest {
     }
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> generator(PolicyRef current) {
-        return GenerationActor.create(root, BYTES, new ShardGeneration(new Generator.Params(1.0, 1.0, 6), 16, 1), current,
+        return GenerationActor.create(root, BYTES, new ShardGeneration(16), current,
                 Duration.ofSeconds(5));
     }
 
@@ -172,7 +175,7 @@ class WeightSyncTest {
     }
 
     private static PromptShard promptShard(long version) {
-        return PromptShard.newBuilder().setJob("t").setShard(0).setPolicyVersion(version).setSamplesPerPrompt(2).setSeed(4)
+        return PromptShard.newBuilder().setJob("t").setSampling(SAMPLING).setShard(0).setPolicyVersion(version).setSamplesPerPrompt(2).setSeed(4)
                 .setPolicyDir(trained.dir().toString()).addPrompts(Prompt.newBuilder().setId("p").setText("upper: cat"))
                 .build();
     }

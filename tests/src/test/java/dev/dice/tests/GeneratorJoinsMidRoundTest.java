@@ -13,12 +13,12 @@ import dev.dice.actors.Nodes;
 import dev.dice.coordinator.ShardJob;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
-import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.collective.FreePorts;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
+import dev.dice.proto.Sampling;
 import dev.dice.work.ShardGeneration;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -43,6 +43,9 @@ import org.junit.jupiter.api.io.TempDir;
  * round is under way starts pulling shards at once. Every shard is generated and counted once.
  */
 class GeneratorJoinsMidRoundTest {
+    /** How the test's generators sample. */
+    private static final Sampling SAMPLING = Sampling.newBuilder().setTemperature(1.0).setTopP(1.0).setMaxNewTokens(12)
+            .setMinResponseChars(1).build();
     private static final int SHARDS = 240;
 
     @Test
@@ -102,7 +105,7 @@ class GeneratorJoinsMidRoundTest {
     private static Behavior<Void> generator(NDManager device) {
         return Behaviors.setup(context -> {
             context.spawn(GenerationActor.create(device, new ByteTokenizer(),
-                    new ShardGeneration(new Generator.Params(1.0, 1.0, 12), 64, 1), null, Duration.ofSeconds(30)),
+                    new ShardGeneration(64), null, Duration.ofSeconds(30)),
                     "generator-0");
             return Behaviors.empty();
         });
@@ -117,7 +120,7 @@ class GeneratorJoinsMidRoundTest {
     private static List<PromptShard> shards(Path model) {
         List<PromptShard> shards = new ArrayList<>();
         for (int s = 0; s < SHARDS; s++) {
-            shards.add(PromptShard.newBuilder().setJob("round1").setShard(s).setSamplesPerPrompt(2).setSeed(5)
+            shards.add(PromptShard.newBuilder().setJob("round1").setSampling(SAMPLING).setShard(s).setSamplesPerPrompt(2).setSeed(5)
                     .setPolicyVersion(1).setPolicyDir(model.toString())
                     .addPrompts(Prompt.newBuilder().setId("p" + s).setText("reverse: red cat " + s)).build());
         }
