@@ -2,7 +2,10 @@ package dev.dice.actors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.Descriptors;
+import com.google.protobuf.Message;
 import com.typesafe.config.ConfigFactory;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.GeneratedShard;
@@ -14,8 +17,15 @@ import dev.dice.proto.Response;
 import dev.dice.proto.ScoredResponse;
 import dev.dice.proto.ScoredShard;
 import dev.dice.work.Training;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.RecordComponent;
+import java.lang.reflect.Type;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Stream;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
@@ -27,7 +37,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Every protocol message that may cross nodes goes through the protobuf wire format and comes back equal. */
+/**
+ * Every protocol message that may cross nodes goes through the protobuf wire format and comes back equal: the
+ * messages below, with their edge cases, and an instance of every Wire record found in the actors' classes.
+ */
 class WireSerializerTest {
     static ActorTestKit kit;
 
@@ -102,5 +115,87 @@ class WireSerializerTest {
                 new ReplayBuffer.Get("round1", ref.unsafeUpcast()),
                 new ReplayBuffer.Contents("round1", List.of(pair), 10));
         messages.forEach(WireSerializerTest::roundTrips);
+    }
+
+    @Test
+    void everyWireRecordOnTheClassPathRoundTrips() throws Exception {
+        ActorRef<Object> ref = kit.createTestProbe().getRef();
+        List<Class<?>> types = wireRecords();
+        assertTrue(types.contains(TrainerActor.TrainDpo.class) && types.contains(Coordination.Ack.class), types.toString());
+        for (Class<?> type : types) {
+            roundTrips(sample(type, type, ref));
+        }
+    }
+
+    /** The records implementing Wire among the compiled classes of Wire's own package. */
+    private static List<Class<?>> wireRecords() throws Exception {
+        Path classes = Path.of(Wire.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path dir = classes.resolve(Wire.class.getPackageName().replace('.', '/'));
+        List<Class<?>> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".class")).sorted().toList()) {
+                String name = file.getFileName().toString();
+                Class<?> type = Class.forName(Wire.class.getPackageName() + "." + name.substring(0, name.length() - 6));
+                if (type.isRecord() && Wire.class.isAssignableFrom(type)) {
+                    out.add(type);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A value of {@code type} with every component set: scalars, messages with their scalar fields, lists of two. */
+    private static Object sample(Type type, Class<?> owner, ActorRef<Object> ref) throws Exception {
+        Class<?> raw = type instanceof ParameterizedType p ? (Class<?>) p.getRawType() : (Class<?>) type;
+        if (raw == String.class) {
+            return owner.getSimpleName() + "-text";
+        } else if (raw == int.class || raw == Integer.class) {
+            return 7;
+        } else if (raw == long.class || raw == Long.class) {
+            return 11L;
+        } else if (raw == double.class || raw == Double.class) {
+            return 0.25;
+        } else if (raw == boolean.class || raw == Boolean.class) {
+            return true;
+        } else if (raw.isEnum()) {
+            Object[] constants = raw.getEnumConstants();
+            return constants[constants.length - 1];
+        } else if (raw == Path.class) {
+            return Path.of("/runs/a/round1/model");
+        } else if (raw == java.time.Duration.class) {
+            return java.time.Duration.ofSeconds(90);
+        } else if (raw == ActorRef.class) {
+            return ref;
+        } else if (raw == LlamaConfig.class) {
+            return new LlamaConfig(259, 128, 384, 3, 4, 4, 96, 1e-5, 10000.0, true, 256, 257);
+        } else if (Message.class.isAssignableFrom(raw)) {
+            Message.Builder b = (Message.Builder) raw.getMethod("newBuilder").invoke(null);
+            for (Descriptors.FieldDescriptor f : b.getDescriptorForType().getFields()) {
+                Object value = switch (f.getJavaType()) {
+                    case STRING -> f.getName();
+                    case INT -> 3;
+                    case LONG -> 5L;
+                    case DOUBLE -> -1.5;
+                    case BOOLEAN -> true;
+                    default -> null;
+                };
+                if (value != null) {
+                    b.setField(f, f.isRepeated() ? List.of(value) : value);
+                }
+            }
+            return b.build();
+        } else if (raw == List.class) {
+            Type element = ((ParameterizedType) type).getActualTypeArguments()[0];
+            return List.of(sample(element, owner, ref), sample(element, owner, ref));
+        } else if (raw.isRecord()) {
+            RecordComponent[] components = raw.getRecordComponents();
+            Object[] values = new Object[components.length];
+            for (int i = 0; i < components.length; i++) {
+                values[i] = sample(components[i].getGenericType(), raw, ref);
+            }
+            return raw.getDeclaredConstructor(Arrays.stream(components).map(RecordComponent::getType)
+                    .toArray(Class<?>[]::new)).newInstance(values);
+        }
+        throw new IllegalArgumentException("no sample of " + type.getTypeName() + " (in " + owner.getName() + ")");
     }
 }
