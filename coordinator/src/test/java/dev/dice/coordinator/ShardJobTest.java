@@ -1,6 +1,7 @@
 package dev.dice.coordinator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import com.typesafe.config.ConfigFactory;
@@ -107,11 +108,15 @@ class ShardJobTest {
 
     @Test
     void aGeneratorThatDiesMidShardLosesNothing() {
-        // Takes one shard and stops without confirming it, as a node killed mid-generation.
+        // Takes one shard and stops without confirming it, as a node killed mid-generation; says which shard it held.
+        TestProbe<PromptShard> held = kit.createTestProbe();
         kit.spawn(Behaviors.<ConsumerController.Delivery<PromptShard>>setup(context -> {
             context.spawn(ConsumerController.create(GenerationActor.KEY), "work-queue")
                     .tell(new ConsumerController.Start<>(context.getSelf()));
-            return Behaviors.receiveMessage(delivery -> Behaviors.stopped());
+            return Behaviors.receiveMessage(delivery -> {
+                held.getRef().tell(delivery.message());
+                return Behaviors.stopped();
+            });
         }));
         ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
         ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
@@ -125,6 +130,8 @@ class ShardJobTest {
             assertEquals(2, result.scored().get(s).getResponsesCount());
         }
         assertEquals(new ShardJob.Facts(6, 6, 0, 0, 0), result.facts());
+        int lost = held.receiveMessage(Duration.ofSeconds(10)).getShard();
+        assertTrue(lost >= 0 && lost < 6, "the dying consumer held shard " + lost + " of the job");
         kit.stop(generator);
         kit.stop(scorer);
     }
