@@ -294,6 +294,15 @@ public final class TrainerActor {
         Checkpoint.writeJson(outDir.resolve("trainer_state.json"),
                 new TrainerState(settings.steps(), settings.seed(), policy.version()));
         Checkpoint.writeJson(outDir.resolve("train_log.json"), log);
+        if (!WeightSnapshot.fits(policy.model().parameters())) {
+            // Larger than one snapshot carries: generators and scorers read the checkpoint instead.
+            String sha256 = policy.weightsSha256();
+            context.getLog().info("trainer saved v{} (sha256 {}) at {}; too large to publish, read from disk",
+                    policy.version(), sha256.substring(0, 12), outDir);
+            return new Trained(outDir, policy.version(), log,
+                    new PublishedWeights(PublishedWeights.CHECKPOINT_ONLY, policy.version(), sha256,
+                            policy.model().config()));
+        }
         WeightSnapshot snapshot = policy.snapshot();
         if (publisher == null) {
             publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);

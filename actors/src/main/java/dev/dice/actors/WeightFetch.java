@@ -35,6 +35,9 @@ final class WeightFetch implements AutoCloseable {
     record Fetched(Policy policy, String source) {}
 
     Fetched fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
+        if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)) {
+            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
+        }
         long start = System.nanoTime();
         try {
             WeightSnapshot snapshot = receiverFor(weights.publisher()).fetch(weights.version(), timeout);

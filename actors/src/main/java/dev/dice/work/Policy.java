@@ -60,9 +60,12 @@ public final class Policy implements AutoCloseable {
         return WeightSnapshot.of(version, model.parameters());
     }
 
-    /** SHA-256 of the weights in parameter order: equal exactly when two models hold the same bits (one pass over them). */
+    /**
+     * SHA-256 of the weights in parameter order, as their snapshot's: equal exactly when two models hold the same bits
+     * (one pass over them, no copy).
+     */
     public String weightsSha256() {
-        return snapshot().sha256Hex();
+        return WeightSnapshot.sha256Hex(model.parameters());
     }
 
     /**

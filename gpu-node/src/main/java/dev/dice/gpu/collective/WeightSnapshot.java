@@ -58,6 +58,30 @@ public final class WeightSnapshot {
         return new WeightSnapshot(version, specs, payload, crc32c(payload));
     }
 
+    /** The most a snapshot carries: its payload is one Java array. */
+    public static final long MAX_BYTES = Integer.MAX_VALUE - 8;
+
+    /** Whether {@code arrays} (fp32) fit in one snapshot. */
+    public static boolean fits(Map<String, NDArray> arrays) {
+        return arrays.values().stream().mapToLong(a -> a.size() * 4).sum() <= MAX_BYTES;
+    }
+
+    /**
+     * {@link #sha256Hex()} of the snapshot {@code arrays} would make, read tensor by tensor instead of copied: a model
+     * larger than the heap (or than a snapshot) is hashed in place.
+     */
+    public static String sha256Hex(Map<String, NDArray> arrays) {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            for (NDArray array : arrays.values()) {
+                digest.update(array.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
+            }
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JDK always has SHA-256", e);
+        }
+    }
+
     /** One 1-D tensor holding {@code floats} little-endian fp32 bytes (benchmarks, tests). */
     public static WeightSnapshot ofBytes(long version, String name, ByteBuffer floats) {
         ByteBuffer payload = allocate(floats.remaining());
@@ -71,7 +95,7 @@ public final class WeightSnapshot {
      * the snapshot's own memory would let in-place updates change an immutable snapshot).
      */
     static ByteBuffer allocate(long bytes) {
-        if (bytes > Integer.MAX_VALUE - 8) {
+        if (bytes > MAX_BYTES) {
             throw new IllegalArgumentException("snapshot of " + bytes + " bytes: at most 2 GiB per snapshot");
         }
         return ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);

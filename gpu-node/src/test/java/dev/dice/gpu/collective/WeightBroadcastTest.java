@@ -54,7 +54,9 @@ class WeightBroadcastTest {
             weights.put("model.embed_tokens.weight", m.randomNormal(new Shape(33, 7)));
             weights.put("model.norm.weight", m.randomNormal(new Shape(7)));
             weights.put("scalar", m.create(new float[] {Float.MIN_VALUE}, new Shape(1)));
-            publisher.publish(WeightSnapshot.of(3, weights));
+            WeightSnapshot published = WeightSnapshot.of(3, weights);
+            assertEquals(published.sha256Hex(), WeightSnapshot.sha256Hex(weights), "hashed in place as in the copy");
+            publisher.publish(published);
 
             WeightSnapshot got = receiver.fetch(3, TIMEOUT);
             assertEquals(3, receiver.version());
