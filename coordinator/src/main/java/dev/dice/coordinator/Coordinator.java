@@ -90,6 +90,7 @@ public final class Coordinator {
     private final ActorRef<ReplayBuffer.Command> replay;
     private final ActorRef<RewardShapingActor.Command> shaper;
     private final ActorRef<Finished> replyTo;
+    private final RunObserver observer = new RunObserver();
     private final List<StageResult> results = new ArrayList<>();
     private final Set<String> jobsDone = new HashSet<>();
     /** The trainers the receptionist lists, this node's first: SFT runs on the first, a DPO stage's ring on all. */
@@ -140,7 +141,7 @@ public final class Coordinator {
             String stage = stages.get(i);
             if (!plan.dir().finished(stage)) {
                 context.getLog().info("stage {}: starting", stage);
-                RunObserver.stageStarted(stage);
+                observer.stageStarted(stage);
                 stageFacts = StageResult.ClusterFacts.NONE;
                 return switch (i) {
                     case 0 -> sft();
@@ -207,7 +208,7 @@ public final class Coordinator {
     private Behavior<Coordination.Command> shaping(String name, int t, long started, Map<String, String> texts) {
         return receive().onMessage(ShapedPairs.class, message -> {
             RewardShapingActor.Shaped shaped = message.shaped();
-            RunObserver.roundShaped(name, shaped);
+            observer.roundShaped(name, shaped);
             RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped, texts);
             stageFacts = stageFacts.plusDuplicatesInPairs(duplicatePrompts(generated.pairs()));
             ReplayMix.Mix<PreferencePair, OfflinePair> mix = ReplayMix.mix(generated.pairs(),
@@ -255,7 +256,7 @@ public final class Coordinator {
                 .onMessage(ReplayContents.class, message -> {
                     context.getLog().info("{}: replay buffer holds {} pairs for the round ({} in all)", name,
                             message.contents().pairs().size(), message.contents().totalPairs());
-                    RunObserver.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
+                    observer.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     List<PreferencePair> pairs = message.contents().pairs();
                     Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
                     return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
@@ -298,7 +299,7 @@ public final class Coordinator {
         StageResult withFacts = result.withCluster(stageFacts);
         plan.dir().saveResult(withFacts);
         results.add(withFacts);
-        RunObserver.stageFinished(withFacts);
+        observer.stageFinished(withFacts);
         context.getLog().info("stage {}: done — {}", withFacts.name(), Summary.line(withFacts));
         return nextStage();
     }
@@ -348,7 +349,7 @@ public final class Coordinator {
                 .onMessage(TrainerSaid.class, message -> {
                     if (message.reply() instanceof TrainerActor.Progress p) {
                         progress.advance(p.step().step(), Summary.trainingLine(p.step()));
-                        RunObserver.trainingStep(stage, p.step());
+                        observer.trainingStep(stage, p.step());
                         return Behaviors.same();
                     }
                     TrainerActor.Trained trained = (TrainerActor.Trained) message.reply();

@@ -61,7 +61,7 @@ final class Preflight {
         }
         RunLock lock = RunLock.acquire(Path.of(config.out()), alone);
         try {
-            bindMetrics(port);
+            bindMetrics(port, root.getString("dice.metrics.host"));
         } catch (RuntimeException e) {
             lock.close();
             throw e;
@@ -155,11 +155,10 @@ final class Preflight {
     }
 
     /** Binds the metrics exporter now, so a busy port refuses the run instead of running it without metrics. */
-    private static void bindMetrics(int port) {
+    private static void bindMetrics(int port, String host) {
         if (port == 0 || DiceMetrics.get().serverPort() > 0) {
             return; // off, or this JVM already serves its metrics (an earlier run in the same process)
         }
-        String host = System.getProperty("dice.metrics.host", "127.0.0.1");
         try {
             DiceMetrics.get().startServer(host, port);
         } catch (IOException | RuntimeException e) {

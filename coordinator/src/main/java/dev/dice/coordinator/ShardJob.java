@@ -1,8 +1,8 @@
 package dev.dice.coordinator;
 
-import dev.dice.actors.Journal;
 import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
+import dev.dice.actors.Journal;
 import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ScoringActor;
 import dev.dice.proto.GeneratedShard;
@@ -137,6 +137,8 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     private final int total;
     private final Progress progress;
     private int duplicates;
+    /** Shards finished when the job last told its metrics. */
+    private int reported;
     private int stale;
     private int recovered;
 
@@ -249,7 +251,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
             Queue<?> queue = queued.scoring() ? scoring : generation;
             queue.stored();
             if (!queued.scoring()) {
-                RunObserver.shardDispatched(spec.name(), prompts.get(queued.shard()));
+                JobMetrics.shardDispatched(spec.name(), prompts.get(queued.shard()));
             }
             queue.offer(s);
         });
@@ -323,17 +325,19 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
             context.getLog().info("{}: {} shard {} stored (from {})", spec.name(), isScored ? "scored" : "generated", shard,
                     result.worker());
             if (result instanceof Coordination.Scored scored) {
-                RunObserver.shardScored(spec.name(), scored.scored());
+                JobMetrics.shardScored(spec.name(), scored.scored());
                 progress.advance(s.scored.size());
             } else {
-                RunObserver.shardGenerated(spec.name(), ((Coordination.Generated) result).generated());
+                JobMetrics.shardGenerated(spec.name(), ((Coordination.Generated) result).generated());
                 if (scoring != null) {
                     scoring.offer(s); // scoring of a shard starts as soon as it is generated
                 } else {
                     progress.advance(s.generated.size());
                 }
             }
-            RunObserver.jobProgress(spec.name(), finished(s), total);
+            int finished = finished(s);
+            JobMetrics.progress(spec.name(), finished - reported, finished, total);
+            reported = finished;
             if (done(s)) {
                 context.getSelf().tell(Finish.INSTANCE);
             }

@@ -38,6 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  * ring that loses a trainer mid-stage re-forms from the others and still trains exactly like one.
  */
 class TrainingJobTest {
+    /** Counts training steps as the coordinator does. */
+    private static final RunObserver OBSERVER = new RunObserver();
     private static final LlamaConfig TINY = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
     // Batch 10: shares of 5+5 on two ranks, 4+3+3 on three (weighted), 5+5 after one of three is lost. lr 2e-4: Adam
     // turns the float rounding of a different summation order into weight differences proportional to lr (about
@@ -139,7 +141,7 @@ class TrainingJobTest {
     private static void fishSteps(TestProbe<TrainerActor.Reply> progress, String stage, List<Integer> steps, int until) {
         progress.fishForMessage(WAIT, reply -> {
             TrainerActor.Progress p = (TrainerActor.Progress) reply;
-            RunObserver.trainingStep(stage, p.step());
+            OBSERVER.trainingStep(stage, p.step());
             steps.add(p.step().step());
             return p.step().step() >= until ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore();
         });

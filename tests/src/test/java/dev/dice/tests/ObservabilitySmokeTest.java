@@ -43,13 +43,12 @@ class ObservabilitySmokeTest {
     @BeforeAll
     static void smokeRun() throws Exception {
         port = FreePorts.loopback();
-        System.setProperty("dice.metrics.port", Integer.toString(port));
         before = totals();
         run = dir.resolve("run");
-        DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", run.toString(), "dice.seed", 5)),
-                null, "smoke"));
+        DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", run.toString(), "dice.seed", 5,
+                "dice.metrics.port", port)), null, "smoke"));
         after = totals();
-        // The exporter started with the run (RunObserver, -Ddice.metrics.port) and outlives it until the JVM ends.
+        // The exporter started with the run (dice.metrics.port) and outlives it until the JVM ends.
         scraped = HttpClient.newHttpClient().send(
                 HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
@@ -60,7 +59,6 @@ class ObservabilitySmokeTest {
 
     @AfterAll
     static void stopExporter() {
-        System.clearProperty("dice.metrics.port");
         DiceMetrics.get().stopServer();
     }
 
