@@ -174,7 +174,8 @@ public final class Coordinator {
         return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
-            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
+            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
+                    plan.config().model().float32Weights()),
                     log -> evaluate(1, started, log, null));
         });
     }
@@ -233,7 +234,7 @@ public final class Coordinator {
                     List<PreferencePair> pairs = message.contents().pairs();
                     Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
                     return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
-                            plan.dir().model(name)), log -> evaluate(t + 1, started, log, facts));
+                            plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
     }
