@@ -293,7 +293,7 @@ public final class RingAllReduce implements AutoCloseable {
         private final int bucket;
         private final Precision precision;
         private final long n;
-        private final int chunkFloats = settings.chunkBytes() / 4;
+        private final RingSchedule schedule;
         private final int steps = 2 * (world - 1);
         /** FP16, all-gather: each finished chunk's exponent, sent on unchanged so every rank decodes the same values. */
         private final int[] gatherExponents;
@@ -305,42 +305,18 @@ public final class RingAllReduce implements AutoCloseable {
             this.bucket = bucket;
             this.precision = precision;
             this.n = floats.remaining();
-            ensureScratch((int) Math.min(chunkFloats, n / world + 1));
-            this.gatherExponents = new int[chunks(0)]; // segment 0 is the longest
-        }
-
-        /** Segments differ by at most one float, so any n works, including n < R (empty segments). */
-        private int segmentStart(int s) {
-            long base = n / world;
-            long extra = n % world;
-            return (int) (s * base + Math.min(s, extra));
-        }
-
-        private int segmentLength(int s) {
-            return segmentStart(s + 1) - segmentStart(s);
-        }
-
-        private int chunks(int segment) {
-            return (segmentLength(segment) + chunkFloats - 1) / chunkFloats;
-        }
-
-        /** The segment this rank sends at step t: its own partial sums, then the finished segments. */
-        private int sentSegment(int t) {
-            return t < world - 1 ? Math.floorMod(rank - t, world) : Math.floorMod(rank + 1 - (t - world + 1), world);
-        }
-
-        /** The segment arriving at step t: the left neighbour's sent segment, the one this rank sends next. */
-        private int receivedSegment(int t) {
-            return t < world - 1 ? Math.floorMod(rank - t - 1, world) : Math.floorMod(rank - (t - world + 1), world);
+            this.schedule = new RingSchedule(world, rank, n, settings.chunkBytes() / 4);
+            ensureScratch((int) Math.min(settings.chunkBytes() / 4, n / world + 1));
+            this.gatherExponents = new int[schedule.chunks(0)]; // segment 0 is the longest
         }
 
         void run() {
-            for (int k = 0; k < chunks(sentSegment(0)); k++) {
-                send(0, sentSegment(0), k);
+            for (int k = 0; k < schedule.chunks(schedule.sentSegment(0)); k++) {
+                send(0, schedule.sentSegment(0), k);
             }
             for (int t = 0; t < steps; t++) {
-                int segment = receivedSegment(t);
-                for (int k = 0; k < chunks(segment); k++) {
+                int segment = schedule.receivedSegment(t);
+                for (int k = 0; k < schedule.chunks(segment); k++) {
                     receive(t, segment, k);
                     if (t + 1 < steps) {
                         send(t + 1, segment, k);
@@ -350,17 +326,9 @@ public final class RingAllReduce implements AutoCloseable {
             outbound.drain(settings.timeout(), during(steps - 1));
         }
 
-        private int from(int segment, int chunk) {
-            return segmentStart(segment) + chunk * chunkFloats;
-        }
-
-        private int count(int segment, int chunk) {
-            return Math.min(chunkFloats, segmentStart(segment) + segmentLength(segment) - from(segment, chunk));
-        }
-
         private void send(int t, int segment, int chunk) {
-            int from = from(segment, chunk);
-            int count = count(segment, chunk);
+            int from = schedule.from(segment, chunk);
+            int count = schedule.count(segment, chunk);
             ByteBuffer payload;
             GradChunk.Builder header = header(t, segment, chunk);
             if (precision == Precision.FP16) {
@@ -392,8 +360,8 @@ public final class RingAllReduce implements AutoCloseable {
                 throw new CollectiveException("rank " + rank + ": out of step with left neighbour: expected "
                         + describe(expected) + ", got " + describe(got));
             }
-            int from = from(segment, chunk);
-            int count = count(segment, chunk);
+            int from = schedule.from(segment, chunk);
+            int count = schedule.count(segment, chunk);
             int width = precision == Precision.FP16 ? 2 : 4;
             if (data.size() != count * width) {
                 throw new CollectiveException("rank " + rank + ": chunk " + describe(expected) + " carries "
