@@ -14,13 +14,21 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The plan against the operating system's view of a real training step: a random Llama of ~21M parameters trains two
+ * The plan against the operating system's view of a real training step: a random Llama of ~21M parameters trains four
  * steps on 4 rows of 256 tokens with libtorch on the CPU, and the growth of the process's peak resident memory (VmHWM,
- * reset through /proc/self/clear_refs after the weights exist) is compared with the planned trainer peak minus the
- * weights. Tolerance 20 %: the allocator's slack and libtorch's own buffers are not in the plan.
+ * reset through /proc/self/clear_refs after the weights exist) is compared with the plan: the first forward pass
+ * (activations, logits) and the first backward pass (+ .grad, backward's working set) within 10 %, the peak over four
+ * steps at least the planned trainer peak and at most 1.35 times it (see {@link #RETAINED}).
  */
 class MemoryPlanMeasuredTest {
-    static final double TOLERANCE = 0.20;
+    /** Live bytes of the first forward and backward pass: planned within 10 % of the measured growth. */
+    static final double TOLERANCE = 0.10;
+    /**
+     * Over several steps the process keeps more than the live peak (measured 1.27x here): the allocator holds on to
+     * blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within 1.35x.
+     */
+    static final double RETAINED = 1.35;
+    static final int STEPS = 4;
 
     @Test
     void plannedTrainerPeakMatchesMeasuredResidentGrowth() throws IOException {
@@ -36,26 +44,37 @@ class MemoryPlanMeasuredTest {
             System.gc();
             long before = residentBytes("VmRSS");
             boolean reset = resetPeak();
-            for (int step = 0; step < 2; step++) {
+            long[][] phases = new long[STEPS][3];
+            for (int step = 0; step < STEPS; step++) {
                 try (NDScope scope = new NDScope()) {
-                    Autograd.backward(Autograd.recording(() -> batch.responseLogProbs(model).sum().neg()));
+                    NDArray loss = Autograd.recording(() -> batch.responseLogProbs(model).sum().neg());
+                    phases[step][0] = residentBytes("VmHWM") - before;
+                    Autograd.backward(loss);
+                    phases[step][1] = residentBytes("VmHWM") - before;
                 }
                 trainer.step();
+                phases[step][2] = residentBytes("VmHWM") - before;
             }
-            long peak = residentBytes("VmHWM");
-            long measured = peak - before;
-            MemoryPlan.Plan plan = MemoryPlan.of(config, new MemoryPlan.Settings(1, Long.MAX_VALUE, 0, false,
-                    (long) rows * (length - 1), length - 1, 1, 1, 1, 1, GradBuckets.DEFAULT_BUCKET_BYTES));
-            long planned = plan.trainer().peak() - plan.trainer().weights();
-            double error = (planned - measured) / (double) measured;
-            System.out.printf("memory plan vs measured: parameters %d, planned growth %.1f MiB (backward %.1f, step"
-                    + " %.1f), measured %.1f MiB (VmRSS before %.1f MiB, peak reset: %s), error %+.1f %%%n",
-                    plan.parameters(), planned / 1048576.0, (plan.trainer().backwardPhase() - plan.trainer().weights())
-                    / 1048576.0, (plan.trainer().stepPhase() - plan.trainer().weights()) / 1048576.0,
-                    measured / 1048576.0, before / 1048576.0, reset, 100 * error);
+            System.out.printf("measured peak growth after forward / backward / step, MiB: %s%n",
+                    java.util.Arrays.stream(phases).map(p -> java.util.Arrays.stream(p).map(b -> b >> 20)
+                            .mapToObj(Long::toString).collect(java.util.stream.Collectors.joining(" / ")))
+                            .collect(java.util.stream.Collectors.joining(", ")));
+            long measured = residentBytes("VmHWM") - before;
+            MemoryPlan.Trainer plan = MemoryPlan.of(config, new MemoryPlan.Settings(1, Long.MAX_VALUE, 0, false,
+                    (long) rows * (length - 1), length - 1, 1, 1, 1, 1, GradBuckets.DEFAULT_BUCKET_BYTES)).trainer();
+            long forward = plan.activations() + plan.logits();
+            long backward = plan.gradients() + forward + plan.backwardWorkingSet();
+            long planned = plan.peak() - plan.weights();
+            System.out.printf("memory plan vs measured growth, MiB: first forward %d vs %d (%+.1f %%), first backward"
+                    + " %d vs %d (%+.1f %%), peak over %d steps %d vs %d (measured %.2fx planned); VmRSS before %d MiB%n",
+                    forward >> 20, phases[0][0] >> 20, 100.0 * (forward - phases[0][0]) / phases[0][0],
+                    backward >> 20, phases[0][1] >> 20, 100.0 * (backward - phases[0][1]) / phases[0][1],
+                    STEPS, planned >> 20, measured >> 20, measured / (double) planned, before >> 20);
             model.close();
             if (reset) {
-                assertTrue(Math.abs(error) <= TOLERANCE, "planned " + planned + " vs measured " + measured);
+                assertTrue(Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
+                assertTrue(Math.abs(backward - phases[0][1]) <= TOLERANCE * phases[0][1], "first backward");
+                assertTrue(measured >= planned && measured <= RETAINED * planned, "peak over " + STEPS + " steps");
             }
         }
     }
