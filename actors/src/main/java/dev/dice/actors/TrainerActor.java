@@ -67,7 +67,7 @@ public final class TrainerActor {
     public record Resume(int fromStep, Ring ring, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     /** To rank 0 once every rank has finished: write the checkpoint into {@code outDir} and publish the weights. */
-    public record Publish(Path outDir, ActorRef<Reply> replyTo) implements Command, Wire {}
+    public record Publish(Path outDir, boolean float32Weights, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     /** The stage is over: drop the replica. */
     public record Release() implements Command, Wire {}
@@ -182,7 +182,7 @@ public final class TrainerActor {
                         job.version())) {
             List<Training.Step> log = Training.sft(policy, job.data(), job.settings(),
                     step -> job.replyTo().tell(new Progress(job.version(), step, job.settings().steps())));
-            job.replyTo().tell(save(policy, job.settings(), job.outDir(), log));
+            job.replyTo().tell(save(policy, job.settings(), job.outDir(), false, log)); // the model's own dtype
         }
         return Behaviors.same();
     }
@@ -282,22 +282,24 @@ public final class TrainerActor {
     }
 
     private Behavior<Command> onPublish(Stage stage, Publish publish) {
-        publish.replyTo().tell(save(stage.replica.policy(), stage.settings, publish.outDir(), stage.replica.log()));
+        publish.replyTo().tell(save(stage.replica.policy(), stage.settings, publish.outDir(), publish.float32Weights(),
+                stage.replica.log()));
         return Behaviors.same();
     }
 
     // ---- results -----------------------------------------------------------------------------------------------
 
     /** Writes the checkpoint (resume reads it) and publishes the same weights for generators and scorers. */
-    private Trained save(Policy policy, Training.Settings settings, Path outDir, List<Training.Step> log) {
-        policy.save(outDir);
+    private Trained save(Policy policy, Training.Settings settings, Path outDir, boolean float32,
+            List<Training.Step> log) {
+        policy.save(outDir, float32);
         Checkpoint.writeJson(outDir.resolve("trainer_state.json"),
                 new TrainerState(settings.steps(), settings.seed(), policy.version()));
         Checkpoint.writeJson(outDir.resolve("train_log.json"), log);
         if (!WeightSnapshot.fits(policy.model().parameters())) {
-            // Larger than one snapshot carries: generators and scorers read the checkpoint instead.
+            // Too large for a snapshot in this JVM: generators and scorers read the checkpoint instead.
             String sha256 = policy.weightsSha256();
-            context.getLog().info("trainer saved v{} (sha256 {}) at {}; too large to publish, read from disk",
+            context.getLog().info("trainer saved v{} (sha256 {}) at {}; too large to publish from this heap, read from disk",
                     policy.version(), sha256.substring(0, 12), outDir);
             return new Trained(outDir, policy.version(), log,
                     new PublishedWeights(PublishedWeights.CHECKPOINT_ONLY, policy.version(), sha256,

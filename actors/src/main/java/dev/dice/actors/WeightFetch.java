@@ -35,7 +35,8 @@ final class WeightFetch implements AutoCloseable {
     record Fetched(Policy policy, String source) {}
 
     Fetched fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
-        if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)) {
+        if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)
+                || !WeightSnapshot.fits(4 * weights.config().parameterCount())) {
             return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
         }
         long start = System.nanoTime();

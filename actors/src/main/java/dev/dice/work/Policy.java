@@ -74,8 +74,14 @@ public final class Policy implements AutoCloseable {
      * (which a trainer publishes next) is the one on disk.
      */
     public void save(Path dir) {
-        files.roundInPlace(model.parameters().values());
-        Checkpoint.saveModel(dir, model.config(), model.parameters(), files);
+        save(dir, false);
+    }
+
+    /** {@link #save(Path)}, with {@code float32}: weights as float32 whatever the release's dtype (no rounding). */
+    public void save(Path dir, boolean float32) {
+        ModelFiles as = float32 ? files.withFloat32() : files;
+        as.roundInPlace(model.parameters().values());
+        Checkpoint.saveModel(dir, model.config(), model.parameters(), as);
     }
 
     public Llama model() {

@@ -102,7 +102,7 @@ class WireSerializerTest {
                 new TrainerActor.OpenRing("round1-ring2", ref.unsafeUpcast()),
                 new TrainerActor.TrainDpo(dir, List.of(pair), settings, 3, ring, ref.unsafeUpcast()),
                 new TrainerActor.Resume(20, ring, ref.unsafeUpcast()),
-                new TrainerActor.Publish(dir, ref.unsafeUpcast()),
+                new TrainerActor.Publish(dir, true, ref.unsafeUpcast()),
                 new TrainerActor.Release(),
                 new TrainerActor.Progress(3, step, 50),
                 new TrainerActor.Trained(dir, 3, List.of(step, step), weights),

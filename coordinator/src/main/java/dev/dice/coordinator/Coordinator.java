@@ -1,11 +1,9 @@
 package dev.dice.coordinator;
 
 import dev.dice.actors.Coordination;
-import dev.dice.actors.PolicyRef;
 import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.RewardShapingActor;
-import dev.dice.actors.ScoringActor;
 import dev.dice.actors.TrainerActor;
 import dev.dice.algo.ReplayMix;
 import dev.dice.proto.GeneratedShard;
@@ -18,13 +16,8 @@ import dev.dice.task.OfflinePair;
 import dev.dice.work.Training;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -38,7 +31,6 @@ import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.ClusterEvent;
-import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 import org.apache.pekko.pattern.StatusReply;
@@ -92,22 +84,17 @@ public final class Coordinator {
     private final ActorRef<Finished> replyTo;
     private final RunObserver observer = new RunObserver();
     private final List<StageResult> results = new ArrayList<>();
-    private final Set<String> jobsDone = new HashSet<>();
-    /** The trainers the receptionist lists, this node's first: SFT runs on the first, a DPO stage's ring on all. */
-    private List<ActorRef<TrainerActor.Command>> trainers = List.of();
+    private final ShardJobs jobs = new ShardJobs();
+    private final ClusterView cluster;
     /** Starts a stage's training once a trainer is listed, when it had to wait for one. */
     private Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> awaitingTrainers;
     /** The trainer running SFT, while it does: SFT cannot move to another trainer. */
     private ActorRef<TrainerActor.Command> sftTrainer;
     /** The weights the last training published: workers fetch them instead of reading the checkpoint. */
     private PublishedWeights published;
-    private ActorRef<ShardJob.Command> job;
-    private String jobName;
     private StageResult.ClusterFacts stageFacts = StageResult.ClusterFacts.NONE;
     private RunDirectory.CurrentModels current = new RunDirectory.CurrentModels(null, null);
     private int jobCounter;
-    private int joins;
-    private int leaves;
 
     private Coordinator(ActorContext<Coordination.Command> context, RunPlan plan, String runId,
             ActorRef<ReplayBuffer.Command> replay, ActorRef<Finished> replyTo) {
@@ -116,6 +103,7 @@ public final class Coordinator {
         this.runId = runId;
         this.replay = replay;
         this.replyTo = replyTo;
+        this.cluster = new ClusterView(context.getLog());
         this.shaper = context.spawn(RewardShapingActor.create(), "reward-shaping");
         context.watch(shaper);
     }
@@ -153,7 +141,7 @@ public final class Coordinator {
             context.getLog().info("stage {}: already finished in {}, skipped", stage, plan.dir().stage(stage));
             results.add(done);
         }
-        replyTo.tell(new Finished(List.copyOf(results), new Membership(joins, leaves)));
+        replyTo.tell(new Finished(List.copyOf(results), cluster.membership()));
         return Behaviors.stopped();
     }
 
@@ -186,7 +174,8 @@ public final class Coordinator {
         return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
-            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo")),
+            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
+                    plan.config().model().float32Weights()),
                     log -> evaluate(1, started, log, null));
         });
     }
@@ -210,21 +199,12 @@ public final class Coordinator {
             RewardShapingActor.Shaped shaped = message.shaped();
             observer.roundShaped(name, shaped);
             RunPlan.GeneratedPairs generated = plan.generatedPairs(name, shaped, texts);
-            stageFacts = stageFacts.plusDuplicatesInPairs(duplicatePrompts(generated.pairs()));
-            ReplayMix.Mix<PreferencePair, OfflinePair> mix = ReplayMix.mix(generated.pairs(),
-                    plan.offline().pairs(), PreferencePair::getPromptId, OfflinePair::promptId,
-                    plan.config().rounds().gamma(), plan.seed(name + "-mix"));
+            stageFacts = stageFacts.plusDuplicatesInPairs(generated.duplicatePrompts());
+            ReplayMix.Mix<PreferencePair, OfflinePair> mix = plan.mix(name, generated);
             context.getLog().info("{}: α = {}, {} generated pairs (mean length gap {} at α, {} at α=0), mixed {} + {} offline",
                     name, fmt(shaped.alpha()), generated.pairs().size(), fmt(generated.facts().selection().meanLengthGapAtAlpha()),
                     fmt(generated.facts().selection().meanLengthGapAtZero()), mix.generated().size(), mix.offline().size());
-            if (mix.generated().isEmpty()) {
-                // Nothing to train on, and π_{t+1} = π_t would make the next round's reward zero everywhere.
-                throw new IllegalStateException(name + ": no generated pairs to train on: " + generated.pairs().size()
-                        + " pairs from the round's responses (a prompt gives a pair when its K responses differ in shaped"
-                        + " reward), " + plan.offline().pairs().size() + " offline pairs; the mix takes min(N_off·(1 − γ),"
-                        + " |D|) generated pairs. More prompts per round (dice.rounds.prompts), a larger K (dice.rounds.k) or"
-                        + " more offline pairs (dice.data.offline-prompts) give it some.");
-            }
+            plan.requireGenerated(name, generated, mix);
             return scoreOnly(Job.replayRefs(name), t, plan.offlineShards(Job.replayRefs(name), mix.offline(), t), scored -> {
                 List<PreferencePair> pairs = new ArrayList<>(mix.generated());
                 pairs.addAll(OfflineData.withReferences(mix.offline(), scored));
@@ -233,12 +213,6 @@ public final class Coordinator {
                 return storing(name, t, started, generated.facts().withCounts(mix.generated().size(), mix.offline().size()));
             });
         }).build();
-    }
-
-    /** Pairs whose prompt already has a pair in the round: 0 unless a result was counted twice. */
-    private static int duplicatePrompts(List<PreferencePair> pairs) {
-        Set<String> seen = new HashSet<>();
-        return (int) pairs.stream().filter(p -> !seen.add(p.getPromptId())).count();
     }
 
     private Behavior<Coordination.Command> storing(String name, int t, long started, RoundFacts facts) {
@@ -260,7 +234,7 @@ public final class Coordinator {
                     List<PreferencePair> pairs = message.contents().pairs();
                     Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
                     return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
-                            plan.dir().model(name)), log -> evaluate(t + 1, started, log, facts));
+                            plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
     }
@@ -309,11 +283,8 @@ public final class Coordinator {
     /** DPO on a ring of every trainer listed (one trainer: a ring of one). */
     private Behavior<Coordination.Command> trainDpo(TrainingJob.Task task,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
-        RunConfig.Trainers ring = plan.config().trainers();
-        TrainingJob.RingSettings settings = new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(),
-                ring.fp16Gradients());
         return train(task.stage(), task.settings().steps(), listed -> context.watch(context.spawn(TrainingJob.create(task,
-                listed, settings, trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
+                listed, plan.ringSettings(), trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
                 "training-" + (++jobCounter))), then);
     }
 
@@ -333,8 +304,8 @@ public final class Coordinator {
             start.accept(List.copyOf(listed));
             return training(stage, steps, then);
         };
-        if (!trainers.isEmpty()) {
-            return begin.apply(trainers);
+        if (!cluster.trainers().isEmpty()) {
+            return begin.apply(cluster.trainers());
         }
         context.getLog().info("stage {}: waiting for a trainer to join", stage);
         awaitingTrainers = begin;
@@ -395,55 +366,33 @@ public final class Coordinator {
      */
     private Behavior<Coordination.Command> runJob(ShardJob.Spec plain,
             Function<ShardJob.Done, Behavior<Coordination.Command>> then) {
-        List<Path> models = new ArrayList<>();
-        if (!plain.prompts().isEmpty()) {
-            models.add(Path.of(plain.prompts().get(0).getPolicyDir()));
-        }
-        if (plain.scoring() != null) {
-            models.addAll(List.of(plain.scoring().policyDir(), plain.scoring().referenceDir()));
-        }
         ShardJob.Spec spec = plain.withModels(published != null && published.version() == plain.version() ? published : null,
-                RunDirectory.stamp(models));
-        PolicyRef generation = spec.prompts().isEmpty() ? current.generation()
-                : new PolicyRef(spec.version(), Path.of(spec.prompts().get(0).getPolicyDir()));
-        ShardJob.ScoringModels scoring = spec.scoring();
-        current = new RunDirectory.CurrentModels(generation, scoring == null ? current.scoring()
-                : new ScoringActor.Models(new PolicyRef(spec.version(), scoring.policyDir()),
-                        new PolicyRef(scoring.referenceVersion(), scoring.referenceDir())));
+                RunDirectory.stamp(plain));
+        current = current.after(spec);
         plan.dir().saveCurrentModels(current);
-        jobName = spec.name();
-        job = context.spawn(ShardJob.create(spec, runId, context.messageAdapter(ShardJob.Done.class, JobDone::new)),
-                "job-" + (++jobCounter) + "-" + spec.name());
+        ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId,
+                context.messageAdapter(ShardJob.Done.class, JobDone::new)), "job-" + (++jobCounter) + "-" + spec.name());
         context.watch(job);
+        jobs.started(spec.name(), job);
         return receive().onMessage(JobDone.class, message -> {
             ShardJob.Done done = message.done();
-            jobsDone.add(done.job());
-            job = null;
-            jobName = null;
+            jobs.finished(done.job());
             stageFacts = stageFacts.plus(done.facts());
             return then.apply(done);
         }).build();
     }
 
-    /**
-     * A worker's result goes to the job it belongs to. A result for a job that is over, or of no stage still to run,
-     * is stale; one for a job of the current stage this coordinator has not started yet (it took over mid-stage
-     * and is catching up) must wait: the worker keeps it and sends it again.
-     */
+    /** A worker's result goes to the running job it belongs to, or is answered: stale, or later. */
     private Behavior<Coordination.Command> route(Coordination.Result result) {
-        if (job != null && result.job().equals(jobName)) {
-            job.tell(new ShardJob.Deliver(result));
-            return Behaviors.same();
-        }
-        Optional<String> stage = Job.parse(result.job()).map(Job::stage).filter(plan.stages()::contains);
-        boolean over = jobsDone.contains(result.job()) || stage.isEmpty() || plan.dir().finished(stage.get());
-        if (over) {
-            stageFacts = stageFacts.plusStale(1);
-            context.getLog().info("rejected a stale result: {} shard {} ({}) from {}, policy v{}", result.job(),
-                    result.shardIndex(), result.scoring() ? "scoring" : "generation", result.worker(), result.policyVersion());
-        }
-        result.replyTo().tell(new Coordination.Ack(result.job(), result.scoring(), result.shardIndex(),
-                over ? Coordination.Outcome.STALE : Coordination.Outcome.LATER));
+        jobs.deliver(result, plan).ifPresent(outcome -> {
+            if (outcome == Coordination.Outcome.STALE) {
+                stageFacts = stageFacts.plusStale(1);
+                context.getLog().info("rejected a stale result: {} shard {} ({}) from {}, policy v{}", result.job(),
+                        result.shardIndex(), result.scoring() ? "scoring" : "generation", result.worker(),
+                        result.policyVersion());
+            }
+            result.replyTo().tell(new Coordination.Ack(result.job(), result.scoring(), result.shardIndex(), outcome));
+        });
         return Behaviors.same();
     }
 
@@ -457,7 +406,10 @@ public final class Coordinator {
         return Behaviors.receive(Coordination.Command.class)
                 .onMessage(Coordination.Result.class, this::route)
                 .onMessage(Trainers.class, this::onTrainers)
-                .onMessage(MembershipChanged.class, message -> onMembership(message.event()))
+                .onMessage(MembershipChanged.class, message -> {
+                    cluster.changed(message.event());
+                    return Behaviors.same();
+                })
                 .onSignal(Terminated.class, signal -> {
                     if (signal instanceof ChildFailed failed) {
                         throw new IllegalStateException(failed.getRef().path().name() + " failed: "
@@ -471,26 +423,11 @@ public final class Coordinator {
     }
 
     private Behavior<Coordination.Command> onTrainers(Trainers message) {
-        // This node's trainer first: a stage's data and its progress then stay off the network.
-        trainers = message.listing().getServiceInstances(Coordination.TRAINERS).stream()
-                .sorted(Comparator.comparing((ActorRef<TrainerActor.Command> ref) -> ref.path().address().hasGlobalScope())
-                        .thenComparing(ref -> ref.path().toString())).toList();
-        if (awaitingTrainers != null && !trainers.isEmpty()) {
+        cluster.listed(message.listing());
+        if (awaitingTrainers != null && !cluster.trainers().isEmpty()) {
             Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = awaitingTrainers;
             awaitingTrainers = null;
-            return begin.apply(trainers);
-        }
-        return Behaviors.same();
-    }
-
-    private Behavior<Coordination.Command> onMembership(ClusterEvent.MemberEvent event) {
-        Member member = event.member();
-        if (event instanceof ClusterEvent.MemberUp) {
-            joins++;
-            context.getLog().info("node {} is up: roles {}", member.address().hostPort(), new TreeSet<>(member.getRoles()));
-        } else if (event instanceof ClusterEvent.MemberRemoved) {
-            leaves++;
-            context.getLog().info("node {} left the cluster", member.address().hostPort());
+            return begin.apply(cluster.trainers());
         }
         return Behaviors.same();
     }

@@ -23,10 +23,11 @@ public record RunConfig(
 
     /**
      * The built-in model's shape, or the user's checkpoint {@code dir} and {@code tokenizer}; {@code chatTemplate}: render
-     * prompts with the tokenizer's chat template where it has one; {@code systemPrompt}: a system turn before each.
+     * prompts with the tokenizer's chat template where it has one; {@code systemPrompt}: a system turn before each;
+     * {@code float32Weights}: stages write float32 weights instead of the release's dtype.
      */
     public record Model(int hiddenSize, int intermediateSize, int layers, int heads, int kvHeads, int context,
-            String dir, String tokenizer, boolean chatTemplate, String systemPrompt) {
+            String dir, String tokenizer, boolean chatTemplate, String systemPrompt, boolean float32Weights) {
         /** The built-in byte-level model: vocabulary 256 bytes + BOS 256, EOS 257, PAD 258; tied head. */
         public LlamaConfig builtin() {
             return new LlamaConfig(259, hiddenSize, intermediateSize, layers, heads, kvHeads, context, 1e-5, 10000.0,
@@ -79,7 +80,7 @@ public record RunConfig(
                     new Model(c.getInt("model.hidden-size"), c.getInt("model.intermediate-size"), c.getInt("model.layers"),
                             c.getInt("model.heads"), c.getInt("model.kv-heads"), c.getInt("model.context"),
                             c.getString("model.dir"), c.getString("model.tokenizer"), c.getBoolean("model.chat-template"),
-                            c.getString("model.system-prompt")),
+                            c.getString("model.system-prompt"), c.getBoolean("model.float32-weights")),
                     new Data(c.getInt("data.sft-prompts"), c.getInt("data.offline-prompts"),
                             c.getInt("data.offline-policy-samples"), c.getString("data.prompts"),
                             c.getString("data.offline-pairs")),

@@ -118,10 +118,18 @@ final class RunDirectory {
     }
 
     /**
-     * A stamp of checkpoints as they are on disk (their files' sizes and modification times): equal on every node that
-     * shares the run directory, different once a model is written again.
+     * A stamp of the checkpoints a job uses (its generating policy, its scoring policy and reference) as they are on
+     * disk (their files' sizes and modification times): equal on every node that shares the run directory, different
+     * once a model is written again.
      */
-    static String stamp(List<Path> models) {
+    static String stamp(ShardJob.Spec job) {
+        List<Path> models = new ArrayList<>();
+        if (!job.prompts().isEmpty()) {
+            models.add(Path.of(job.prompts().get(0).getPolicyDir()));
+        }
+        if (job.scoring() != null) {
+            models.addAll(List.of(job.scoring().policyDir(), job.scoring().referenceDir()));
+        }
         long hash = 17;
         for (Path model : models) {
             try (Stream<Path> files = Files.list(model)) {
@@ -138,7 +146,16 @@ final class RunDirectory {
     }
 
     /** The models the coordinator's jobs use now: a node that joins loads them before it takes work. */
-    record CurrentModels(PolicyRef generation, ScoringActor.Models scoring) {}
+    record CurrentModels(PolicyRef generation, ScoringActor.Models scoring) {
+        /** The models a worker that joins must hold once {@code job} starts; what the job does not use stays. */
+        CurrentModels after(ShardJob.Spec job) {
+            PolicyRef generating = job.prompts().isEmpty() ? generation
+                    : new PolicyRef(job.version(), Path.of(job.prompts().get(0).getPolicyDir()));
+            ShardJob.ScoringModels s = job.scoring();
+            return new CurrentModels(generating, s == null ? scoring : new ScoringActor.Models(
+                    new PolicyRef(job.version(), s.policyDir()), new PolicyRef(s.referenceVersion(), s.referenceDir())));
+        }
+    }
 
     void saveCurrentModels(CurrentModels models) {
         Map<String, Object> json = new LinkedHashMap<>();

@@ -2,6 +2,7 @@ package dev.dice.coordinator;
 
 import dev.dice.actors.RewardShapingActor;
 import dev.dice.algo.Pair;
+import dev.dice.algo.ReplayMix;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.PromptShard;
@@ -15,9 +16,11 @@ import dev.dice.work.Seeds;
 import dev.dice.work.Training;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The bookkeeping of a run, kept out of the state machine: the stages, which model each uses, what each job gets
@@ -96,6 +99,12 @@ final class RunPlan {
         return new ShardJob.ScoringModels(modelDir(s).toAbsolutePath(), s - 1L, modelDir(Math.max(0, s - 1)).toAbsolutePath());
     }
 
+    /** How a DPO stage's ring of trainers runs. */
+    TrainingJob.RingSettings ringSettings() {
+        RunConfig.Trainers ring = config.trainers();
+        return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients());
+    }
+
     long seed(String what) {
         return Seeds.of(config.seed(), what, 0);
     }
@@ -153,7 +162,13 @@ final class RunPlan {
         return files.writeScored(round, scored);
     }
 
-    record GeneratedPairs(List<PreferencePair> pairs, RoundFacts facts) {}
+    record GeneratedPairs(List<PreferencePair> pairs, RoundFacts facts) {
+        /** Pairs whose prompt already has a pair in the round: 0 unless a result was counted twice. */
+        int duplicatePrompts() {
+            Set<String> seen = new HashSet<>();
+            return (int) pairs.stream().filter(p -> !seen.add(p.getPromptId())).count();
+        }
+    }
 
     /**
      * The round's pairs as DPO data (reference log-probs = π_t's, already computed) and its facts; writes
@@ -170,6 +185,23 @@ final class RunPlan {
         }
         files.writePairs(round, shaped.pairs(), texts);
         return new GeneratedPairs(pairs, rows.roundFacts(shaped, texts));
+    }
+
+    /** The round's generated pairs mixed with replayed D_off pairs at γ (the offline ones without reference log-probs). */
+    ReplayMix.Mix<PreferencePair, OfflinePair> mix(String round, GeneratedPairs generated) {
+        return ReplayMix.mix(generated.pairs(), offline.pairs(), PreferencePair::getPromptId, OfflinePair::promptId,
+                config.rounds().gamma(), seed(round + "-mix"));
+    }
+
+    /** Fails when a round's mix holds no generated pair: π_{t+1} = π_t would make the next round's reward zero. */
+    void requireGenerated(String round, GeneratedPairs generated, ReplayMix.Mix<PreferencePair, OfflinePair> mix) {
+        if (mix.generated().isEmpty()) {
+            throw new IllegalStateException(round + ": no generated pairs to train on: " + generated.pairs().size()
+                    + " pairs from the round's responses (a prompt gives a pair when its K responses differ in shaped"
+                    + " reward), " + offline.pairs().size() + " offline pairs; the mix takes min(N_off·(1 − γ),"
+                    + " |D|) generated pairs. More prompts per round (dice.rounds.prompts), a larger K (dice.rounds.k) or"
+                    + " more offline pairs (dice.data.offline-prompts) give it some.");
+        }
     }
 
     // ---- evaluation -------------------------------------------------------------------------------------------

@@ -43,8 +43,9 @@ public final class TrainingJob {
     private record GiveUp(String ringId) implements Command {}
 
     /** What to train: DPO from {@code initDir} on {@code data}; the result goes to {@code outDir} as {@code version}. */
+    /** {@code float32Weights}: the stage's model is written as float32, not in the release's dtype. */
     public record Task(String stage, Path initDir, List<PreferencePair> data, Training.Settings settings, long version,
-            Path outDir) {}
+            Path outDir, boolean float32Weights) {}
 
     /** The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16. */
     public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients) {}
@@ -244,7 +245,7 @@ public final class TrainingJob {
 
     private Behavior<Command> publishing(List<ActorRef<TrainerActor.Command>> members) {
         ActorRef<TrainerActor.Command> rank0 = members.get(0);
-        rank0.tell(new TrainerActor.Publish(task.outDir(), replies));
+        rank0.tell(new TrainerActor.Publish(task.outDir(), task.float32Weights(), replies));
         List<ActorRef<TrainerActor.Command>> alive = new ArrayList<>(members);
         return receive()
                 .onMessage(FromTrainer.class, m -> m.reply() instanceof TrainerActor.Trained, m -> {

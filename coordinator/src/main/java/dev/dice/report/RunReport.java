@@ -4,9 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dice.algo.AlphaSearch;
 import dev.dice.algo.Candidate;
-import dev.dice.algo.Pair;
 import dev.dice.algo.PairSelection;
-import java.awt.Color;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -16,25 +14,15 @@ import java.nio.file.StandardCopyOption;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Base64;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
-import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.CategorySeries;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.internal.chartpart.Chart;
-import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * {@code report.html}: a self-contained page (charts are PNGs embedded as base64) describing a finished run
@@ -51,10 +39,6 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  */
 public final class RunReport {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int WIDTH = 820;
-    private static final int HEIGHT = 380;
-    private static final Color CHOSEN = new Color(44, 160, 44, 170);
-    private static final Color REJECTED = new Color(214, 39, 40, 150);
 
     /** One embedded chart. */
     public record Figure(String id, String title, String caption, String png) {}
@@ -108,11 +92,11 @@ public final class RunReport {
         List<Round> rounds = rounds(dir, stages);
         figures.add(lengths(idPrefix, stages, rounds));
         for (Round r : rounds) {
-            figures.addAll(roundFigures(idPrefix, r));
+            figures.addAll(RoundFigures.of(idPrefix, r));
         }
         figures.addAll(training(idPrefix, dir, stages));
         for (Figure f : figures) {
-            body.append(figure(f));
+            body.append(Charts.figure(f));
         }
     }
 
@@ -192,7 +176,7 @@ public final class RunReport {
             win.add(num(s, "win_rate"));
             lc.add(num(s, "lc_win_rate"));
         }
-        CategoryChart chart = categoryChart("Win rate and LC win rate per stage", "stage", "rate against π0's responses");
+        CategoryChart chart = Charts.categoryChart("Win rate and LC win rate per stage", "stage", "rate against π0's responses");
         boolean judged = win.stream().anyMatch(v -> !v.isNaN());
         if (judged) {
             chart.addSeries("win rate", names, zeroNaN(win));
@@ -201,14 +185,14 @@ public final class RunReport {
         } else {
             chart.addSeries("no judge", names, names.stream().map(n -> 0.0).toList());
         }
-        return figure(prefix + "win-rates", chart, judged
+        return Charts.figure(prefix + "win-rates", chart, judged
                 ? "Judge preference against the fixed baseline (π0's eval responses); LC = length-controlled (σ(θ) of the GLM)."
                 : "This run had no judge (own prompts/pairs): win rates are not available.");
     }
 
     private static Figure lengths(String prefix, List<JsonNode> stages, List<Round> rounds) {
         List<String> names = stages.stream().map(s -> s.path("name").asText()).toList();
-        CategoryChart chart = stageChart("Mean response length per round", "mean length (tokens)");
+        CategoryChart chart = Charts.stageChart("Mean response length per round", "mean length (tokens)");
         List<Double> eval = new ArrayList<>();
         for (JsonNode s : stages) {
             eval.add(nullNaN(num(s, "mean_length")));
@@ -224,142 +208,17 @@ public final class RunReport {
             }
             chart.addSeries("round samples (valid)", names, sampled);
         }
-        return figure(prefix + "lengths", chart, "Eval responses of every stage's model, and the valid responses each"
+        return Charts.figure(prefix + "lengths", chart, "Eval responses of every stage's model, and the valid responses each"
                 + " round sampled from its policy π_t.");
     }
 
-    private static List<Figure> roundFigures(String prefix, Round r) {
-        AlphaSearch.Result search = AlphaSearch.search(r.candidates(), r.minValid());
-        List<Pair> atZero = PairSelection.select(r.candidates(), 0.0, r.minValid());
-        List<Pair> atStar = PairSelection.select(r.candidates(), search.alpha(), r.minValid());
-        List<Figure> out = new ArrayList<>();
-        int lo = Integer.MAX_VALUE;
-        int hi = 0;
-        for (Pair p : concat(atZero, atStar)) {
-            lo = Math.min(lo, Math.min(p.chosen().length(), p.rejected().length()));
-            hi = Math.max(hi, Math.max(p.chosen().length(), p.rejected().length()));
-        }
-        if (lo > hi) {
-            lo = 0;
-            hi = 1;
-        }
-        out.add(histogram(prefix + "hist-" + r.name() + "-alpha0",
-                r.name() + ": chosen vs rejected length, before (α = 0)", atZero, lo, hi,
-                String.format(Locale.ROOT, "%d pairs; mean chosen − rejected = %.3f tokens.", atZero.size(),
-                        PairSelection.meanLengthGap(atZero))));
-        out.add(histogram(prefix + "hist-" + r.name() + "-alphastar",
-                String.format(Locale.ROOT, "%s: chosen vs rejected length, after α* = %.4g", r.name(), search.alpha()),
-                atStar, lo, hi, String.format(Locale.ROOT, "%d pairs; mean chosen − rejected = %.3f tokens%s.",
-                        atStar.size(), PairSelection.meanLengthGap(atStar), search.alpha() == 0.0
-                                ? " (α* = 0: no length penalty evens the lengths out better, same pairs as α = 0)" : "")));
-        out.add(alphaCurve(prefix + "alpha-curve-" + r.name(), r, search));
-        return out;
-    }
-
-    private static Figure histogram(String id, String title, List<Pair> pairs, int lo, int hi, String caption) {
-        int width = Math.max(1, (int) Math.ceil((hi - lo + 1) / 30.0));
-        int bins = (hi - lo) / width + 1;
-        List<String> labels = new ArrayList<>();
-        double[] chosen = new double[bins];
-        double[] rejected = new double[bins];
-        for (int b = 0; b < bins; b++) {
-            int from = lo + b * width;
-            labels.add(width == 1 ? Integer.toString(from) : from + "–" + (from + width - 1));
-        }
-        for (Pair p : pairs) {
-            chosen[(p.chosen().length() - lo) / width]++;
-            rejected[(p.rejected().length() - lo) / width]++;
-        }
-        CategoryChart chart = categoryChart(title, "length (tokens)", "pairs");
-        chart.getStyler().setOverlapped(true);
-        chart.getStyler().setSeriesColors(new Color[] {CHOSEN, REJECTED});
-        chart.getStyler().setXAxisLabelRotation(bins > 20 ? 90 : 0);
-        chart.addSeries("chosen", labels, Arrays.stream(chosen).boxed().toList());
-        chart.addSeries("rejected", labels, Arrays.stream(rejected).boxed().toList());
-        return figure(id, chart, caption);
-    }
-
-    /** Mean chosen − rejected length of the selection at α, over a grid from 0 past the last relevant breakpoint. */
-    private static Figure alphaCurve(String id, Round r, AlphaSearch.Result search) {
-        double max = alphaRange(r, search.alpha());
-        int points = 160;
-        List<Double> grid = new ArrayList<>();
-        for (int i = 0; i <= points; i++) {
-            grid.add(max * i / points);
-        }
-        grid.add(search.alpha());
-        if (r.alphaUsed() != null && r.alphaUsed() <= max) {
-            grid.add(r.alphaUsed());
-        }
-        grid.sort(Comparator.naturalOrder());
-        double[] x = new double[grid.size()];
-        double[] y = new double[grid.size()];
-        for (int i = 0; i < grid.size(); i++) {
-            x[i] = grid.get(i);
-            y[i] = PairSelection.meanLengthGap(PairSelection.select(r.candidates(), x[i], r.minValid()));
-        }
-        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
-                .title(r.name() + ": mean length difference vs α")
-                .xAxisTitle("α (length penalty per token)").yAxisTitle("mean |chosen| − |rejected| (tokens)").build();
-        style(chart.getStyler());
-        chart.getStyler().setxAxisTickLabelsFormattingFunction(v -> String.format(Locale.ROOT, "%.3g", v));
-        XYSeries curve = chart.addSeries("mean length gap", x, y);
-        curve.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Step);
-        curve.setMarker(SeriesMarkers.NONE);
-        XYSeries zero = chart.addSeries("gap = 0", new double[] {0, max}, new double[] {0, 0});
-        zero.setMarker(SeriesMarkers.NONE);
-        zero.setLineColor(Color.GRAY);
-        XYSeries star = chart.addSeries(String.format(Locale.ROOT, "α* = %.4g (gap %.3f)", search.alpha(), search.meanGap()),
-                new double[] {search.alpha()}, new double[] {search.meanGap()});
-        star.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
-        star.setMarker(SeriesMarkers.DIAMOND);
-        star.setMarkerColor(Color.RED);
-        String used = "";
-        if (r.alphaUsed() != null && Math.abs(r.alphaUsed() - search.alpha()) > 1e-12) {
-            used = String.format(Locale.ROOT, " The run used a fixed α = %.4g.", r.alphaUsed());
-        }
-        return figure(id, chart, String.format(Locale.ROOT,
-                "Recomputed from %s/scored.jsonl: α* = %.4g by the exact breakpoint sweep (%d intervals), gap %.3f at α*"
-                        + " and %.3f at α = 0.%s", r.name(), search.alpha(), search.intervals(), search.meanGap(),
-                search.meanGapAtZero(), used));
-    }
-
-    /** Up to where the selection still changes: the 95th percentile of the within-prompt crossing points. */
-    private static double alphaRange(Round r, double alphaStar) {
-        Map<String, List<Candidate>> byPrompt = new LinkedHashMap<>();
-        for (Candidate c : r.candidates()) {
-            if (c.valid()) {
-                byPrompt.computeIfAbsent(c.promptId(), k -> new ArrayList<>()).add(c);
-            }
-        }
-        List<Double> crossings = new ArrayList<>();
-        for (List<Candidate> cs : byPrompt.values()) {
-            for (int i = 0; i < cs.size(); i++) {
-                for (int j = i + 1; j < cs.size(); j++) {
-                    int dl = cs.get(i).length() - cs.get(j).length();
-                    double dr = cs.get(i).reward() - cs.get(j).reward();
-                    if (dl != 0 && dr / dl > 0 && Double.isFinite(dr / dl)) {
-                        crossings.add(dr / dl);
-                    }
-                }
-            }
-        }
-        crossings.sort(Comparator.naturalOrder());
-        double p95 = crossings.isEmpty() ? 0 : crossings.get((int) Math.floor(0.95 * (crossings.size() - 1)));
-        double max = Math.max(p95, 2 * alphaStar);
-        if (r.alphaUsed() != null) {
-            max = Math.max(max, 1.2 * r.alphaUsed());
-        }
-        return max > 0 ? max : 1.0;
-    }
-
     private static List<Figure> training(String prefix, Path dir, List<JsonNode> stages) {
-        XYChart loss = new XYChartBuilder().width(WIDTH).height(HEIGHT).title("DPO loss over steps")
+        XYChart loss = new XYChartBuilder().width(Charts.WIDTH).height(Charts.HEIGHT).title("DPO loss over steps")
                 .xAxisTitle("step").yAxisTitle("sigmoid DPO loss").build();
-        XYChart accuracy = new XYChartBuilder().width(WIDTH).height(HEIGHT).title("Reward accuracy over steps")
+        XYChart accuracy = new XYChartBuilder().width(Charts.WIDTH).height(Charts.HEIGHT).title("Reward accuracy over steps")
                 .xAxisTitle("step").yAxisTitle("share of pairs with r(chosen) > r(rejected)").build();
-        style(loss.getStyler());
-        style(accuracy.getStyler());
+        Charts.style(loss.getStyler());
+        Charts.style(accuracy.getStyler());
         int series = 0;
         for (JsonNode s : stages) {
             String name = s.path("name").asText();
@@ -379,8 +238,8 @@ public final class RunReport {
             if (step.isEmpty()) {
                 continue;
             }
-            line(loss.addSeries(name, step, l));
-            line(accuracy.addSeries(name, step, a));
+            Charts.line(loss.addSeries(name, step, l));
+            Charts.line(accuracy.addSeries(name, step, a));
             series++;
         }
         if (series == 0) {
@@ -389,9 +248,9 @@ public final class RunReport {
         }
         accuracy.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
         return List.of(
-                figure(prefix + "dpo-loss", loss, "Per-step loss of each DPO stage (D_off, then every round), from"
+                Charts.figure(prefix + "dpo-loss", loss, "Per-step loss of each DPO stage (D_off, then every round), from"
                         + " <stage>/model/train_log.json; ln 2 ≈ 0.693 at the start."),
-                figure(prefix + "reward-accuracy", accuracy, "Per-step share of the batch's pairs whose implicit"
+                Charts.figure(prefix + "reward-accuracy", accuracy, "Per-step share of the batch's pairs whose implicit"
                         + " reward β·log(π/π_ref) ranks the chosen response first."));
     }
 
@@ -416,8 +275,8 @@ public final class RunReport {
         List<String> stageNames = new ArrayList<>();
         table.path(variants.isEmpty() ? "" : variants.get(0)).fieldNames().forEachRemaining(stageNames::add);
 
-        CategoryChart win = categoryChart("LC win rate per stage, by variant", "stage", "length-controlled win rate");
-        CategoryChart length = stageChart("Mean response length per round: α* against α = 0", "mean eval length (tokens)");
+        CategoryChart win = Charts.categoryChart("LC win rate per stage, by variant", "stage", "length-controlled win rate");
+        CategoryChart length = Charts.stageChart("Mean response length per round: α* against α = 0", "mean eval length (tokens)");
         for (String v : variants) {
             List<Double> lc = new ArrayList<>();
             List<Double> y = new ArrayList<>();
@@ -430,9 +289,9 @@ public final class RunReport {
             length.addSeries(describe.get(v), stageNames, y);
         }
         win.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
-        body.append(figure(figure("experiment-win-rates", win,
+        body.append(Charts.figure(Charts.figure("experiment-win-rates", win,
                 "Length-controlled win rate against each seed's π0 baseline, mean over seeds.")));
-        body.append(figure(figure("experiment-lengths", length,
+        body.append(Charts.figure(Charts.figure("experiment-lengths", length,
                 "Mean eval response length per stage; the rounds differ only in their α (and γ) setting.")));
 
         // The per-run charts of every variant of the first seed (SFT and DPO are shared by the variants).
@@ -450,50 +309,7 @@ public final class RunReport {
         return page("DICE experiment " + dir.getFileName(), body.toString());
     }
 
-    // ---- charts and HTML --------------------------------------------------------------------------------
-
-    private static CategoryChart categoryChart(String title, String x, String y) {
-        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(x)
-                .yAxisTitle(y).build();
-        style(chart.getStyler());
-        return chart;
-    }
-
-    /** A line chart over stages (missing values are null and not drawn). */
-    private static CategoryChart stageChart(String title, String y) {
-        CategoryChart chart = categoryChart(title, "stage", y);
-        chart.getStyler().setDefaultSeriesRenderStyle(CategorySeries.CategorySeriesRenderStyle.Line);
-        chart.getStyler().setOverlapped(true);
-        return chart;
-    }
-
-    private static void style(Styler styler) {
-        styler.setChartBackgroundColor(Color.WHITE);
-        styler.setLegendPosition(Styler.LegendPosition.OutsideE);
-        styler.setAntiAlias(true);
-        if (styler instanceof org.knowm.xchart.style.AxesChartStyler axes) {
-            axes.setPlotGridLinesColor(new Color(225, 225, 225));
-        }
-    }
-
-    private static void line(XYSeries series) {
-        series.setMarker(series.getXData().length > 60 ? SeriesMarkers.NONE : SeriesMarkers.CIRCLE);
-    }
-
-    private static Figure figure(String id, Chart<?, ?> chart, String caption) {
-        try {
-            byte[] png = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
-            return new Figure(id, chart.getTitle(), caption, Base64.getEncoder().encodeToString(png));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot render chart " + id, e);
-        }
-    }
-
-    private static String figure(Figure f) {
-        return "<figure id=\"" + esc(f.id()) + "\">\n<h2>" + esc(f.title()) + "</h2>\n<img data-chart=\"" + esc(f.id())
-                + "\" alt=\"" + esc(f.title()) + "\" title=\"" + esc(f.title()) + "\" src=\"data:image/png;base64,"
-                + f.png() + "\">\n<figcaption>" + esc(f.caption()) + "</figcaption>\n</figure>\n";
-    }
+    // ---- HTML -------------------------------------------------------------------------------------------
 
     private static String stageTable(List<JsonNode> stages) {
         StringBuilder b = new StringBuilder("<table>\n<tr><th>stage</th><th>win</th><th>LC win</th><th>quality</th>"
@@ -548,12 +364,6 @@ public final class RunReport {
         Map<String, Integer> counts = new TreeMap<>();
         candidates.forEach(c -> counts.merge(c.promptId(), 1, Integer::sum));
         return counts.values().stream().mapToInt(Integer::intValue).max().orElse(2);
-    }
-
-    private static <T> List<T> concat(List<T> a, List<T> b) {
-        List<T> out = new ArrayList<>(a);
-        out.addAll(b);
-        return out;
     }
 
     private static JsonNode readJson(Path file) {

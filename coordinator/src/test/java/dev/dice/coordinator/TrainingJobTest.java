@@ -118,7 +118,7 @@ class TrainingJobTest {
         }
         TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
-        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, init, pairs, SETTINGS, 1, dir.resolve(name)), trainers,
+        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, init, pairs, SETTINGS, 1, dir.resolve(name), false), trainers,
                 RING, progress.getRef(), done.getRef()), name + "-job");
         List<Integer> steps = new ArrayList<>();
         if (stopAt != null) {

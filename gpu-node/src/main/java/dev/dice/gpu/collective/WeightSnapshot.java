@@ -61,9 +61,17 @@ public final class WeightSnapshot {
     /** The most a snapshot carries: its payload is one Java array. */
     public static final long MAX_BYTES = Integer.MAX_VALUE - 8;
 
-    /** Whether {@code arrays} (fp32) fit in one snapshot. */
+    /** Whether {@code arrays} (fp32) fit in one snapshot here, see {@link #fits(long)}. */
     public static boolean fits(Map<String, NDArray> arrays) {
-        return arrays.values().stream().mapToLong(a -> a.size() * 4).sum() <= MAX_BYTES;
+        return fits(arrays.values().stream().mapToLong(a -> a.size() * 4).sum());
+    }
+
+    /**
+     * Whether a snapshot of {@code bytes} fits in this JVM: within one Java array, and small beside the heap, which
+     * holds the publisher's copy and, in a one-JVM run, every receiver's too (the heap is {@code DICE_HEAP}).
+     */
+    public static boolean fits(long bytes) {
+        return bytes <= Math.min(MAX_BYTES, Runtime.getRuntime().maxMemory() / 8);
     }
 
     /**

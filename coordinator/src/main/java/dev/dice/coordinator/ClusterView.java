@@ -1,0 +1,52 @@
+package dev.dice.coordinator;
+
+import dev.dice.actors.Coordination;
+import dev.dice.actors.TrainerActor;
+import java.util.Comparator;
+import java.util.List;
+import java.util.TreeSet;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.slf4j.Logger;
+
+/** What the coordinator knows of the cluster: the trainers the receptionist lists, the membership changes it saw. */
+final class ClusterView {
+    private final Logger log;
+    private List<ActorRef<TrainerActor.Command>> trainers = List.of();
+    private int joins;
+    private int leaves;
+
+    ClusterView(Logger log) {
+        this.log = log;
+    }
+
+    /** The trainers listed now, this node's first: SFT runs on the first, a DPO stage's ring on all. */
+    List<ActorRef<TrainerActor.Command>> trainers() {
+        return trainers;
+    }
+
+    /** Takes the receptionist's new listing; this node's trainer first, so a stage's data stays off the network. */
+    void listed(Receptionist.Listing listing) {
+        trainers = listing.getServiceInstances(Coordination.TRAINERS).stream()
+                .sorted(Comparator.comparing((ActorRef<TrainerActor.Command> ref) -> ref.path().address().hasGlobalScope())
+                        .thenComparing(ref -> ref.path().toString())).toList();
+    }
+
+    /** Counts nodes up (this one and those present when it started included) and removed. */
+    void changed(ClusterEvent.MemberEvent event) {
+        Member member = event.member();
+        if (event instanceof ClusterEvent.MemberUp) {
+            joins++;
+            log.info("node {} is up: roles {}", member.address().hostPort(), new TreeSet<>(member.getRoles()));
+        } else if (event instanceof ClusterEvent.MemberRemoved) {
+            leaves++;
+            log.info("node {} left the cluster", member.address().hostPort());
+        }
+    }
+
+    Coordinator.Membership membership() {
+        return new Coordinator.Membership(joins, leaves);
+    }
+}
