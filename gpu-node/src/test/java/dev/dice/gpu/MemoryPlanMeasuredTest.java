@@ -17,12 +17,12 @@ import org.junit.jupiter.api.Test;
  * The plan against the operating system's view of a real training step: a random Llama of ~21M parameters trains four
  * steps on 4 rows of 256 tokens with libtorch on the CPU, and the growth of the process's peak resident memory (VmHWM,
  * reset through /proc/self/clear_refs after the weights exist) is compared with the plan: the first forward pass
- * (activations, logits) and the first backward pass (+ .grad, backward's working set) within 10 %, the peak over four
+ * (activations, logits) and the first backward pass (+ .grad, backward's working set) within 15 %, the peak over four
  * steps at least the planned trainer peak and at most 1.35 times it (see {@link #RETAINED}).
  */
 class MemoryPlanMeasuredTest {
-    /** Live bytes of the first forward and backward pass: planned within 10 % of the measured growth. */
-    static final double TOLERANCE = 0.10;
+    /** Live bytes of the first forward and backward pass: planned within 15 % of the measured growth (seen: +3 % and +8 %). */
+    static final double TOLERANCE = 0.15;
     /**
      * Over several steps the process keeps more than the live peak (measured 1.27x here): the allocator holds on to
      * blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within 1.35x.
