@@ -13,7 +13,7 @@ import picocli.CommandLine.ScopeType;
         description = "DICE: bootstrap a DPO-tuned language model with its own implicit reward.",
         subcommands = {RunCommand.class, NodeCommand.class, LocalClusterCommand.class, ExperimentCommand.class, BenchCommand.class,
                 ReportCommand.class, LogprobsCommand.class,
-                RandomModelCommand.class})
+                RandomModelCommand.class, PlanCommand.class})
 public final class Dice implements Runnable {
 
     @Override
