@@ -1,10 +1,14 @@
 package dev.dice.cli;
 
 import ai.djl.ndarray.NDManager;
+import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
+import dev.dice.coordinator.DiceRun;
+import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
 import java.util.Map;
@@ -63,7 +67,7 @@ final class BenchCommand implements Callable<Integer> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
                 try (NDManager root = NDManager.newBaseManager()) {
                     RuntimeBench bench = new RuntimeBench(root, repeats);
-                    result = model != null ? bench.runCheckpoint(model) : bench.run(BuiltinModel.config());
+                    result = model != null ? bench.runCheckpoint(model) : bench.run(builtinModel());
                     if (peer != null) {
                         Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
                         result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,
@@ -73,7 +77,7 @@ final class BenchCommand implements Callable<Integer> {
                 result.put("threads", threads);
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
-            case "round" -> result = new RoundBench(BuiltinModel.config(), 32, 128).sweep();
+            case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
                     + "' (expected: runtime, round, replay, allreduce)");
@@ -82,4 +86,8 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The embedded default's model, as the default configuration shapes it. */
+    private static LlamaConfig builtinModel() {
+        return RunConfig.from(DiceRun.configure(ConfigFactory.empty(), null, "default")).model().builtin();
+    }
 }

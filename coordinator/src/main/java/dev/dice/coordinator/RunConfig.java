@@ -60,11 +60,17 @@ public record RunConfig(
     /**
      * Data-parallel DPO: {@code count} trainers in a ring, weight checksums compared every {@code checkEvery} steps
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
-     * {@code fp16Gradients} the gradients travel as fp16.
+     * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
+     * for the weights the trainers published.
      */
-    public record Trainers(int count, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients) {
+    public record Trainers(int count, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
+            long weightFetchTimeoutMillis) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
+        }
+
+        public java.time.Duration weightFetchTimeout() {
+            return java.time.Duration.ofMillis(weightFetchTimeoutMillis);
         }
     }
 
@@ -96,7 +102,8 @@ public record RunConfig(
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
                             c.getInt("cluster.batch-rows")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.weight-check-every"),
-                            c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients")),
+                            c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
+                            c.getDuration("cluster.weight-fetch-timeout").toMillis()),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")));
             config.validate();
@@ -160,6 +167,8 @@ public record RunConfig(
                 trainers.count());
         require(trainers.checkEvery() >= 1, "dice.cluster.weight-check-every", ">= 1", trainers.checkEvery());
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
+        require(trainers.weightFetchTimeoutMillis() > 0, "dice.cluster.weight-fetch-timeout", "> 0",
+                trainers.weightFetchTimeout());
         require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
                 "h2 or postgres", journal.kind());
     }
