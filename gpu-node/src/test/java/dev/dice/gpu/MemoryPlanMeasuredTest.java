@@ -86,7 +86,10 @@ class MemoryPlanMeasuredTest {
                     STEPS, planned >> 20, measured >> 20, measured / (double) planned, before >> 20);
             model.close();
             if (reset) {
-                assertTrue(Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
+                // Checkpointed, the one layer's intermediates live only while the layer runs: measured 9-39 % below the
+                // plan, which counts them whole; the plan must not be below the measurement.
+                assertTrue(checkpointing ? phases[0][0] <= (1 + TOLERANCE) * forward
+                        : Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
                 assertTrue(Math.abs(backward - phases[0][1]) <= TOLERANCE * phases[0][1], "first backward");
                 double retained = checkpointing ? RETAINED_CHECKPOINTING : RETAINED;
                 assertTrue(measured >= planned && measured <= retained * planned, "peak over " + STEPS + " steps");
