@@ -9,6 +9,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -135,14 +137,110 @@ public final class Llama implements AutoCloseable {
         // The queries' tables carry attention's 1/sqrt(D): scaling them is free, scaling q would be a pass.
         double scale = 1.0 / Math.sqrt(config.headDim());
         NDArray[] queryRotary = {Scalars.mul(rotary[0], scale), Scalars.mul(rotary[1], scale)};
+        if (checkpointing && cache == null && JniUtils.isGradMode()) {
+            return rmsNorm(checkpointedLayers(x, queryRotary, rotary, mask), p("model.norm.weight"));
+        }
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            String layer = "model.layers." + i + ".";
-            NDArray h = rmsNorm(x, p(layer + "input_layernorm.weight"));
-            x = x.add(attention(h, layer, i, queryRotary, rotary, mask, cache));
-            h = rmsNorm(x, p(layer + "post_attention_layernorm.weight"));
-            x = x.add(mlp(h, layer));
+            x = layer(i, x, queryRotary, rotary, mask, cache);
         }
         return rmsNorm(x, p("model.norm.weight"));
+    }
+
+    /** Decoder layer {@code i}: x + attention(norm(x)), then + mlp(norm(·)). */
+    private NDArray layer(int i, NDArray x, NDArray[] queryRotary, NDArray[] rotary, NDArray mask, KvCache cache) {
+        String layer = "model.layers." + i + ".";
+        NDArray h = rmsNorm(x, p(layer + "input_layernorm.weight"));
+        x = x.add(attention(h, layer, i, queryRotary, rotary, mask, cache));
+        h = rmsNorm(x, p(layer + "post_attention_layernorm.weight"));
+        return x.add(mlp(h, layer));
+    }
+
+    /**
+     * Activation checkpointing per decoder layer ({@link #checkpointActivations}): a training forward pass without a
+     * KV cache keeps only each layer's input; the layers run with recording off, each in its own scope, so their
+     * intermediates are freed as the layer ends. The last layer's output re-enters the graph as a leaf; after the
+     * loss's backward, {@link #backwardCheckpoints} recomputes each layer from its input with recording on and
+     * carries the gradient down to the embedding.
+     */
+    private NDArray checkpointedLayers(NDArray embedded, NDArray[] queryRotary, NDArray[] rotary, NDArray mask) {
+        List<NDArray> inputs = new ArrayList<>();
+        inputs.add(embedded); // in the graph: its backward reaches the embedding table
+        NDArray x = embedded;
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            NDArray in = x;
+            NDArray out;
+            JniUtils.setGradMode(false);
+            try (NDScope scope = new NDScope()) {
+                out = layer(i, in, queryRotary, rotary, mask, null);
+                NDScope.unregister(out);
+            } finally {
+                JniUtils.setGradMode(true);
+            }
+            NDScope.register(out); // the step's scope frees it
+            if (i + 1 < config.numHiddenLayers()) {
+                inputs.add(out);
+            }
+            x = out;
+        }
+        NDArray last = x.stopGradient();
+        last.setRequiresGradient(true);
+        tape.add(new Checkpoints(inputs, last, queryRotary, rotary, mask));
+        return last;
+    }
+
+    /** What a checkpointed forward pass left for its backward: layer inputs, the output leaf, rotary tables, mask. */
+    private record Checkpoints(List<NDArray> inputs, NDArray output, NDArray[] queryRotary, NDArray[] rotary,
+            NDArray mask) {}
+
+    private final List<Checkpoints> tape = new ArrayList<>();
+    private boolean checkpointing;
+
+    /** Turns activation checkpointing per decoder layer on or off for training passes without a KV cache. */
+    public void checkpointActivations(boolean on) {
+        checkpointing = on;
+    }
+
+    public boolean checkpointsActivations() {
+        return checkpointing;
+    }
+
+    /**
+     * The rest of a backward pass through checkpointed layers: call after backward of a loss whose forward pass
+     * checkpointed (the {@link Trainer} does). Recomputes layer i from its input, one layer at a time, back-propagates
+     * the gradient of its output into the parameters and into its input, and finally into the embedding table.
+     * Clears what the forward passes left even when nothing reached them.
+     */
+    public void backwardCheckpoints() {
+        try {
+            for (int t = tape.size() - 1; t >= 0; t--) {
+                Checkpoints c = tape.get(t);
+                NDArray g = Autograd.gradient(c.output());
+                if (g == null) {
+                    continue;
+                }
+                g = g.duplicate();
+                for (int i = config.numHiddenLayers() - 1; i >= 0; i--) {
+                    NDArray below;
+                    int index = i;
+                    try (NDScope scope = new NDScope()) {
+                        NDArray in = c.inputs().get(i).stopGradient();
+                        in.setRequiresGradient(true);
+                        NDArray out = Autograd.recording(
+                                () -> layer(index, in, c.queryRotary(), c.rotary(), c.mask(), null));
+                        JniUtils.backward((PtNDArray) out, (PtNDArray) g, false, false);
+                        below = Autograd.gradient(in).duplicate();
+                        NDScope.unregister(below);
+                    }
+                    g.close();
+                    g = below;
+                }
+                // the first input is the embedding's output, still in the graph
+                JniUtils.backward((PtNDArray) c.inputs().get(0), (PtNDArray) g, false, false);
+                g.close();
+            }
+        } finally {
+            tape.clear();
+        }
     }
 
     /**

@@ -66,7 +66,8 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
      */
     NDArray pairedResponseLogProbs(Llama model) {
         int[] prompt = promptLengths();
-        if (!promptsShared(prompt)) {
+        // A checkpointed model recomputes layers from their inputs, which a pass over a cached prefix does not have.
+        if (!promptsShared(prompt) || model.checkpointsActivations()) {
             return responseLogProbs(model);
         }
         NDManager m = model.manager();

@@ -84,6 +84,7 @@ public final class Trainer {
         NDArray[] loss = new NDArray[1];
         NDArray weighted = Autograd.recording(() -> Scalars.mul(loss[0] = lossOf.get(), weight));
         Autograd.backward(weighted);
+        model.backwardCheckpoints(); // the layers a checkpointed forward pass left (none without checkpointing)
         return loss[0];
     }
 

@@ -28,6 +28,11 @@ class MemoryPlanMeasuredTest {
      * blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within 1.35x.
      */
     static final double RETAINED = 1.35;
+    /**
+     * With activation checkpointing ({@code -Ddice.test.checkpointing=true}) the live peak is smaller and the memory the
+     * optimizer step used is not reused by the next backward pass: measured 1.64x the plan.
+     */
+    static final double RETAINED_CHECKPOINTING = 1.8;
     static final int STEPS = 4;
 
     @Test
@@ -40,7 +45,10 @@ class MemoryPlanMeasuredTest {
             warmUp(root);
             Llama model = Llama.init(config, root.newSubManager(), 7);
             Trainer trainer = new Trainer(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 1.0));
+            boolean checkpointing = Boolean.getBoolean("dice.test.checkpointing");
+            model.checkpointActivations(checkpointing);
             SequenceBatch batch = batch(rows, length, config.vocabSize());
+            long started = 0;
             System.gc();
             long before = residentBytes("VmRSS");
             boolean reset = resetPeak();
@@ -50,17 +58,23 @@ class MemoryPlanMeasuredTest {
                     NDArray loss = Autograd.recording(() -> batch.responseLogProbs(model).sum().neg());
                     phases[step][0] = residentBytes("VmHWM") - before;
                     Autograd.backward(loss);
+                    model.backwardCheckpoints();
                     phases[step][1] = residentBytes("VmHWM") - before;
                 }
                 trainer.step();
                 phases[step][2] = residentBytes("VmHWM") - before;
+                if (step == 0) {
+                    started = System.nanoTime();
+                }
             }
+            System.out.printf("checkpointing %s: %.0f ms per step (steps 2-%d)%n", checkpointing,
+                    (System.nanoTime() - started) / 1e6 / (STEPS - 1), STEPS);
             System.out.printf("measured peak growth after forward / backward / step, MiB: %s%n",
                     java.util.Arrays.stream(phases).map(p -> java.util.Arrays.stream(p).map(b -> b >> 20)
                             .mapToObj(Long::toString).collect(java.util.stream.Collectors.joining(" / ")))
                             .collect(java.util.stream.Collectors.joining(", ")));
             long measured = residentBytes("VmHWM") - before;
-            MemoryPlan.Trainer plan = MemoryPlan.of(config, new MemoryPlan.Settings(1, Long.MAX_VALUE, 0, false,
+            MemoryPlan.Trainer plan = MemoryPlan.of(config, new MemoryPlan.Settings(1, Long.MAX_VALUE, 0, checkpointing,
                     (long) rows * (length - 1), length - 1, 1, 1, 1, 1, GradBuckets.DEFAULT_BUCKET_BYTES)).trainer();
             long forward = plan.activations() + plan.logits();
             long backward = plan.gradients() + forward + plan.backwardWorkingSet();
@@ -72,9 +86,13 @@ class MemoryPlanMeasuredTest {
                     STEPS, planned >> 20, measured >> 20, measured / (double) planned, before >> 20);
             model.close();
             if (reset) {
-                assertTrue(Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
+                // Checkpointed, the one layer's intermediates live only while the layer runs: measured 9-39 % below the
+                // plan, which counts them whole; the plan must not be below the measurement.
+                assertTrue(checkpointing ? phases[0][0] <= (1 + TOLERANCE) * forward
+                        : Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
                 assertTrue(Math.abs(backward - phases[0][1]) <= TOLERANCE * phases[0][1], "first backward");
-                assertTrue(measured >= planned && measured <= RETAINED * planned, "peak over " + STEPS + " steps");
+                double retained = checkpointing ? RETAINED_CHECKPOINTING : RETAINED;
+                assertTrue(measured >= planned && measured <= retained * planned, "peak over " + STEPS + " steps");
             }
         }
     }
