@@ -1,5 +1,6 @@
 package dev.dice.bench;
 
+import dev.dice.gpu.collective.RingSchedule;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;
@@ -15,7 +16,7 @@ import java.util.concurrent.BlockingQueue;
 
 /**
  * A reference for {@code dice bench allreduce}, not for training: the ring all-reduce of
- * {@code dev.dice.gpu.collective.RingAllReduce} — the same segments, 1 MiB chunks, pipelining (a chunk goes on as
+ * {@code dev.dice.gpu.collective.RingAllReduce} — the same {@link RingSchedule} of segments, 1 MiB chunks, pipelining (a chunk goes on as
  * soon as it arrived and was added) and fp32 sums in the caller's buffer — over plain blocking socket channels to
  * the neighbours, with no framing, headers, checksums or timeouts. It shows what the ring algorithm itself costs on
  * a machine, so that the gRPC ring's figures can be held against it.
@@ -104,27 +105,20 @@ final class SocketRing implements AutoCloseable {
     void allReduceMean(ByteBuffer data) {
         ByteBuffer bytes = data.slice().order(ByteOrder.LITTLE_ENDIAN);
         FloatBuffer floats = bytes.asFloatBuffer();
-        int n = floats.remaining();
-        int steps = 2 * (world - 1);
+        RingSchedule schedule = new RingSchedule(world, rank, floats.remaining(), CHUNK_FLOATS);
+        int steps = schedule.steps();
         try {
-            send(bytes, n, sentSegment(0));
+            send(bytes, schedule, schedule.sentSegment(0));
             for (int t = 0; t < steps; t++) {
-                int segment = receivedSegment(t);
-                for (int k = 0; k * CHUNK_FLOATS < length(n, segment); k++) {
-                    int from = start(n, segment) + k * CHUNK_FLOATS;
-                    int count = Math.min(CHUNK_FLOATS, start(n, segment + 1) - from);
+                int segment = schedule.receivedSegment(t);
+                for (int k = 0; k < schedule.chunks(segment); k++) {
+                    int from = schedule.from(segment, k);
+                    int count = schedule.count(segment, k);
                     if (t < world - 1) {
                         readFully(incoming.clear().limit(count * 4));
                         incoming.flip().asFloatBuffer().get(theirs, 0, count);
                         floats.get(from, mine, 0, count);
-                        for (int i = 0; i < count; i++) {
-                            mine[i] += theirs[i];
-                        }
-                        if (t == world - 2) { // the last addition: this rank owns the finished sum
-                            for (int i = 0; i < count; i++) {
-                                mine[i] /= world;
-                            }
-                        }
+                        schedule.reduce(t, mine, theirs, count);
                         floats.put(from, mine, 0, count);
                     } else {
                         readFully(bytes.slice(from * 4, count * 4)); // all-gather: straight into the buffer
@@ -145,10 +139,9 @@ final class SocketRing implements AutoCloseable {
         }
     }
 
-    private void send(ByteBuffer bytes, int n, int segment) throws InterruptedException {
-        for (int from = start(n, segment); from < start(n, segment + 1); from += CHUNK_FLOATS) {
-            int count = Math.min(CHUNK_FLOATS, start(n, segment + 1) - from);
-            sends.put(bytes.slice(from * 4, count * 4));
+    private void send(ByteBuffer bytes, RingSchedule schedule, int segment) throws InterruptedException {
+        for (int k = 0; k < schedule.chunks(segment); k++) {
+            sends.put(bytes.slice(schedule.from(segment, k) * 4, schedule.count(segment, k) * 4));
         }
     }
 
@@ -162,23 +155,6 @@ final class SocketRing implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("socket ring rank " + rank + ": receiving", e);
         }
-    }
-
-    /** Segments as in RingAllReduce: they differ by at most one float. */
-    private int start(int n, int segment) {
-        return segment * (n / world) + Math.min(segment, n % world);
-    }
-
-    private int length(int n, int segment) {
-        return start(n, segment + 1) - start(n, segment);
-    }
-
-    private int sentSegment(int t) {
-        return t < world - 1 ? Math.floorMod(rank - t, world) : Math.floorMod(rank + 1 - (t - world + 1), world);
-    }
-
-    private int receivedSegment(int t) {
-        return t < world - 1 ? Math.floorMod(rank - t - 1, world) : Math.floorMod(rank - (t - world + 1), world);
     }
 
     @Override

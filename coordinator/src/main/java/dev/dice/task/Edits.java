@@ -2,30 +2,10 @@ package dev.dice.task;
 
 import java.util.SplittableRandom;
 
-/** Character edits: the distance the judge measures, and the noise the imperfect generators add. */
+/** Character edits: the noise the imperfect generators add (the judge measures them with {@code EditDistance}). */
 final class Edits {
 
     private Edits() {
-    }
-
-    /** Levenshtein distance (insert, delete, substitute one character, each cost 1). */
-    static int distance(String a, String b) {
-        int[] previous = new int[b.length() + 1];
-        int[] current = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) {
-            previous[j] = j;
-        }
-        for (int i = 1; i <= a.length(); i++) {
-            current[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int substitute = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-                current[j] = Math.min(substitute, Math.min(previous[j], current[j - 1]) + 1);
-            }
-            int[] swap = previous;
-            previous = current;
-            current = swap;
-        }
-        return previous[b.length()];
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.dice.task;
 
+import dev.dice.algo.EditDistance;
 import java.util.SplittableRandom;
 
 /**
@@ -42,7 +43,7 @@ public final class Judge {
             return 0;
         }
         int longer = Math.max(core.length(), p.answer().length());
-        return 1.0 - (double) Edits.distance(core, p.answer()) / longer;
+        return 1.0 - (double) EditDistance.levenshtein(core, p.answer()) / longer;
     }
 
     /** P(a ≻ b) for two complete responses. */

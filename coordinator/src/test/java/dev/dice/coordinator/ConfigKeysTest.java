@@ -3,6 +3,7 @@ package dev.dice.coordinator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.typesafe.config.ConfigFactory;
+import dev.dice.algo.EditDistance;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -32,7 +33,7 @@ class ConfigKeysTest {
 
     @Test
     void distance() {
-        assertEquals(1, ConfigKeys.distance("kk", "k"));
-        assertEquals(1, ConfigKeys.distance("gama", "gamma"));
+        assertEquals(1, EditDistance.levenshtein("kk", "k"));
+        assertEquals(1, EditDistance.levenshtein("gama", "gamma"));
     }
 }

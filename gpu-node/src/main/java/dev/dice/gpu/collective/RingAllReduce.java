@@ -382,20 +382,12 @@ public final class RingAllReduce implements AutoCloseable {
                 data.readFloats(theirs);
             }
             if (reducing) {
-                // bulk copies into arrays, then a plain loop the JIT vectorises: ~10x faster than indexed
-                // get/put on buffer views
                 floats.get(from, mine, 0, count);
-                for (int i = 0; i < count; i++) {
-                    mine[i] += theirs[i];
-                }
-                if (t == world - 2) { // the last addition: this rank owns the finished sum
-                    for (int i = 0; i < count; i++) {
-                        mine[i] /= world;
-                    }
-                    if (precision == Precision.FP16) { // hold exactly what the others will receive
-                        gatherExponents[chunk] = Fp16.exponentFor(mine, count);
-                        Fp16.round(mine, count, gatherExponents[chunk]);
-                    }
+                schedule.reduce(t, mine, theirs, count);
+                if (t == world - 2 && precision == Precision.FP16) {
+                    // this rank owns the finished mean: hold exactly what the others will receive
+                    gatherExponents[chunk] = Fp16.exponentFor(mine, count);
+                    Fp16.round(mine, count, gatherExponents[chunk]);
                 }
                 floats.put(from, mine, 0, count);
             } else {
