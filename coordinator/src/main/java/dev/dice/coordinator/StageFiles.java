@@ -2,6 +2,9 @@ package dev.dice.coordinator;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.dice.algo.Pair;
+import dev.dice.files.RoundFiles.PairRow;
+import dev.dice.files.RoundFiles.ScoredRow;
+import dev.dice.files.RoundFiles;
 import dev.dice.proto.Response;
 import dev.dice.proto.ScoredResponse;
 import dev.dice.proto.ScoredShard;
@@ -15,19 +18,11 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * The files a stage writes beside its model, a record a line: a round's {@code scored.jsonl} (every sampled response
- * with its two log-probs) and {@code pairs.jsonl} (the selected pairs), every stage's {@code eval.jsonl} (its responses
- * to the eval prompts) and the SFT stage's {@code baseline.jsonl} (π0's: the fixed baseline).
+ * The files a stage writes beside its model, a record a line: a round's {@code scored.jsonl} and {@code pairs.jsonl}
+ * ({@link RoundFiles}), every stage's {@code eval.jsonl} (its responses to the eval prompts) and the SFT stage's
+ * {@code baseline.jsonl} (π0's: the fixed baseline).
  */
 final class StageFiles {
-
-    /** A line of {@code scored.jsonl}: lengths in tokens and characters, log-probs summed over the response. */
-    record ScoredRow(String promptId, int sample, String response, int tokens, int chars, double logpPolicy,
-            double logpRef, boolean endedOnEos, boolean valid) {}
-
-    /** A line of {@code pairs.jsonl}: the chosen and rejected responses, their samples, lengths and rewards. */
-    record PairRow(String promptId, String chosen, String rejected, int chosenSample, int rejectedSample,
-            int chosenTokens, int rejectedTokens, double chosenReward, double rejectedReward) {}
 
     /** A line of {@code eval.jsonl} and {@code baseline.jsonl}; the judge's true quality in eval.jsonl when judged. */
     record EvalRow(String promptId, String response, int tokens, boolean endedOnEos,
@@ -51,7 +46,7 @@ final class StageFiles {
                         s.getLogpPolicy(), s.getLogpRef(), r.getEndedOnEos(), r.getValid()));
             }
         }
-        Jsonl.write(dir.stage(round).resolve("scored.jsonl"), rows);
+        Jsonl.write(dir.stage(round).resolve(RoundFiles.SCORED), rows);
         return texts;
     }
 
@@ -64,7 +59,7 @@ final class StageFiles {
                     pair.rejected().sample(), pair.chosen().length(), pair.rejected().length(), pair.chosen().reward(),
                     pair.rejected().reward()));
         }
-        Jsonl.write(dir.stage(round).resolve("pairs.jsonl"), rows);
+        Jsonl.write(dir.stage(round).resolve(RoundFiles.PAIRS), rows);
     }
 
     /** Writes a stage's {@code eval.jsonl}; {@code quality} gives a response's true quality, or null unjudged. */

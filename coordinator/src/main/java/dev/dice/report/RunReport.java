@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dice.algo.AlphaSearch;
 import dev.dice.algo.Candidate;
 import dev.dice.algo.PairSelection;
+import dev.dice.files.RoundFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -19,7 +20,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -130,7 +130,7 @@ public final class RunReport {
         List<Round> rounds = new ArrayList<>();
         for (JsonNode s : stages) {
             String name = s.path("name").asText();
-            Path scored = dir.resolve(name).resolve("scored.jsonl");
+            Path scored = dir.resolve(name).resolve(RoundFiles.SCORED);
             if (!name.startsWith("round") || !Files.isRegularFile(scored)) {
                 continue;
             }
@@ -144,27 +144,7 @@ public final class RunReport {
 
     /** The candidates of {@code roundN/scored.jsonl}; lengths in tokens, as the shaping actor uses. */
     static List<Candidate> candidates(Path scored) {
-        List<Candidate> out = new ArrayList<>();
-        try (Stream<String> lines = Files.lines(scored, StandardCharsets.UTF_8)) {
-            int[] number = {0};
-            lines.forEach(line -> {
-                number[0]++;
-                if (line.isBlank()) {
-                    return;
-                }
-                try {
-                    JsonNode n = JSON.readTree(line);
-                    out.add(new Candidate(n.path("prompt_id").asText(), n.path("sample").asInt(),
-                            n.path("logp_policy").asDouble(), n.path("logp_ref").asDouble(), n.path("tokens").asInt(),
-                            n.path("valid").asBoolean()));
-                } catch (IOException e) {
-                    throw new UncheckedIOException(scored + ":" + number[0] + ": malformed JSON", e);
-                }
-            });
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + scored, e);
-        }
-        return out;
+        return RoundFiles.readScored(scored).stream().map(RoundFiles.ScoredRow::candidate).toList();
     }
 
     private static Figure winRates(String prefix, List<JsonNode> stages) {
