@@ -96,7 +96,7 @@ public final class Generator {
             rngs[b] = new SplittableRandom(seeds[b]);
         }
         NDManager m = model.manager();
-        try (Llama.KvCache cache = new Llama.KvCache()) {
+        try (KvCache cache = new KvCache()) {
             int known = promptLength; // columns filled so far
             for (int step = 0; step < steps; step++) {
                 float[] logits;
@@ -137,7 +137,7 @@ public final class Generator {
 
     /** Logits [B, V] for the position after column {@code to − 1}, feeding columns {@code from..to−1}. */
     private NDArray forwardLast(NDManager m, long[] tokens, int width, int[] pads, int from, int to,
-            Llama.KvCache cache) {
+            KvCache cache) {
         int rows = pads.length;
         int t = to - from;
         long[] window = new long[rows * t];

@@ -103,7 +103,7 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
                 }
             }
         }
-        try (Llama.KvCache cache = new Llama.KvCache()) {
+        try (KvCache cache = new KvCache()) {
             model.hidden(m.create(prefix, new Shape(pairs, width)),
                     m.arange(0L, width, 1L, DataType.INT64).reshape(1, width), Masks.causal(m, width), cache);
             cache.repeatRows(2);

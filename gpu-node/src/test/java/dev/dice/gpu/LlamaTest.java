@@ -39,7 +39,7 @@ class LlamaTest {
             NDArray positions = m.arange(0L, (long) t, 1L, DataType.INT64).reshape(1, t);
             float[] full = model.forward(tokens, positions, Masks.causal(m, t), null).toFloatArray();
             int vocab = 32;
-            try (Llama.KvCache cache = new Llama.KvCache()) {
+            try (KvCache cache = new KvCache()) {
                 int prefix = 6;
                 model.forward(tokens.get(":, 0:" + prefix), positions.get(":, 0:" + prefix), Masks.causal(m, prefix), cache);
                 for (int j = prefix; j < t; j++) {
