@@ -57,7 +57,7 @@ public final class DpoReplica implements AutoCloseable {
         this.data = data;
         this.settings = settings;
         this.policy = start;
-        this.trainer = new Trainer(start.model(), Training.trainerSettings(settings));
+        this.trainer = Training.trainer(start.model(), settings);
         this.batches = Training.Batches.from(data, settings.batch(), settings.seed(), 0);
         // Every rank loads the same checkpoint, and joining the ring checks it: the start is the first sync point.
         this.latest = SyncPoint.of(0, start, trainer, root.newSubManager());
@@ -139,7 +139,7 @@ public final class DpoReplica implements AutoCloseable {
         }
         NDManager manager = root.newSubManager();
         Llama model = Llama.of(policy.model().config(), manager, point.copy(point.weights(), manager));
-        Trainer restored = new Trainer(model, Training.trainerSettings(settings));
+        Trainer restored = Training.trainer(model, settings);
         if (point.optimizerSteps() > 0) {
             restored.optimizer().restore(point.copy(point.moments(), manager), point.optimizerSteps(), model.parameters());
         }

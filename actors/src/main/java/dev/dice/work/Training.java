@@ -1,5 +1,6 @@
 package dev.dice.work;
 
+import dev.dice.gpu.Llama;
 import dev.dice.gpu.LrSchedule;
 import dev.dice.gpu.SequenceBatch;
 import dev.dice.gpu.Trainer;
@@ -19,7 +20,13 @@ import java.util.function.Consumer;
 public final class Training {
 
     /** Settings of one training stage. */
-    public record Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed) {}
+    /** {@code activationCheckpointing}: each decoder layer's activations are recomputed in backward, not kept. */
+    public record Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed,
+            boolean activationCheckpointing) {
+        public Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed) {
+            this(steps, batch, lr, warmup, maxGradNorm, beta, seed, false);
+        }
+    }
 
     /** One logged step. */
     public record Step(int step, double loss, double rewardAccuracy, double margin, double chosenReward,
@@ -31,7 +38,7 @@ public final class Training {
     private Training() {}
 
     public static List<Step> sft(Policy policy, List<Example> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = new Trainer(policy.model(), trainerSettings(s));
+        Trainer trainer = trainer(policy.model(), s);
         List<Step> log = new ArrayList<>();
         Batches<Example> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
@@ -52,7 +59,7 @@ public final class Training {
 
     /** DPO from the policy's current weights, in this process alone; each pair carries its frozen reference log-probs. */
     public static List<Step> dpo(Policy policy, List<PreferencePair> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = new Trainer(policy.model(), trainerSettings(s));
+        Trainer trainer = trainer(policy.model(), s);
         List<Step> log = new ArrayList<>();
         Batches<PreferencePair> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
@@ -94,8 +101,10 @@ public final class Training {
                 stats.rejectedReward(), learningRate);
     }
 
-    static Trainer.Settings trainerSettings(Settings s) {
-        return Trainer.Settings.of(LrSchedule.constant(s.lr(), s.warmup()), s.maxGradNorm());
+    /** A trainer of {@code model} with these settings, the model checkpointing its activations if they say so. */
+    static Trainer trainer(Llama model, Settings s) {
+        model.checkpointActivations(s.activationCheckpointing());
+        return new Trainer(model, Trainer.Settings.of(LrSchedule.constant(s.lr(), s.warmup()), s.maxGradNorm()));
     }
 
     /**

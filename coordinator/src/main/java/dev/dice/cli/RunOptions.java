@@ -45,6 +45,10 @@ final class RunOptions {
     @Option(names = "--no-chat-template", description = "Do not render prompts with the tokenizer's chat template.")
     Boolean noChatTemplate;
 
+    @Option(names = "--activation-checkpointing", description = "Recompute each decoder layer's activations in"
+            + " backward instead of keeping them (less memory, one more forward pass).")
+    Boolean activationCheckpointing;
+
     @Option(names = "--float32-weights", description = "Write every stage's weights as float32, not in the model's"
             + " released dtype.")
     Boolean float32Weights;
@@ -89,6 +93,7 @@ final class RunOptions {
         put(overrides, "dice.model.chat-template", noChatTemplate == null ? null : !noChatTemplate);
         put(overrides, "dice.model.system-prompt", systemPrompt);
         put(overrides, "dice.model.float32-weights", float32Weights);
+        put(overrides, "dice.train.activation-checkpointing", activationCheckpointing);
         put(overrides, "dice.data.prompts", prompts == null ? null : prompts.toString());
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);

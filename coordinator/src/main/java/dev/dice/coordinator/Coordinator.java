@@ -152,7 +152,8 @@ public final class Coordinator {
             return evaluate(0, started, null, null);
         }
         List<Training.Example> examples = plan.sftExamples();
-        Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size());
+        Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size(),
+                plan.config().trainers().activationCheckpointing());
         return train("sft", settings.steps(), listed -> {
             sftTrainer = listed.get(0);
             context.watch(sftTrainer);
@@ -173,7 +174,8 @@ public final class Coordinator {
         Path pi0 = plan.modelDir(0);
         return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
-            Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size());
+            Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
+                    plan.config().trainers().activationCheckpointing());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
                     plan.config().model().float32Weights()),
                     log -> evaluate(1, started, log, null));
@@ -232,7 +234,8 @@ public final class Coordinator {
                             message.contents().pairs().size(), message.contents().totalPairs());
                     observer.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     List<PreferencePair> pairs = message.contents().pairs();
-                    Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name), pairs.size());
+                    Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name),
+                            pairs.size(), plan.config().trainers().activationCheckpointing());
                     return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
                             plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
                 })

@@ -39,9 +39,9 @@ public record RunConfig(
 
     /** A training stage. {@code steps} 0 means {@code epochs} passes over the stage's data, rounded up. */
     public record Stage(int steps, double epochs, int batch, double lr, int warmup, double beta, double maxGradNorm) {
-        public Training.Settings settings(long seed, int examples) {
+        public Training.Settings settings(long seed, int examples, boolean activationCheckpointing) {
             int n = steps > 0 ? steps : Math.max(1, (int) Math.ceil(epochs * examples / batch));
-            return new Training.Settings(n, batch, lr, warmup, maxGradNorm, beta, seed);
+            return new Training.Settings(n, batch, lr, warmup, maxGradNorm, beta, seed, activationCheckpointing);
         }
     }
 
@@ -61,10 +61,11 @@ public record RunConfig(
      * Data-parallel DPO: {@code count} trainers in a ring, weight checksums compared every {@code checkEvery} steps
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
-     * for the weights the trainers published.
+     * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each
+     * decoder layer's activations in backward instead of keeping them.
      */
     public record Trainers(int count, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
-            long weightFetchTimeoutMillis) {
+            long weightFetchTimeoutMillis, boolean activationCheckpointing) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
         }
@@ -103,7 +104,8 @@ public record RunConfig(
                             c.getInt("cluster.batch-rows")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
-                            c.getDuration("cluster.weight-fetch-timeout").toMillis()),
+                            c.getDuration("cluster.weight-fetch-timeout").toMillis(),
+                            c.getBoolean("train.activation-checkpointing")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")));
             config.validate();
