@@ -60,6 +60,7 @@ final class RunDirectory {
         // N data-parallel trainers compute the same steps as one (up to float rounding): a run may resume with another count.
         node.remove("trainers");
         ((ObjectNode) node.get("rounds")).remove("count");
+        node.set("inputs", InputDigests.of(config));
         return node;
     }
 
@@ -68,6 +69,9 @@ final class RunDirectory {
             for (Iterator<Map.Entry<String, JsonNode>> it = now.fields(); it.hasNext();) {
                 Map.Entry<String, JsonNode> e = it.next();
                 JsonNode before = was.get(e.getKey());
+                if (before == null && e.getKey().equals("inputs")) {
+                    continue; // a directory made before inputs were remembered by content
+                }
                 if (before == null) {
                     out.add(path + "." + e.getKey() + ": new");
                 } else {

@@ -70,4 +70,16 @@ class RunConfigTest {
         assertTrue(e.getMessage().contains("dice.sft.steps: 1500 -> 10"), e.getMessage());
         assertTrue(e.getMessage().contains("run-config.json"), e.getMessage());
     }
+
+    @Test
+    void anInputEditedInPlaceIsNoticedOnResume(@TempDir Path dir) throws java.io.IOException {
+        Path prompts = java.nio.file.Files.writeString(dir.resolve("prompts.jsonl"), "{\"prompt\": \"a\"}\n");
+        RunDirectory run = new RunDirectory(dir.resolve("run"));
+        run.claim(with(Map.of("dice.data.prompts", prompts.toString())));
+        run.claim(with(Map.of("dice.data.prompts", prompts.toString()))); // the same file, unchanged: a resume
+        java.nio.file.Files.writeString(prompts, "{\"prompt\": \"b\"}\n");
+        BadInputException e = assertThrows(BadInputException.class,
+                () -> run.claim(with(Map.of("dice.data.prompts", prompts.toString()))));
+        assertTrue(e.getMessage().contains("dice.inputs.prompts: "), e.getMessage());
+    }
 }
