@@ -29,8 +29,29 @@ public final class Summary {
         summary.put("duplicates_in_pairs", total.duplicatesInPairs());
         summary.put("node_joins", membership.joins());
         summary.put("node_leaves", membership.leaves());
-        summary.put("stages", stages);
+        summary.put("stages", withEarlierRows(runDir.resolve("summary.json"), stages));
         Jsonl.writeJson(runDir.resolve("summary.json"), summary);
+    }
+
+    /**
+     * {@code stages}, then the rows an earlier summary holds of stages this command did not run (a re-run with fewer
+     * rounds): a finished stage's row is never lost.
+     */
+    static List<StageResult> withEarlierRows(Path file, List<StageResult> stages) {
+        if (!java.nio.file.Files.exists(file)) {
+            return stages;
+        }
+        List<StageResult> rows = new java.util.ArrayList<>(stages);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        stages.forEach(s -> names.add(s.name()));
+        com.fasterxml.jackson.databind.JsonNode earlier = Jsonl.readJson(file,
+                com.fasterxml.jackson.databind.JsonNode.class).get("stages");
+        for (StageResult s : Jsonl.JSON.convertValue(earlier, StageResult[].class)) {
+            if (names.add(s.name())) {
+                rows.add(s);
+            }
+        }
+        return rows;
     }
 
     /** The stage table and the cluster's counts of a run's summary.json. */

@@ -57,6 +57,20 @@ class StageResultTest {
         assertEquals(0.009694329897562663, round.number("alpha"));
     }
 
+    /** A re-run with fewer rounds rewrites summary.json with its own stages and keeps the rows of the others. */
+    @Test
+    void aSummaryKeepsTheRowsOfStagesNotRunAgain(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        StageResult sft = Jsonl.JSON.readValue(SFT, StageResult.class);
+        StageResult round = Jsonl.JSON.readValue(ROUND, StageResult.class);
+        java.nio.file.Path file = dir.resolve("summary.json");
+        assertEquals(List.of(sft), Summary.withEarlierRows(file, List.of(sft)));
+        Jsonl.writeJson(file, java.util.Map.of("stages", List.of(sft, round)));
+        List<StageResult> rows = Summary.withEarlierRows(file, List.of(sft));
+        assertEquals(List.of("sft", "round1"), rows.stream().map(StageResult::name).toList());
+        assertEquals(round.number("alpha"), rows.get(1).number("alpha"));
+    }
+
     private static List<String> fieldNames(JsonNode node) {
         List<String> names = new ArrayList<>();
         node.fieldNames().forEachRemaining(names::add);
