@@ -54,6 +54,7 @@ final class Preflight {
         outputDirectory(Path.of(config.out()), problems);
         if (roles.contains("coordinator")) {
             inputs(config, problems);
+            finishedStages(Path.of(config.out()), problems);
         }
         problems.throwIfAny();
         if (roles.contains("coordinator") || roles.contains("replay")) {
@@ -80,6 +81,27 @@ final class Preflight {
             problems.add("dice.out (--out): " + out + ": " + existing + " is a file, expected a directory");
         } else if (!Files.isWritable(existing)) {
             problems.add("dice.out (--out): " + out + ": " + existing + " is not writable");
+        }
+    }
+
+    /** The records of the stages a resumed run will not compute again must read back, or the run says what to delete. */
+    private static void finishedStages(Path out, Problems problems) {
+        if (!Files.isDirectory(out)) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> dirs = Files.list(out)) {
+            for (Path stage : dirs.filter(d -> Files.isRegularFile(d.resolve("stage.json"))).sorted().toList()) {
+                try {
+                    Jsonl.JSON.readValue(stage.resolve("stage.json").toFile(), StageResult.class);
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    problems.add(stage.resolve("stage.json") + ": unreadable (" + e.getOriginalMessage() + "); delete "
+                            + stage + " and run the same command again to compute that stage anew");
+                } catch (java.io.IOException e) {
+                    problems.add(stage.resolve("stage.json") + ": cannot be read (" + e.getMessage() + ")");
+                }
+            }
+        } catch (java.io.IOException e) {
+            problems.add("dice.out (--out): " + out + ": cannot be listed (" + e.getMessage() + ")");
         }
     }
 

@@ -207,6 +207,15 @@ class BadInputTest {
         }
     }
 
+    @Test
+    void aCorruptStageRecordSaysWhatToDelete() throws IOException {
+        Path out = Files.createDirectories(dir.resolve("out-corrupt"));
+        Path stage = Files.createDirectories(out.resolve("dpo"));
+        Files.writeString(stage.resolve("stage.json"), "{ cut off");
+        assertRefused(2, List.of(stage.resolve("stage.json") + ": unreadable", "delete " + stage,
+                "run the same command again"), List.of("run", "--preset", "smoke", "--out", out.toString()), out);
+    }
+
     private static void assertRefused(int code, List<String> expected, List<String> line, Path out) {
         StringWriter err = new StringWriter();
         long start = System.nanoTime();
