@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The image archive that ops/image/build.sh makes (target/image/dice-cluster-0.1.0.oci.tar) against ops/k8s: the
  * manifests name the image the build tags, run its entrypoint, expose exactly its ports and mount its run volume, as
- * its non-root user; and the image runs ({@code dice --help} through ops/image/run.sh: layers unpacked, chroot, the
- * image's user, env and working directory). Skipped, with the command to run, where the archive was not built:
+ * its non-root user; and the image runs ({@code dice --help}, then a {@code --preset smoke} run, through
+ * ops/image/run.sh: layers unpacked, chroot, the image's user, env and working directory). Skipped, with the command to run, where the archive was not built:
  * the build is a separate step (docs/cluster.md, "An image").
  */
 class ImageTest {
@@ -146,6 +146,20 @@ class ImageTest {
         assertEquals(0, p.exitValue(), out);
         assertTrue(out.contains("as " + config.at("/config/User").asText() + " in /opt/dice"), out);
         assertTrue(out.contains("Usage: dice") && out.contains("node "), out);
+    }
+
+    /** A smoke run inside the image's root filesystem: libtorch loads offline from the image's native jar. */
+    @Test
+    void aSmokeRunFinishesInsideTheImage() throws Exception {
+        assumeTrue(config != null, SKIP);
+        assumeTrue("root".equals(System.getProperty("user.name")), "ops/image/run.sh needs root (chroot, mounts)");
+        assumeTrue(new ProcessBuilder("sh", "-c", "command -v umoci").start().waitFor() == 0, "umoci is not installed");
+        Process p = new ProcessBuilder(ROOT.resolve("ops/image/run.sh").toString(), ARCHIVE.toString(), "--",
+                "run", "--preset", "smoke", "--out", "/tmp/smoke-run").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(600, TimeUnit.SECONDS), "ops/image/run.sh timed out");
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("run /tmp/smoke-run finished") && out.contains("round2 "), out);
     }
 
     private static List<String> strings(JsonNode array) {
