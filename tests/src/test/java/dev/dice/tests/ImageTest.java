@@ -155,11 +155,11 @@ class ImageTest {
         assumeTrue("root".equals(System.getProperty("user.name")), "ops/image/run.sh needs root (chroot, mounts)");
         assumeTrue(new ProcessBuilder("sh", "-c", "command -v umoci").start().waitFor() == 0, "umoci is not installed");
         Process p = new ProcessBuilder(ROOT.resolve("ops/image/run.sh").toString(), ARCHIVE.toString(), "--",
-                "run", "--preset", "smoke", "--out", "/tmp/smoke-run").redirectErrorStream(true).start();
+                "run", "--preset", "smoke", "--out", "/var/lib/dice/runs/smoke").redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(600, TimeUnit.SECONDS), "ops/image/run.sh timed out");
         assertEquals(0, p.exitValue(), out);
-        assertTrue(out.contains("run /tmp/smoke-run finished") && out.contains("round2 "), out);
+        assertTrue(out.contains("run /var/lib/dice/runs/smoke finished") && out.contains("round2 "), out);
     }
 
     private static List<String> strings(JsonNode array) {
