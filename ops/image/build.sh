@@ -5,7 +5,8 @@
 #   layer 3  app:   coordinator-0.1.0-SNAPSHOT.jar + the ./dice launcher (a code change ships only this layer)
 # Output: target/image/dice-cluster-0.1.0.oci.tar (an OCI layout, tag 0.1.0); prints the manifest digest.
 # The base layer is cached in target/image/base.tar (delete it to rebuild; DICE_IMAGE_REBUILD_BASE=1 does that).
-# Needs root (mmdebstrap --mode=root) and the Debian packages mmdebstrap and umoci, installed when absent.
+# Needs root (mmdebstrap --mode=root) and the Debian packages mmdebstrap and umoci (and runc, for ops/image/run.sh),
+# installed when absent.
 # Load elsewhere with e.g. `skopeo copy oci-archive:target/image/dice-cluster-0.1.0.oci.tar docker-daemon:dice-cluster:0.1.0`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -16,9 +17,9 @@ archive="$out/$name-$tag.oci.tar"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1700000000}"   # fixed timestamps: the same inputs give the same digest
 mkdir -p "$out"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v mmdebstrap >/dev/null || ! command -v umoci >/dev/null; then
+if ! command -v mmdebstrap >/dev/null || ! command -v umoci >/dev/null || ! command -v runc >/dev/null; then
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap umoci >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap umoci runc >/dev/null
 fi
 t0=$SECONDS
 
