@@ -40,8 +40,10 @@ public final class ShardGeneration {
         }
         GeneratedShard.Builder out = GeneratedShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
                 .setPolicyVersion(policy.version()).addAllPrompts(shard.getPromptsList());
-        for (int from = 0; from < rows.size(); from += batchRows) {
-            int to = Math.min(rows.size(), from + batchRows);
+        // Whole groups of a prompt's K rows per batch, so the generator prefills each prompt once for its K samples.
+        int batch = Math.max(k, batchRows - batchRows % k);
+        for (int from = 0; from < rows.size(); from += batch) {
+            int to = Math.min(rows.size(), from + batch);
             long[] seeds = new long[to - from];
             for (int i = from; i < to; i++) {
                 Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);

@@ -2,6 +2,8 @@ package dev.dice.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.dice.gpu.BadInputException;
+import dev.dice.gpu.chat.ChatMessage;
+import dev.dice.gpu.chat.ChatTemplate;
 import dev.dice.task.BuiltinTask;
 import dev.dice.task.OfflinePair;
 import dev.dice.task.Prompt;
@@ -10,8 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import dev.dice.gpu.chat.ChatMessage;
-import dev.dice.gpu.chat.ChatTemplate;
 import java.util.SplittableRandom;
 
 /** The data of a run: the built-in task's, or the user's own JSONL files. */

@@ -53,17 +53,47 @@ public final class Generator {
         this(model, eosId < 0 ? List.of() : List.of(eosId), padId);
     }
 
-    /** Samples one response per prompt with a KV cache: one prefill, then one position per step. */
+    /**
+     * Samples one response per prompt with a KV cache: one prefill, then one position per step. When every distinct
+     * prompt comes the same number of times K (K samples per prompt), each is prefilled once and its keys and values
+     * serve its K rows; each row still draws from its own seed, so the samples are those of unshared rows.
+     */
     public List<Sample> generate(List<int[]> prompts, Params params, long[] seeds) {
-        return run(prompts, params, seeds, true);
+        int[][] copies = PromptCopies.of(prompts);
+        if (copies == null) {
+            return run(prompts, params, seeds, true, 1);
+        }
+        // Rows in the order repeating the cache gives: copy c of distinct prompt u at c·U + u.
+        int distinct = copies.length;
+        int k = copies[0].length;
+        List<int[]> ordered = new ArrayList<>(prompts.size());
+        long[] orderedSeeds = new long[prompts.size()];
+        for (int c = 0; c < k; c++) {
+            for (int u = 0; u < distinct; u++) {
+                orderedSeeds[ordered.size()] = seeds[copies[u][c]];
+                ordered.add(prompts.get(copies[u][c]));
+            }
+        }
+        List<Sample> sampled = run(ordered, params, orderedSeeds, true, k);
+        Sample[] out = new Sample[prompts.size()];
+        for (int c = 0; c < k; c++) {
+            for (int u = 0; u < distinct; u++) {
+                out[copies[u][c]] = sampled.get(c * distinct + u);
+            }
+        }
+        return Arrays.asList(out);
     }
 
     /** The same sampling, recomputing the whole prefix every step (the benchmark's baseline). */
     public List<Sample> generateWithoutCache(List<int[]> prompts, Params params, long[] seeds) {
-        return run(prompts, params, seeds, false);
+        return run(prompts, params, seeds, false, 1);
     }
 
-    private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, boolean useCache) {
+    /**
+     * {@code shared} > 1: rows c·U + u hold copies of the U first rows' prompts, so only those U rows are prefilled and
+     * the cache repeated.
+     */
+    private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, boolean useCache, int shared) {
         Autograd.off();
         int rows = prompts.size();
         int context = model.config().context();
@@ -100,11 +130,17 @@ public final class Generator {
             int known = promptLength; // columns filled so far
             for (int step = 0; step < steps; step++) {
                 float[] logits;
+                boolean prefill = step == 0 && shared > 1;
                 try (NDScope scope = new NDScope()) {
                     int from = useCache && step > 0 ? known - 1 : 0;
-                    NDArray last = forwardLast(m, tokens, promptLength + steps, pads, from, known,
+                    int[] fed = prefill ? Arrays.copyOf(pads, rows / shared) : pads;
+                    NDArray last = forwardLast(m, tokens, promptLength + steps, fed, from, known,
                             useCache ? cache : null);
                     logits = last.toFloatArray();
+                }
+                if (prefill) {
+                    cache.repeatRows(shared);
+                    logits = repeat(logits, shared);
                 }
                 int vocab = logits.length / rows;
                 boolean all = true;
@@ -133,6 +169,14 @@ public final class Generator {
             samples.add(new Sample(Arrays.copyOf(out[b], produced[b]), stop[b]));
         }
         return samples;
+    }
+
+    private static float[] repeat(float[] values, int copies) {
+        float[] out = new float[values.length * copies];
+        for (int c = 0; c < copies; c++) {
+            System.arraycopy(values, 0, out, c * values.length, values.length);
+        }
+        return out;
     }
 
     /** Logits [B, V] for the position after column {@code to − 1}, feeding columns {@code from..to−1}. */

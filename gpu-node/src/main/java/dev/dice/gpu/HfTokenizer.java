@@ -4,6 +4,8 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dice.gpu.chat.ChatMessage;
+import dev.dice.gpu.chat.ChatTemplate;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -12,8 +14,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import dev.dice.gpu.chat.ChatMessage;
-import dev.dice.gpu.chat.ChatTemplate;
 
 /**
  * A Hugging Face {@code tokenizer.json} run by DJL's bindings to the Rust tokenizers library.

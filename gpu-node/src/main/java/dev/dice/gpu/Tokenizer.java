@@ -1,9 +1,9 @@
 package dev.dice.gpu;
 
+import dev.dice.gpu.chat.ChatTemplate;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import dev.dice.gpu.chat.ChatTemplate;
 
 /** Text to token ids and back. Implementations never add special tokens or truncate on their own. */
 public interface Tokenizer {

@@ -138,6 +138,31 @@ class LlamaTest {
         }
     }
 
+    /** K samples of a prompt prefilled once: each row samples exactly what it samples alone, in any row order. */
+    @Test
+    void sharedPrefillSamplesWhatEachRowSamplesAlone() {
+        try (Llama model = TinyModels.model(root, 6)) {
+            Generator gen = new Generator(model, List.of(2), 0);
+            int[][] distinct = {{1, 5, 6, 7, 8, 9, 3}, {1, 9}, {1, 3, 4, 4}};
+            Generator.Params params = new Generator.Params(1.0, 0.9, 10);
+            for (boolean interleaved : new boolean[] {false, true}) {
+                List<int[]> prompts = new java.util.ArrayList<>();
+                for (int i = 0; i < 12; i++) {
+                    prompts.add(distinct[interleaved ? i % 3 : i / 4]);
+                }
+                long[] seeds = new java.util.Random(interleaved ? 2 : 1).longs(12).toArray();
+                List<Generator.Sample> shared = gen.generate(prompts, params, seeds);
+                for (int i = 0; i < 12; i++) {
+                    Generator.Sample alone = gen.generate(List.of(prompts.get(i)), params, new long[] {seeds[i]}).get(0);
+                    assertArrayEquals(alone.tokens(), shared.get(i).tokens(), "row " + i);
+                    assertEquals(alone.stopToken(), shared.get(i).stopToken(), "row " + i);
+                }
+                assertEquals(null, PromptCopies.of(List.of(distinct)), "every prompt once: nothing to share");
+                assertTrue(PromptCopies.of(prompts) != null);
+            }
+        }
+    }
+
     /** Any of several stop ids ends a response, and the sample says which one. */
     @Test
     void everyStopIdEndsAResponse() {
