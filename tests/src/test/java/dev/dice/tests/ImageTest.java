@@ -117,6 +117,12 @@ class ImageTest {
             JsonNode security = container.path("securityContext");
             assertEquals(Long.parseLong(uid), security.path("runAsUser").asLong(-1), where + ": runAsUser");
             assertTrue(security.path("runAsNonRoot").asBoolean(false), where + ": runAsNonRoot");
+            assertEquals(Long.parseLong(user.split(":")[1]), container.at("/pod/securityContext/fsGroup").asLong(-1),
+                    where + ": fsGroup = the image's gid, so the run volume is writable");
+            // A read-only root filesystem (as ops/image/run.sh runs it under runc) with /tmp writable: DJL unpacks
+            // libtorch there (DJL_CACHE_DIR), the JVM writes its temp files there.
+            assertTrue(security.path("readOnlyRootFilesystem").asBoolean(false), where + ": readOnlyRootFilesystem");
+            assertTrue(mounts.contains("/tmp"), where + ": /tmp mounted writable under a read-only root");
         }
     }
 

@@ -109,6 +109,8 @@ class KubernetesManifestsTest {
                     get("ConfigMap/" + v.at("/configMap/name").asText());
                 } else if (v.has("secret")) {
                     get("Secret/" + v.at("/secret/secretName").asText());
+                } else if (v.has("emptyDir")) {
+                    continue;
                 } else {
                     get("PersistentVolumeClaim/" + v.at("/persistentVolumeClaim/claimName").asText());
                 }
