@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the DICE node image as an OCI image archive, from Debian packages only (no registry pull):
 #   layer 1  base:  Debian bookworm + openjdk-17-jre-headless + libgomp1, made by mmdebstrap, user dice (10001)
-#   layer 2  deps:  coordinator/target/lib/*.jar (pekko, grpc, DJL, the libtorch native jar, ...)
-#   layer 3  app:   coordinator-0.1.0-SNAPSHOT.jar + the ./dice launcher (a code change ships only this layer)
+#   layer 2  deps:  third-party jars of coordinator/target/lib (pekko, grpc, DJL, the libtorch native jar, ...)
+#   layer 3  app:   the project's jars (coordinator, actors, algo, ...) + the ./dice launcher (a code change ships
+#                   only this layer)
 # Output: target/image/dice-cluster-0.1.0.oci.tar (an OCI layout, tag 0.1.0); prints the manifest digest.
 # The base layer is cached in target/image/base.tar (delete it to rebuild; DICE_IMAGE_REBUILD_BASE=1 does that).
 # Needs root (mmdebstrap --mode=root) and the Debian packages mmdebstrap and umoci (and runc, for ops/image/run.sh),
@@ -52,7 +53,13 @@ trap 'rm -rf "$stage"' EXIT
 # The launcher finds the jar and lib/ where the repository's build puts them, and builds nothing when the stamp is
 # there and no sources are: the image keeps the repository's layout under /opt/dice.
 mkdir -p "$stage/deps/opt/dice/coordinator/target/lib" "$stage/app/opt/dice/coordinator/target/lib"
-cp "$root"/coordinator/target/lib/*.jar "$stage/deps/opt/dice/coordinator/target/lib/"
+# Third-party jars in deps; the project's own modules (actors, algo, proto, ...) in app with the coordinator jar.
+for f in "$root"/coordinator/target/lib/*.jar; do
+  case "$(basename "$f")" in
+    *-0.1.0-SNAPSHOT.jar) cp "$f" "$stage/app/opt/dice/coordinator/target/lib/" ;;
+    *) cp "$f" "$stage/deps/opt/dice/coordinator/target/lib/" ;;
+  esac
+done
 cp "$jar" "$stage/app/opt/dice/coordinator/target/"
 cp "$root/dice" "$stage/app/opt/dice/dice"
 chmod 0755 "$stage/app/opt/dice/dice"
