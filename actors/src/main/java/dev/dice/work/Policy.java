@@ -27,6 +27,7 @@ public final class Policy implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final long version;
     private final ModelFiles files;
+    private final List<Integer> stopIds;
 
     public Policy(Llama model, Tokenizer tokenizer, long version) {
         this(model, tokenizer, version, ModelFiles.BUILT_HERE);
@@ -37,6 +38,9 @@ public final class Policy implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.version = version;
         this.files = files;
+        Set<Integer> ids = new LinkedHashSet<>(model.config().eosTokenIds());
+        ids.add(tokenizer.eosId());
+        this.stopIds = List.copyOf(ids);
     }
 
     /** Loads the Hugging Face layout checkpoint in {@code dir} onto {@code root}'s device. */
@@ -98,9 +102,7 @@ public final class Policy implements AutoCloseable {
 
     /** Every token that ends a response: the model config's and generation config's eos ids, the tokenizer's EOS. */
     public List<Integer> stopIds() {
-        Set<Integer> ids = new LinkedHashSet<>(model.config().eosTokenIds());
-        ids.add(tokenizer.eosId());
-        return List.copyOf(ids);
+        return stopIds;
     }
 
     private boolean chat() {
@@ -133,7 +135,7 @@ public final class Policy implements AutoCloseable {
      */
     public int[] responseTokens(String response, boolean withEos) {
         int[] text = tokenizer.encode(response);
-        boolean ended = chat() && text.length > 0 && stopIds().contains(text[text.length - 1]);
+        boolean ended = chat() && text.length > 0 && stopIds.contains(text[text.length - 1]);
         if (!withEos || ended) {
             return text;
         }

@@ -49,10 +49,6 @@ public final class Generator {
         this.padId = padId;
     }
 
-    public Generator(Llama model, int eosId, int padId) {
-        this(model, eosId < 0 ? List.of() : List.of(eosId), padId);
-    }
-
     /**
      * Samples one response per prompt with a KV cache: one prefill, then one position per step. When every distinct
      * prompt comes the same number of times K (K samples per prompt), each is prefilled once and its keys and values

@@ -218,7 +218,8 @@ public record LlamaConfig(
         return applies ? f.positiveInt("sliding_window", 0) : 0;
     }
 
-    private static ObjectNode readObject(Path file) {
+    /** A JSON object file, with one-line errors naming it (missing, not JSON, not an object). */
+    static ObjectNode readObject(Path file) {
         JsonNode root;
         try {
             root = JSON.readTree(file.toFile());

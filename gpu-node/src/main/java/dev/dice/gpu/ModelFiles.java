@@ -48,15 +48,14 @@ public record ModelFiles(Path config, List<Path> passthrough, SafeTensors.Dtype 
 
     /** As {@code torch_dtype} names it; float32 when absent. */
     static SafeTensors.Dtype dtypeOf(Path configJson) {
-        ObjectNode root = read(configJson);
-        String name = root.path("torch_dtype").asText("float32");
-        return switch (name) {
-            case "bfloat16" -> SafeTensors.Dtype.BF16;
-            case "float16" -> SafeTensors.Dtype.F16;
-            case "float32" -> SafeTensors.Dtype.F32;
-            default -> throw new BadInputException(configJson + ": field 'torch_dtype' is \"" + name
-                    + "\"; supported: bfloat16, float16, float32");
-        };
+        String name = LlamaConfig.readObject(configJson).path("torch_dtype").asText("float32");
+        for (SafeTensors.Dtype dtype : SafeTensors.Dtype.values()) {
+            if (dtype.torchName.equals(name)) {
+                return dtype;
+            }
+        }
+        throw new BadInputException(configJson + ": field 'torch_dtype' is \"" + name
+                + "\"; supported: bfloat16, float16, float32");
     }
 
     /** The same files, weights written as float32 (the user's choice when they want full precision out). */
@@ -97,27 +96,15 @@ public record ModelFiles(Path config, List<Path> passthrough, SafeTensors.Dtype 
                 cfg.save(dir.resolve(Checkpoint.CONFIG_FILE));
                 return;
             }
-            ObjectNode root = read(config);
             if (dtypeOf(config) != dtype) {
-                root.put("torch_dtype", switch (dtype) {
-                    case BF16 -> "bfloat16";
-                    case F16 -> "float16";
-                    case F32 -> "float32";
-                });
+                ObjectNode root = LlamaConfig.readObject(config);
+                root.put("torch_dtype", dtype.torchName);
                 AtomicFiles.writeBytes(dir.resolve(Checkpoint.CONFIG_FILE), JSON.writeValueAsBytes(root));
             } else if (!Files.isSameFile(config.getParent(), dir)) {
                 AtomicFiles.writeBytes(dir.resolve(Checkpoint.CONFIG_FILE), Files.readAllBytes(config));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the model files of " + dir, e);
-        }
-    }
-
-    private static ObjectNode read(Path configJson) {
-        try {
-            return (ObjectNode) JSON.readTree(configJson.toFile());
-        } catch (IOException | ClassCastException e) {
-            throw new BadInputException(configJson + ": not a JSON object: " + e.getMessage(), e);
         }
     }
 }

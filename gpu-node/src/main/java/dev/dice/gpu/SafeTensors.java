@@ -46,12 +46,15 @@ public final class SafeTensors implements AutoCloseable {
 
     /** Element types this reader converts to float32; others are listed in the header but not loadable. */
     public enum Dtype {
-        F32(4), F16(2), BF16(2);
+        F32(4, "float32"), F16(2, "float16"), BF16(2, "bfloat16");
 
-        public final int bytes;
+        final int bytes;
+        /** The name config.json's {@code torch_dtype} gives it. */
+        final String torchName;
 
-        Dtype(int bytes) {
+        Dtype(int bytes, String torchName) {
             this.bytes = bytes;
+            this.torchName = torchName;
         }
 
         static Dtype parse(String name) {

@@ -91,7 +91,7 @@ class LlamaTest {
     @Test
     void generationIsReproducibleAndBatchIndependent() {
         try (Llama model = TinyModels.model(root, 3)) {
-            Generator gen = new Generator(model, 2, 0);
+            Generator gen = new Generator(model, List.of(2), 0);
             List<int[]> prompts = List.of(new int[] {1, 5, 6, 7, 8}, new int[] {1, 9}, new int[] {1, 3, 4});
             Generator.Params params = new Generator.Params(1.0, 0.9, 8);
             long[] seeds = {11, 12, 13};
@@ -116,7 +116,7 @@ class LlamaTest {
     @Test
     void promptLongerThanContextIsRefused() {
         try (Llama model = TinyModels.model(root, 4)) {
-            Generator gen = new Generator(model, 2, 0);
+            Generator gen = new Generator(model, List.of(2), 0);
             BadInputException e = assertThrows(BadInputException.class,
                     () -> gen.generate(List.of(new int[40]), new Generator.Params(1, 1, 4), new long[] {1}));
             assertTrue(e.getMessage().contains("context (32 tokens"), e.getMessage());
