@@ -62,6 +62,9 @@ class ClusterChaosTest {
         try (LocalCluster cluster = new LocalCluster(config, 3, ClusterChaosTest::echo)) {
             LocalCluster.layout(3).forEach(cluster::start);
             LocalCluster.Node coordinator = cluster.node("node-1");
+            // node-2 joins through node-1, the only seed: it must be a member before node-1 dies to take over.
+            coordinator.line(Pattern.compile("node \\S+:" + cluster.node("node-2").port() + " is up")).get(
+                    RUN.toSeconds(), TimeUnit.SECONDS);
             // Killed once round 1 has a result in the journal: the coordinator that takes over must not redo it.
             coordinator.line(Pattern.compile("round1: (generated|scored) shard \\d+ stored")).get(RUN.toSeconds(),
                     TimeUnit.SECONDS);
@@ -90,8 +93,13 @@ class ClusterChaosTest {
     static void assertFinished(LocalCluster cluster, String... nodes) throws Exception {
         for (String name : nodes) {
             LocalCluster.Node node = cluster.node(name);
-            assertEquals(0, node.await(RUN).orElse(-1), name + " finished the run (log: " + cluster.out().resolve("nodes")
-                    + ")");
+            int exit = node.await(RUN).orElse(-1);
+            if (exit != 0) {
+                List<String> output = node.output();
+                output.subList(Math.max(0, output.size() - 40), output.size()).forEach(l -> System.out.println(
+                        "[" + name + " tail] " + l));
+            }
+            assertEquals(0, exit, name + " finished the run (-1: still running; its last lines are printed above)");
         }
     }
 
