@@ -14,8 +14,8 @@ import dev.dice.gpu.collective.WeightPublisher;
 import dev.dice.gpu.collective.WeightSnapshot;
 import dev.dice.ops.DiceMetrics;
 import dev.dice.proto.PreferencePair;
-import dev.dice.work.DpoReplica;
 import dev.dice.work.Policy;
+import dev.dice.work.Replica;
 import dev.dice.work.Training;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -31,12 +31,11 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
- * Trains. SFT runs on one trainer, in one message. DPO runs on one or more trainers that form a ring (a training job
- * assigns the ranks): each holds a replica of π_t, trains on its share of every global batch — one step per message,
- * so the trainer stays responsive between steps — and the ring averages the gradients ({@link DpoReplica}). The
- * frozen reference's log-probs arrive with the pairs. When the stage is done, rank 0 writes the checkpoint and
- * publishes the weights for the generators and scorers to fetch. Spawn it on the model dispatcher: a step blocks
- * its thread.
+ * Trains. A stage (SFT or DPO) runs on one or more trainers that form a ring (a training job assigns the ranks):
+ * each holds a replica of the policy, trains on its share of every global batch — one step per message, so the
+ * trainer stays responsive between steps — and the ring averages the gradients ({@link Replica}). DPO's frozen
+ * reference log-probs arrive with the pairs. When the stage is done, rank 0 writes the checkpoint and publishes the
+ * weights for the generators and scorers to fetch. Spawn it on the model dispatcher: a step blocks its thread.
  *
  * <p>States: idle → training (a step per message) → holding (finished, or the ring failed: the replica waits for
  * {@link Resume}, {@link Publish} or {@link Release}) → idle.
@@ -45,9 +44,12 @@ public final class TrainerActor {
 
     public sealed interface Command {}
 
-    /** SFT. {@code initDir} null: a fresh model of {@code config} initialised with the stage seed. */
+    /**
+     * Starts an SFT stage on this rank: load {@code initDir} (null: a fresh model of {@code config} initialised with
+     * the stage seed), join the ring, train.
+     */
     public record TrainSft(Path initDir, LlamaConfig config, List<Training.Example> data, Training.Settings settings,
-            Path outDir, long version, ActorRef<Reply> replyTo) implements Command, Wire {}
+            long version, Ring ring, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     /** Asks for this trainer's address in ring {@code ringId}; answered with {@link RingAddress}. */
     public record OpenRing(String ringId, ActorRef<Reply> replyTo) implements Command, Wire {}
@@ -76,7 +78,7 @@ public final class TrainerActor {
 
     public sealed interface Reply {}
 
-    /** A step of the global batch, sent by rank 0 (or by the SFT trainer). */
+    /** A step of the global batch, sent by rank 0. */
     public record Progress(long version, Training.Step step, int totalSteps) implements Reply, Wire {}
 
     /** The stage's model is in {@code dir} and served as {@code weights}. */
@@ -99,16 +101,18 @@ public final class TrainerActor {
     /** What the trainer saves beside the weights so that a stage can resume exactly. */
     public record TrainerState(int step, long seed, long version) {}
 
-    /** One DPO stage on this trainer. */
+    /** One training stage on this trainer. */
     private static final class Stage {
-        final DpoReplica replica;
+        final Replica<?> replica;
         final Training.Settings settings;
         final long version;
         ActorRef<Reply> replyTo;
         Ring place;
         RingAllReduce ring;
+        /** The step this rank joined its ring at: the first step after it is logged with its time. */
+        int joinedAt;
 
-        Stage(DpoReplica replica, Training.Settings settings, long version, ActorRef<Reply> replyTo) {
+        Stage(Replica<?> replica, Training.Settings settings, long version, ActorRef<Reply> replyTo) {
             this.replica = replica;
             this.settings = settings;
             this.version = version;
@@ -174,20 +178,7 @@ public final class TrainerActor {
                 .build();
     }
 
-    // ---- SFT ------------------------------------------------------------------------------------------------
-
-    private Behavior<Command> onSft(TrainSft job) {
-        try (Policy policy = job.initDir() != null ? Policy.load(job.initDir(), tokenizer, device, job.version())
-                : new Policy(Llama.init(job.config(), device.newSubManager(), job.settings().seed()), tokenizer,
-                        job.version())) {
-            List<Training.Step> log = Training.sft(policy, job.data(), job.settings(),
-                    step -> job.replyTo().tell(new Progress(job.version(), step, job.settings().steps())));
-            job.replyTo().tell(save(policy, job.settings(), job.outDir(), false, log)); // the model's own dtype
-        }
-        return Behaviors.same();
-    }
-
-    // ---- DPO on a ring ----------------------------------------------------------------------------------------
+    // ---- a stage on a ring ------------------------------------------------------------------------------------
 
     private Behavior<Command> onOpenRing(OpenRing open) {
         open.replyTo().tell(new RingAddress(open.ringId(), host + ":" + freePort(), context.getSelf()));
@@ -203,17 +194,29 @@ public final class TrainerActor {
         }
     }
 
+    private Behavior<Command> onSft(TrainSft job) {
+        return start(job.ring(), job.settings(), job.version(), job.replyTo(), () -> new Replica<>(job.initDir() != null
+                ? Policy.load(job.initDir(), tokenizer, device, job.version())
+                : new Policy(Llama.init(job.config(), device.newSubManager(), job.settings().seed()), tokenizer,
+                        job.version()), job.data(), job.settings(), new Training.SftLoss()));
+    }
+
     private Behavior<Command> onDpo(TrainDpo job) {
-        DpoReplica replica;
+        return start(job.ring(), job.settings(), job.version(), job.replyTo(), () -> new Replica<>(
+                Policy.load(job.initDir(), tokenizer, device, job.version()), job.data(), job.settings(),
+                new Training.DpoLoss(job.settings().beta())));
+    }
+
+    private Behavior<Command> start(Ring place, Training.Settings settings, long version, ActorRef<Reply> replyTo,
+            java.util.function.Supplier<Replica<?>> replica) {
+        Stage stage;
         try {
-            replica = new DpoReplica(Policy.load(job.initDir(), tokenizer, device, job.version()), job.data(),
-                    job.settings());
+            stage = new Stage(replica.get(), settings, version, replyTo);
         } catch (RuntimeException e) {
-            job.replyTo().tell(new RankFailed(job.ring().id(), job.ring().rank(), 0, "cannot start: " + e, true,
-                    context.getSelf()));
+            replyTo.tell(new RankFailed(place.id(), place.rank(), 0, "cannot start: " + e, true, context.getSelf()));
             return Behaviors.same();
         }
-        return join(new Stage(replica, job.settings(), job.version(), job.replyTo()), job.ring());
+        return join(stage, place);
     }
 
     private Behavior<Command> onResume(Stage stage, Resume resume) {
@@ -239,16 +242,22 @@ public final class TrainerActor {
         }
         context.getLog().info("trainer rank {} of {} in ring {}, from step {} of {}", place.rank(),
                 place.members().size(), place.id(), stage.replica.steps(), stage.settings.steps());
+        stage.joinedAt = stage.replica.steps();
         context.getSelf().tell(new NextStep());
         return training(stage);
     }
 
     private Behavior<Command> onStep(Stage stage) {
         Training.Step step;
+        long t0 = System.nanoTime();
         try {
             step = stage.replica.step();
         } catch (RuntimeException e) {
             return failed(stage, stage.place, e);
+        }
+        if (step.step() == stage.joinedAt + 1) {
+            context.getLog().info("trainer rank {} in ring {}: step {} of {} took {} ms", stage.place.rank(),
+                    stage.place.id(), step.step(), stage.settings.steps(), (System.nanoTime() - t0) / 1_000_000);
         }
         if (stage.place.rank() == 0) {
             stage.replyTo.tell(new Progress(stage.version, step, stage.settings.steps()));

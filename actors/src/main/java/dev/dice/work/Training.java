@@ -15,7 +15,7 @@ import java.util.function.Consumer;
  * The SFT and DPO loops of one stage, nanoGPT's train.py in miniature: shuffle with the stage's seed, take
  * a batch, forward, backward, clip, step, report. Batches cycle through the data in a fresh order every
  * epoch; a step's data depends only on (seed, step), so a resumed stage sees what it would have seen.
- * {@link DpoReplica} runs the same DPO step as one rank of a data-parallel ring.
+ * {@link Replica} runs the same steps as one rank of a data-parallel ring ({@link SftLoss}, {@link DpoLoss}).
  */
 public final class Training {
 
@@ -94,6 +94,52 @@ public final class Training {
         }
         return trainer.dpo(SequenceBatch.of(prompts, responses, policy.tokenizer().padId()), refChosen, refRejected,
                 beta, weight);
+    }
+
+    /**
+     * SFT as one rank computes it: its loss is a mean over the response tokens of its share, weighted by the share's
+     * part of the batch's tokens so that the mean over ranks is the whole batch's loss (weight 1 on one rank).
+     */
+    public record SftLoss() implements Replica.Objective<Example> {
+        @Override
+        public double[] backward(Policy policy, Trainer trainer, List<Example> batch, int rank, int world) {
+            List<int[]> prompts = new ArrayList<>();
+            List<int[]> responses = new ArrayList<>();
+            for (Example e : batch) {
+                prompts.add(policy.promptTokens(e.prompt()));
+                responses.add(policy.responseTokens(e.response(), true));
+            }
+            int pad = policy.tokenizer().padId();
+            Share share = Share.of(batch.size(), rank, world);
+            SequenceBatch all = SequenceBatch.of(prompts, responses, pad);
+            SequenceBatch mine = world == 1 ? all : SequenceBatch.of(prompts.subList(share.from(), share.to()),
+                    responses.subList(share.from(), share.to()), pad);
+            double weight = all.responseTokens() == 0 ? share.weight(batch.size(), world)
+                    : (double) mine.responseTokens() * world / all.responseTokens();
+            return new double[] {trainer.sft(mine, weight) * weight};
+        }
+
+        @Override
+        public Step logged(int step, float[] figures, double learningRate) {
+            return new Step(step, figures[0], Double.NaN, Double.NaN, Double.NaN, Double.NaN, learningRate);
+        }
+    }
+
+    /** DPO as one rank computes it: a mean over its share's pairs, weighted by the share's part of the batch. */
+    public record DpoLoss(double beta) implements Replica.Objective<PreferencePair> {
+        @Override
+        public double[] backward(Policy policy, Trainer trainer, List<PreferencePair> batch, int rank, int world) {
+            Share share = Share.of(batch.size(), rank, world);
+            double w = share.weight(batch.size(), world);
+            Trainer.DpoStats s = dpoBackward(policy, trainer, batch.subList(share.from(), share.to()), beta, w);
+            return new double[] {s.loss() * w, s.rewardAccuracy() * w, s.margin() * w, s.chosenReward() * w,
+                    s.rejectedReward() * w};
+        }
+
+        @Override
+        public Step logged(int step, float[] f, double learningRate) {
+            return new Step(step, f[0], f[1], f[2], f[3], f[4], learningRate);
+        }
     }
 
     static Step step(int step, Trainer.DpoStats stats, double learningRate) {

@@ -40,6 +40,9 @@ public final class LocalCluster implements AutoCloseable {
     /** A generator's log line when it starts on a shard of round 1 (ShardWorker). */
     public static final Pattern ROUND1_GENERATION = Pattern.compile("works on round1 shard (\\d+) \\(generation");
 
+    /** A trainer's log line when it has taken its first step in the first ring of round 1's DPO stage (TrainerActor). */
+    public static final Pattern ROUND1_TRAINING = Pattern.compile("in ring round1-ring1: step \\d+ of \\d+ took");
+
     /** A node to start: its name (for logs) and its roles. */
     public record NodeSpec(String name, Set<String> roles) {}
 
@@ -75,11 +78,22 @@ public final class LocalCluster implements AutoCloseable {
      * scorer that can take over the coordinator, the replay buffer and training; the others generators.
      */
     public static List<NodeSpec> layout(int n) {
+        return layout(n, 1);
+    }
+
+    /**
+     * The default layout with the run's {@code trainers} on as many nodes (each node offers one): node-1 and node-2
+     * as in {@link #layout(int)}, nodes 3 to {@code trainers} generators and trainers, the others generators.
+     */
+    public static List<NodeSpec> layout(int n, int trainers) {
+        if (trainers > n) {
+            throw new IllegalArgumentException("--trainers: " + trainers + " trainers need as many nodes, got --nodes " + n);
+        }
         List<NodeSpec> specs = new ArrayList<>();
         specs.add(new NodeSpec("node-1", Set.of("coordinator", "replay", "trainer", "scorer")));
         specs.add(new NodeSpec("node-2", Set.of("generator", "scorer", "coordinator", "replay", "trainer")));
         for (int i = 3; i <= n; i++) {
-            specs.add(new NodeSpec("node-" + i, Set.of("generator")));
+            specs.add(new NodeSpec("node-" + i, i <= trainers ? Set.of("generator", "trainer") : Set.of("generator")));
         }
         return specs;
     }

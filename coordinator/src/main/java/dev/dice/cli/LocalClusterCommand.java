@@ -11,18 +11,23 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code dice local-cluster}: a DICE run across N JVMs on this machine, optionally with a generator killed midway. */
+/**
+ * {@code dice local-cluster}: a DICE run across N JVMs on this machine, optionally with a generator or a trainer
+ * killed midway.
+ */
 @Command(name = "local-cluster", mixinStandardHelpOptions = true,
         description = "Run DICE on N cluster nodes, each its own JVM on loopback (node-1: coordinator, replay, trainer,"
-                + " scorer; node-2: generator, scorer and standby coordinator; the others generators), then stop them"
-                + " all. Node logs: <out>/nodes/.")
+                + " scorer; node-2: generator, scorer, trainer and standby coordinator; the others generators, nodes 3"
+                + " to --trainers trainers too: each of the run's trainers on its own node), then stop them all."
+                + " Node logs: <out>/nodes/.")
 final class LocalClusterCommand implements Callable<Integer> {
 
     @Option(names = "--nodes", defaultValue = "3", description = "Number of JVMs, at least 3 (keep-majority).")
     int nodes;
 
     @Option(names = "--chaos", description = "kill-generator: SIGKILL the last generator node while it generates its"
-            + " first shard of round 1.")
+            + " first shard of round 1. kill-trainer (--trainers 2 or more): SIGKILL the last trainer node once it has"
+            + " taken its first step of round 1's DPO stage.")
     String chaos;
 
     @Mixin
@@ -34,23 +39,35 @@ final class LocalClusterCommand implements Callable<Integer> {
             throw new BadInputException("--nodes: expected at least 3 (the split brain resolver keeps the majority), got "
                     + nodes);
         }
-        if (chaos != null && !chaos.equals("kill-generator")) {
-            throw new BadInputException("--chaos: unknown chaos '" + chaos + "' (expected kill-generator)");
+        if (chaos != null && !chaos.equals("kill-generator") && !chaos.equals("kill-trainer")) {
+            throw new BadInputException("--chaos: unknown chaos '" + chaos + "' (expected kill-generator or kill-trainer)");
         }
         Config root = run.resolve();
+        int trainers = root.getInt("dice.cluster.trainers");
+        if (trainers > nodes) {
+            throw new BadInputException("--trainers: each of the " + trainers + " trainers runs on its own node, but"
+                    + " --nodes is " + nodes);
+        }
+        if ("kill-trainer".equals(chaos) && trainers < 2) {
+            throw new BadInputException("--chaos kill-trainer: needs --trainers 2 or more (a ring left with a trainer),"
+                    + " got " + trainers);
+        }
         LocalCluster cluster = new LocalCluster(root, nodes, System.out::println);
         Thread stopAll = new Thread(cluster::close, "local-cluster-stop");
         Runtime.getRuntime().addShutdownHook(stopAll); // Ctrl-C stops every node
         try {
-            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes);
+            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes, trainers);
             layout.forEach(cluster::start);
-            LocalCluster.Node victim = chaos == null ? null : cluster.node(layout.get(layout.size() - 1).name());
+            // The last trainer node: never node-1, where the coordinator runs.
+            LocalCluster.Node victim = chaos == null ? null : cluster.node(chaos.equals("kill-trainer")
+                    ? "node-" + Math.max(2, trainers) : layout.get(layout.size() - 1).name());
             if (victim != null) {
-                victim.line(LocalCluster.ROUND1_GENERATION).thenAccept(line -> {
-                    System.out.println("local-cluster: chaos: SIGKILL " + victim.spec().name() + " (pid " + victim.pid()
-                            + ") while it generates: " + line);
-                    victim.kill();
-                });
+                victim.line(chaos.equals("kill-trainer") ? LocalCluster.ROUND1_TRAINING : LocalCluster.ROUND1_GENERATION)
+                        .thenAccept(line -> {
+                            System.out.println("local-cluster: chaos: SIGKILL " + victim.spec().name() + " (pid "
+                                    + victim.pid() + ") after: " + line);
+                            victim.kill();
+                        });
             }
             boolean ok = awaitRun(cluster, victim);
             if (ok) {

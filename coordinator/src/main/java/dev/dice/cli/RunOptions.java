@@ -65,8 +65,9 @@ final class RunOptions {
     @Option(names = "--device", description = "cpu (default) or cuda:N.")
     String device;
 
-    @Option(names = "--trainers", description = "Data-parallel trainers of every DPO stage (default 1) — on each node"
-            + " with the trainer role: they form a ring over gRPC, each on its share of every batch.")
+    @Option(names = "--trainers", description = "Data-parallel trainers of the run (default 1): every training stage"
+            + " runs on a ring of this many over gRPC, each trainer on its share of every batch (in a cluster: one per"
+            + " node with the trainer role first).")
     Integer trainers;
 
     @Option(names = "--fp16-gradients", description = "Data-parallel trainers exchange their gradients as fp16 (half"

@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
@@ -68,6 +67,9 @@ public final class Coordinator {
 
     private record Trainers(Receptionist.Listing listing) implements Command {}
 
+    /** A stage has waited a ring timeout for the run's trainers: from now on it trains on those listed. */
+    private record TrainerWaitOver() implements Command {}
+
     private record MembershipChanged(ClusterEvent.MemberEvent event) implements Command {}
 
     /** Membership changes this coordinator saw: nodes up (itself and those present when it started included), removed. */
@@ -86,10 +88,9 @@ public final class Coordinator {
     private final List<StageResult> results = new ArrayList<>();
     private final ShardJobs jobs = new ShardJobs();
     private final ClusterView cluster;
-    /** Starts a stage's training once a trainer is listed, when it had to wait for one. */
+    /** Starts a stage's training once enough trainers are listed, when it had to wait for them. */
     private Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> awaitingTrainers;
-    /** The trainer running SFT, while it does: SFT cannot move to another trainer. */
-    private ActorRef<TrainerActor.Command> sftTrainer;
+    private boolean trainerWaitStarted;
     /** The weights the last training published: workers fetch them instead of reading the checkpoint. */
     private PublishedWeights published;
     private StageResult.ClusterFacts stageFacts = StageResult.ClusterFacts.NONE;
@@ -154,13 +155,9 @@ public final class Coordinator {
         List<Training.Example> examples = plan.sftExamples();
         Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size(),
                 plan.config().trainers().activationCheckpointing());
-        return train("sft", settings.steps(), listed -> {
-            sftTrainer = listed.get(0);
-            context.watch(sftTrainer);
-            context.getLog().info("stage sft: training on {}", sftTrainer.path());
-            sftTrainer.tell(new TrainerActor.TrainSft(null, plan.config().model().builtin(), examples, settings,
-                    plan.dir().model("sft"), 0, trainerReplies()));
-        }, log -> evaluate(0, started, log, null));
+        // The model's own dtype (float32Weights false): SFT's model is the release's π0.
+        return trainOnRing(new TrainingJob.Task("sft", new TrainingJob.Sft(null, plan.config().model().builtin(),
+                examples), settings, 0, plan.dir().model("sft"), false), log -> evaluate(0, started, log, null));
     }
 
     private Behavior<Coordination.Command> dpo() {
@@ -176,7 +173,7 @@ public final class Coordinator {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
                     plan.config().trainers().activationCheckpointing());
-            return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
+            return trainOnRing(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
                     plan.config().model().float32Weights()),
                     log -> evaluate(1, started, log, null));
         });
@@ -236,7 +233,7 @@ public final class Coordinator {
                     List<PreferencePair> pairs = message.contents().pairs();
                     Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name),
                             pairs.size(), plan.config().trainers().activationCheckpointing());
-                    return trainDpo(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
+                    return trainOnRing(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
                             plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
@@ -283,39 +280,42 @@ public final class Coordinator {
 
     // ---- training ------------------------------------------------------------------------------------------
 
-    /** DPO on a ring of every trainer listed (one trainer: a ring of one). */
-    private Behavior<Coordination.Command> trainDpo(TrainingJob.Task task,
-            Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
-        return train(task.stage(), task.settings().steps(), listed -> context.watch(context.spawn(TrainingJob.create(task,
-                listed, plan.ringSettings(), trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
-                "training-" + (++jobCounter))), then);
-    }
-
     /**
-     * Starts {@code stage}'s training on the trainers the receptionist lists (waiting for one if none is), unless its
-     * model is already trained: a coordinator that took over mid-stage reuses it.
+     * Trains {@code task}'s stage on a ring of the run's trainers (one: a ring of one), waiting for them while they are
+     * not listed, unless its model is already trained: a coordinator that took over mid-stage reuses it.
      */
-    private Behavior<Coordination.Command> train(String stage, int steps,
-            Consumer<List<ActorRef<TrainerActor.Command>>> start,
+    private Behavior<Coordination.Command> trainOnRing(TrainingJob.Task task,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
+        String stage = task.stage();
         List<Training.Step> done = plan.dir().trainedLog(stage);
         if (done != null) {
             context.getLog().info("stage {}: the model in {} is already trained, reused", stage, plan.dir().model(stage));
             return then.apply(done);
         }
         Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = listed -> {
-            start.accept(List.copyOf(listed));
-            return training(stage, steps, then);
+            context.watch(context.spawn(TrainingJob.create(task, List.copyOf(listed), plan.ringSettings(),
+                    trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
+                    "training-" + (++jobCounter)));
+            return training(stage, task.settings().steps(), then);
         };
-        if (!cluster.trainers().isEmpty()) {
-            return begin.apply(cluster.trainers());
+        if (enoughTrainers()) {
+            return begin.apply(cluster.pick(plan.config().trainers().count()));
         }
-        context.getLog().info("stage {}: waiting for a trainer to join", stage);
+        context.getLog().info("stage {}: waiting for {} trainer(s), {} listed", stage, plan.config().trainers().count(),
+                cluster.trainers().size());
         awaitingTrainers = begin;
+        if (!trainerWaitStarted) {
+            trainerWaitStarted = true;
+            context.scheduleOnce(plan.config().trainers().ringTimeout(), context.getSelf(), new TrainerWaitOver());
+        }
         return receive().build();
     }
 
-    /** Waits for a stage's training: SFT answers itself, a DPO stage through its training job. */
+    private boolean enoughTrainers() {
+        return cluster.enoughTrainers(plan.config().trainers().count());
+    }
+
+    /** Waits for a stage's training job, showing its progress. */
     private Behavior<Coordination.Command> training(String stage, int steps,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
         Progress progress = new Progress(stage, "step", steps);
@@ -324,17 +324,13 @@ public final class Coordinator {
                     if (message.reply() instanceof TrainerActor.Progress p) {
                         progress.advance(p.step().step(), Summary.trainingLine(p.step()));
                         observer.trainingStep(stage, p.step());
-                        return Behaviors.same();
                     }
-                    TrainerActor.Trained trained = (TrainerActor.Trained) message.reply();
-                    context.unwatch(sftTrainer);
-                    sftTrainer = null;
-                    published = trained.weights();
-                    return then.apply(trained.log());
+                    return Behaviors.same();
                 })
                 .onMessage(TrainingDone.class, message -> {
                     TrainingJob.Done done = message.done();
                     published = done.trained().weights();
+                    stageFacts = stageFacts.plus(done);
                     if (done.rings() > 1) {
                         context.getLog().warn("stage {}: trained on {} ring(s), finishing with {} trainer(s)", stage,
                                 done.rings(), done.trainers().size());
@@ -402,13 +398,20 @@ public final class Coordinator {
     // ---- every state -----------------------------------------------------------------------------------------
 
     /**
-     * Every state's receive: results are routed, trainers and members tracked; a child that failed fails the run,
-     * and so does the trainer of SFT leaving (a DPO stage's training job re-forms its ring without a trainer lost).
+     * Every state's receive: results are routed, trainers and members tracked; a child that failed fails the run (a
+     * training job re-forms its ring without a trainer lost, and fails only when none is left).
      */
     private BehaviorBuilder<Coordination.Command> receive() {
         return Behaviors.receive(Coordination.Command.class)
                 .onMessage(Coordination.Result.class, this::route)
-                .onMessage(Trainers.class, this::onTrainers)
+                .onMessage(Trainers.class, message -> {
+                    cluster.listed(message.listing());
+                    return startAwaitedTraining();
+                })
+                .onMessage(TrainerWaitOver.class, message -> {
+                    cluster.trainerWaitOver();
+                    return startAwaitedTraining();
+                })
                 .onMessage(MembershipChanged.class, message -> {
                     cluster.changed(message.event());
                     return Behaviors.same();
@@ -418,21 +421,17 @@ public final class Coordinator {
                         throw new IllegalStateException(failed.getRef().path().name() + " failed: "
                                 + failed.getCause().getMessage(), failed.getCause());
                     }
-                    if (signal.getRef().equals(sftTrainer)) {
-                        throw new IllegalStateException("the trainer " + sftTrainer.path() + " stopped during SFT");
-                    }
                     return Behaviors.same();
                 });
     }
 
-    private Behavior<Coordination.Command> onTrainers(Trainers message) {
-        cluster.listed(message.listing());
-        if (awaitingTrainers != null && !cluster.trainers().isEmpty()) {
-            Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = awaitingTrainers;
-            awaitingTrainers = null;
-            return begin.apply(cluster.trainers());
+    private Behavior<Coordination.Command> startAwaitedTraining() {
+        if (awaitingTrainers == null || !enoughTrainers()) {
+            return Behaviors.same();
         }
-        return Behaviors.same();
+        Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> begin = awaitingTrainers;
+        awaitingTrainers = null;
+        return begin.apply(cluster.pick(plan.config().trainers().count()));
     }
 
     private ActorRef<TrainerActor.Reply> trainerReplies() {

@@ -70,7 +70,7 @@ public final class DiceRun {
         String runId = root.getString("dice.run-id").isEmpty() ? dir.root().toAbsolutePath().normalize().toString()
                 : root.getString("dice.run-id");
         Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
-                .withFallback(withModelThreads(root, config, roles));
+                .withFallback(withModelThreads(root, config, roles, alone));
         RunObserver.runStarted(dir.root(), root.getString("dice.metrics.host"));
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
                 : config.model().chatTemplate() ? HfTokenizer.load(Path.of(config.model().tokenizer()))
@@ -107,11 +107,11 @@ public final class DiceRun {
      * Every model worker blocks a thread of the model dispatcher while it works, and the trainers of a ring all work
      * at once (a rank waiting for a thread would stall the others until the ring times out): one thread per worker.
      */
-    private static Config withModelThreads(Config root, RunConfig config, Set<String> roles) {
+    private static Config withModelThreads(Config root, RunConfig config, Set<String> roles, boolean alone) {
         String key = "dice.model-dispatcher.thread-pool-executor.fixed-pool-size";
         int workers = (roles.contains("generator") ? config.cluster().generators() : 0)
                 + (roles.contains("scorer") ? config.cluster().scorers() : 0)
-                + (roles.contains("trainer") ? config.trainers().count() : 0);
+                + (roles.contains("trainer") ? NodeGuardian.trainersOffered(alone, config) : 0);
         return root.getInt(key) >= workers ? root
                 : root.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(workers));
     }

@@ -127,13 +127,18 @@ final class NodeGuardian {
             }
         }
         if (setup.roles().contains("trainer")) {
-            for (int i = 0; i < config.trainers().count(); i++) {
+            for (int i = 0; i < trainersOffered(setup.alone(), config); i++) {
                 ActorRef<TrainerActor.Command> trainer = context.spawn(TrainerActor.create(setup.device(),
                         setup.tokenizer()), "trainer-" + i, model);
                 context.watch(trainer);
                 context.getSystem().receptionist().tell(Receptionist.register(Coordination.TRAINERS, trainer));
             }
         }
+    }
+
+    /** A single process offers every trainer of the run, a cluster node {@code dice.cluster.node-trainers}. */
+    static int trainersOffered(boolean alone, RunConfig config) {
+        return alone ? config.trainers().count() : config.trainers().perNode();
     }
 
     /**

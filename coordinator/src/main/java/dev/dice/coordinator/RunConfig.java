@@ -58,13 +58,14 @@ public record RunConfig(
     public record Cluster(int generators, int scorers, int shardSize, int batchRows) {}
 
     /**
-     * Data-parallel DPO: {@code count} trainers in a ring, weight checksums compared every {@code checkEvery} steps
+     * Data-parallel DPO: {@code count} trainers in the run's ring, {@code perNode} of them offered by each cluster node
+     * with the trainer role, weight checksums compared every {@code checkEvery} steps
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
      * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each
      * decoder layer's activations in backward instead of keeping them.
      */
-    public record Trainers(int count, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
+    public record Trainers(int count, int perNode, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
             long weightFetchTimeoutMillis, boolean activationCheckpointing) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
@@ -102,7 +103,8 @@ public record RunConfig(
                             c.getInt("eval.agreement-prompts")),
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
                             c.getInt("cluster.batch-rows")),
-                    new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.weight-check-every"),
+                    new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.node-trainers"),
+                            c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
                             c.getBoolean("train.activation-checkpointing")),
@@ -167,6 +169,7 @@ public record RunConfig(
         require(trainers.count() >= 1 && trainers.count() <= smallestDpoBatch, "dice.cluster.trainers (--trainers)",
                 "between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
                 trainers.count());
+        require(trainers.perNode() >= 1, "dice.cluster.node-trainers", ">= 1", trainers.perNode());
         require(trainers.checkEvery() >= 1, "dice.cluster.weight-check-every", ">= 1", trainers.checkEvery());
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
         require(trainers.weightFetchTimeoutMillis() > 0, "dice.cluster.weight-fetch-timeout", "> 0",

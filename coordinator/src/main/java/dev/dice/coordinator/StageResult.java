@@ -41,33 +41,47 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
             Double dpoDeltaLogpRejected) {}
 
     /**
-     * What the stage's shard jobs did across the cluster: prompts handed to generators and those whose every sample
-     * came back (each counted once, however often its shard was sent), result copies dropped as duplicates (a shard
+     * What the stage's jobs did across the cluster: prompts handed to generators and those whose every sample came
+     * back (each counted once, however often its shard was sent), result copies dropped as duplicates (a shard
      * re-sent after a worker or the coordinator died), results rejected as stale (another policy version, or a job
-     * that was over), and pairs of a round that share a prompt with an earlier pair of the round (0 when no result
-     * was counted twice).
+     * that was over), pairs of a round that share a prompt with an earlier pair of the round (0 when no result was
+     * counted twice); the nodes ({@code host:port}) whose trainers trained, the times a training ring that lost a
+     * trainer was re-formed, and the optimizer steps trained again after going back to a sync point.
      */
     public record ClusterFacts(int promptsDispatched, int promptsCompleted, int duplicateResultsDropped,
-            int staleResultsRejected, int duplicatesInPairs) {
-        static final ClusterFacts NONE = new ClusterFacts(0, 0, 0, 0, 0);
+            int staleResultsRejected, int duplicatesInPairs, List<String> trainerNodes, int ringReforms,
+            int trainStepsReplayed) {
+        static final ClusterFacts NONE = new ClusterFacts(0, 0, 0, 0, 0, List.of(), 0, 0);
+
+        public ClusterFacts {
+            trainerNodes = trainerNodes == null ? List.of() : List.copyOf(trainerNodes); // rows written before they were kept
+        }
 
         ClusterFacts plus(ShardJob.Facts job) {
             return add(new ClusterFacts(job.promptsDispatched(), job.promptsCompleted(), job.duplicatesDropped(),
-                    job.staleRejected(), 0));
+                    job.staleRejected(), 0, List.of(), 0, 0));
+        }
+
+        ClusterFacts plus(TrainingJob.Done training) {
+            return add(new ClusterFacts(0, 0, 0, 0, 0, List.copyOf(training.trainerNodes()), training.rings() - 1,
+                    training.stepsReplayed()));
         }
 
         ClusterFacts add(ClusterFacts o) {
+            java.util.TreeSet<String> nodes = new java.util.TreeSet<>(trainerNodes);
+            nodes.addAll(o.trainerNodes);
             return new ClusterFacts(promptsDispatched + o.promptsDispatched, promptsCompleted + o.promptsCompleted,
                     duplicateResultsDropped + o.duplicateResultsDropped, staleResultsRejected + o.staleResultsRejected,
-                    duplicatesInPairs + o.duplicatesInPairs);
+                    duplicatesInPairs + o.duplicatesInPairs, List.copyOf(nodes), ringReforms + o.ringReforms,
+                    trainStepsReplayed + o.trainStepsReplayed);
         }
 
         ClusterFacts plusStale(int stale) {
-            return add(new ClusterFacts(0, 0, 0, stale, 0));
+            return add(new ClusterFacts(0, 0, 0, stale, 0, List.of(), 0, 0));
         }
 
         ClusterFacts plusDuplicatesInPairs(int duplicates) {
-            return add(new ClusterFacts(0, 0, 0, 0, duplicates));
+            return add(new ClusterFacts(0, 0, 0, 0, duplicates, List.of(), 0, 0));
         }
     }
 

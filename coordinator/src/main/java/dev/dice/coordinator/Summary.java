@@ -29,6 +29,9 @@ public final class Summary {
         summary.put("duplicates_in_pairs", total.duplicatesInPairs());
         summary.put("node_joins", membership.joins());
         summary.put("node_leaves", membership.leaves());
+        summary.put("trainer_nodes", total.trainerNodes().size());
+        summary.put("ring_reforms", total.ringReforms());
+        summary.put("train_steps_replayed", total.trainStepsReplayed());
         summary.put("stages", withEarlierRows(runDir.resolve("summary.json"), stages));
         Jsonl.writeJson(runDir.resolve("summary.json"), summary);
     }
@@ -67,7 +70,8 @@ public final class Summary {
 
     /** The top-level counts summary.json holds about the cluster's work. */
     public static final List<String> CLUSTER_FIELDS = List.of("prompts_dispatched", "prompts_completed", "prompts_lost",
-            "duplicate_results_dropped", "stale_results_rejected", "duplicates_in_pairs", "node_joins", "node_leaves");
+            "duplicate_results_dropped", "stale_results_rejected", "duplicates_in_pairs", "node_joins", "node_leaves",
+            "trainer_nodes", "ring_reforms", "train_steps_replayed");
 
     /** The table's columns: heading and the summary field shown. */
     private static final List<List<String>> COLUMNS = List.of(List.of("win", "win_rate"), List.of("lc_win", "lc_win_rate"),

@@ -1,6 +1,7 @@
 package dev.dice.coordinator;
 
 import dev.dice.actors.TrainerActor;
+import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.PreferencePair;
 import dev.dice.work.Training;
 import java.nio.file.Path;
@@ -12,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -22,7 +24,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * One DPO stage trained by a ring of trainers: assigns the ranks (in the order the trainers are given), starts
+ * One training stage (SFT or DPO) trained by a ring of trainers: assigns the ranks (in the order the trainers are given), starts
  * every rank, forwards rank 0's progress, and once every rank has finished has rank 0 write the checkpoint and
  * publish the weights.
  *
@@ -42,20 +44,38 @@ public final class TrainingJob {
 
     private record GiveUp(String ringId) implements Command {}
 
-    /** What to train: DPO from {@code initDir} on {@code data}; the result goes to {@code outDir} as {@code version}. */
-    /** {@code float32Weights}: the stage's model is written as float32, not in the release's dtype. */
-    public record Task(String stage, Path initDir, List<PreferencePair> data, Training.Settings settings, long version,
-            Path outDir, boolean float32Weights) {}
+    /**
+     * What to train ({@link Sft} or {@link Dpo}); the result goes to {@code outDir} as {@code version},
+     * {@code float32Weights}: written as float32, not in the release's dtype.
+     */
+    public record Task(String stage, Start start, Training.Settings settings, long version, Path outDir,
+            boolean float32Weights) {
+        /** DPO from {@code initDir} on {@code data}. */
+        public Task(String stage, Path initDir, List<PreferencePair> data, Training.Settings settings, long version,
+                Path outDir, boolean float32Weights) {
+            this(stage, new Dpo(initDir, data), settings, version, outDir, float32Weights);
+        }
+    }
+
+    /** The stage's model and data, as every rank starts it. */
+    public sealed interface Start {}
+
+    /** SFT from {@code initDir}, or (null) from a fresh model of {@code config} initialised with the stage's seed. */
+    public record Sft(Path initDir, LlamaConfig config, List<Training.Example> data) implements Start {}
+
+    /** DPO from {@code initDir} on pairs that carry their reference log-probs. */
+    public record Dpo(Path initDir, List<PreferencePair> data) implements Start {}
 
     /** The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16. */
     public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients) {}
 
     /**
-     * The stage is trained: where and as what its model is served, the trainers still alive, and how many rings it
-     * took (1 when nothing failed).
+     * The stage is trained: where and as what its model is served, the trainers still alive, how many rings it took
+     * (1 when nothing failed), the nodes whose trainers were ranks of a ring ({@code host:port}), and the steps trained
+     * twice because a re-formed ring went back to a sync point before them.
      */
     public record Done(String stage, TrainerActor.Trained trained, List<ActorRef<TrainerActor.Command>> trainers,
-            int rings) implements NoSerializationVerificationNeeded {}
+            int rings, Set<String> trainerNodes, int stepsReplayed) implements NoSerializationVerificationNeeded {}
 
     private final ActorContext<Command> context;
     private final TimerScheduler<Command> timers;
@@ -65,6 +85,8 @@ public final class TrainingJob {
     private final ActorRef<Done> replyTo;
     private final ActorRef<TrainerActor.Reply> replies;
     private int rings;
+    private final Set<String> trainerNodes = new TreeSet<>();
+    private int stepsReplayed;
     /** The last step forwarded: a re-formed ring replays the steps after its sync point, and those are not news. */
     private int stepsForwarded;
 
@@ -125,17 +147,25 @@ public final class TrainingJob {
     private Behavior<Command> start(String ringId, List<ActorRef<TrainerActor.Command>> members,
             Map<ActorRef<TrainerActor.Command>, String> addresses, int fromStep) {
         List<String> ring = members.stream().map(addresses::get).toList();
+        members.forEach(t -> trainerNodes.add(nodeOf(t)));
         for (int rank = 0; rank < members.size(); rank++) {
             TrainerActor.Ring place = new TrainerActor.Ring(ringId, ring, rank, settings.timeout(), settings.checkEvery(),
                     settings.fp16Gradients());
-            members.get(rank).tell(fromStep < 0
-                    ? new TrainerActor.TrainDpo(task.initDir(), task.data(), task.settings(), task.version(), place, replies)
-                    : new TrainerActor.Resume(fromStep, place, replies));
+            members.get(rank).tell(fromStep >= 0 ? new TrainerActor.Resume(fromStep, place, replies) : begin(place));
         }
         context.getLog().info("{}: ring {} of {} trainer(s) {} {}", task.stage(), ringId, members.size(),
                 members.stream().map(t -> t.path().name()).toList(),
                 fromStep < 0 ? "starts" : "resumes from step " + fromStep + " of " + task.settings().steps());
         return running(ringId, members);
+    }
+
+    private TrainerActor.Command begin(TrainerActor.Ring place) {
+        if (task.start() instanceof Sft sft) {
+            return new TrainerActor.TrainSft(sft.initDir(), sft.config(), sft.data(), task.settings(), task.version(),
+                    place, replies);
+        }
+        Dpo dpo = (Dpo) task.start();
+        return new TrainerActor.TrainDpo(dpo.initDir(), dpo.data(), task.settings(), task.version(), place, replies);
     }
 
     // ---- training ---------------------------------------------------------------------------------------------
@@ -235,7 +265,8 @@ public final class TrainingJob {
                 from = Math.min(from, task.settings().steps());
             }
         }
-        gone.forEach(t -> why.add(t.path().name() + " is gone"));
+        gone.forEach(t -> why.add(t.path().name() + " on " + nodeOf(t) + " is gone"));
+        stepsReplayed += Math.max(0, stepsForwarded - from);
         context.getLog().warn("{}: ring {} failed ({}); re-forming it with {} trainer(s), resuming from sync step {}",
                 task.stage(), ringId, String.join("; ", why), survivors.size(), from);
         return forming(survivors, from);
@@ -250,7 +281,8 @@ public final class TrainingJob {
         return receive()
                 .onMessage(FromTrainer.class, m -> m.reply() instanceof TrainerActor.Trained, m -> {
                     alive.forEach(t -> t.tell(new TrainerActor.Release()));
-                    replyTo.tell(new Done(task.stage(), (TrainerActor.Trained) m.reply(), List.copyOf(alive), rings));
+                    replyTo.tell(new Done(task.stage(), (TrainerActor.Trained) m.reply(), List.copyOf(alive), rings,
+                            Set.copyOf(trainerNodes), stepsReplayed));
                     return Behaviors.stopped();
                 })
                 .onMessage(FromTrainer.class, m -> Behaviors.same())
@@ -265,6 +297,12 @@ public final class TrainingJob {
                     return forming(alive, task.settings().steps());
                 })
                 .build();
+    }
+
+    /** The node a trainer runs on, as {@code host:port} (this node's address for a local trainer). */
+    private String nodeOf(ActorRef<TrainerActor.Command> trainer) {
+        org.apache.pekko.actor.Address address = trainer.path().address();
+        return (address.hasGlobalScope() ? address : context.getSystem().address()).hostPort();
     }
 
     // ---- failing ------------------------------------------------------------------------------------------------

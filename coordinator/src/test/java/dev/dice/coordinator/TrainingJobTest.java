@@ -34,8 +34,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * DPO on a ring of trainer actors over real loopback gRPC: N trainers train exactly like one on the same data, and a
- * ring that loses a trainer mid-stage re-forms from the others and still trains exactly like one.
+ * DPO and SFT on a ring of trainer actors over real loopback gRPC: N trainers train exactly like one on the same data,
+ * and a ring that loses a trainer mid-stage re-forms from the others and still trains exactly like one. SFT on a ring
+ * of one is bit for bit the single-process SFT loop.
  */
 class TrainingJobTest {
     /** Counts training steps as the coordinator does. */
@@ -56,6 +57,9 @@ class TrainingJobTest {
     static List<PreferencePair> pairs;
     static Map<String, float[]> initial;
     static Map<String, float[]> oneTrainer;
+    static List<Training.Example> examples;
+    static Map<String, float[]> sftInitial;
+    static Map<String, float[]> sftOneTrainer;
 
     @BeforeAll
     static void start() {
@@ -71,7 +75,13 @@ class TrainingJobTest {
         }
         pairs = randomPairs(30);
         initial = weights(init);
-        oneTrainer = weights(train("one", 1, null).trained().dir());
+        oneTrainer = weights(train("one", 1, null, dpo()).trained().dir());
+        examples = randomExamples(40);
+        try (Llama fresh = Llama.init(TINY, root.newSubManager(), SETTINGS.seed())) {
+            sftInitial = new LinkedHashMap<>();
+            fresh.parameters().forEach((name, w) -> sftInitial.put(name, w.toFloatArray()));
+        }
+        sftOneTrainer = weights(train("sft-one", 1, null, sft()).trained().dir());
     }
 
     @AfterAll
@@ -82,10 +92,12 @@ class TrainingJobTest {
 
     @Test
     void twoTrainersTrainLikeOne() {
-        TrainingJob.Done done = train("two", 2, null);
+        TrainingJob.Done done = train("two", 2, null, dpo());
         assertEquals(1, done.rings());
+        assertEquals(0, done.stepsReplayed());
+        assertEquals(1, done.trainerNodes().size(), "both trainers are this JVM's: " + done.trainerNodes());
         assertEquals(2, done.trainers().size());
-        assertClose(oneTrainer, weights(done.trained().dir()), "2 trainers vs 1");
+        assertClose(initial, oneTrainer, weights(done.trained().dir()), "2 trainers vs 1");
         try (Policy saved = Policy.load(done.trained().dir(), new ByteTokenizer(), root, 1)) {
             assertEquals(saved.weightsSha256(), done.trained().weights().sha256(), "the published weights are the checkpoint's");
         }
@@ -96,21 +108,56 @@ class TrainingJobTest {
         double countedBefore = DiceMetrics.get().trainSteps.labelValues("three").get();
         // stopped once rank 0 reported step 5: the ring breaks a step or two later and resumes from the sync point at
         // step 4, so it trains steps 5, 6 (, 7) again
-        TrainingJob.Done done = train("three", 3, 5);
+        TrainingJob.Done done = train("three", 3, 5, dpo());
         assertEquals(2, done.rings(), "the stop landed mid-stage and the ring was re-formed once");
+        assertTrue(done.stepsReplayed() >= 1 && done.stepsReplayed() <= 3, "steps after sync step 4 trained again: "
+                + done.stepsReplayed());
         // the steps after the sync point ran twice, but each reached the coordinator (which counts every progress
         // it receives in dice_train_steps_total) once
         assertEquals(SETTINGS.steps(), DiceMetrics.get().trainSteps.labelValues("three").get() - countedBefore, 0.0);
         assertEquals(2, done.trainers().size(), "the stage finished on the two survivors");
         assertEquals(SETTINGS.steps(), done.trained().log().size());
-        assertClose(oneTrainer, weights(done.trained().dir()), "3 trainers, one lost mid-stage, vs 1");
+        assertClose(initial, oneTrainer, weights(done.trained().dir()), "3 trainers, one lost mid-stage, vs 1");
+    }
+
+    @Test
+    void sftOnARingOfOneIsTheSingleProcessLoop() {
+        try (Policy alone = new Policy(Llama.init(TINY, root.newSubManager(), SETTINGS.seed()), new ByteTokenizer(), 0)) {
+            Training.sft(alone, examples, SETTINGS, step -> {});
+            alone.model().parameters().forEach((name, w) -> assertTrue(java.util.Arrays.equals(w.toFloatArray(),
+                    sftOneTrainer.get(name)), name + ": SFT on a ring of one differs from the single-process loop"));
+        }
+    }
+
+    @Test
+    void sftOnTwoTrainersWeightsTheirSharesByTokensAndTrainsLikeOne() {
+        TrainingJob.Done done = train("sft-two", 2, null, sft());
+        assertEquals(1, done.rings());
+        assertClose(sftInitial, sftOneTrainer, weights(done.trained().dir()), "SFT: 2 trainers vs 1");
+    }
+
+    @Test
+    void anSftRingThatLosesATrainerReformsAndTrainsLikeOne() {
+        TrainingJob.Done done = train("sft-three", 3, 5, sft());
+        assertEquals(2, done.rings(), "the stop landed mid-stage and the ring was re-formed once");
+        assertEquals(2, done.trainers().size(), "the stage finished on the two survivors");
+        assertClose(sftInitial, sftOneTrainer, weights(done.trained().dir()), "SFT: 3 trainers, one lost mid-stage, vs 1");
+    }
+
+    private static TrainingJob.Start dpo() {
+        return new TrainingJob.Dpo(init, pairs);
+    }
+
+    /** SFT of a fresh model (initialised with the stage's seed). */
+    private static TrainingJob.Start sft() {
+        return new TrainingJob.Sft(null, TINY, examples);
     }
 
     /**
      * Trains the DPO stage on {@code n} fresh trainers; with {@code stopAt}, the last trainer is stopped once rank 0
      * reported that step.
      */
-    private static TrainingJob.Done train(String name, int n, Integer stopAt) {
+    private static TrainingJob.Done train(String name, int n, Integer stopAt, TrainingJob.Start start) {
         List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer()), name + "-trainer-" + i,
@@ -118,7 +165,7 @@ class TrainingJobTest {
         }
         TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
-        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, init, pairs, SETTINGS, 1, dir.resolve(name), false), trainers,
+        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, start, SETTINGS, 1, dir.resolve(name), false), trainers,
                 RING, progress.getRef(), done.getRef()), name + "-job");
         List<Integer> steps = new ArrayList<>();
         if (stopAt != null) {
@@ -147,7 +194,8 @@ class TrainingJobTest {
         });
     }
 
-    private static void assertClose(Map<String, float[]> expected, Map<String, float[]> got, String what) {
+    private static void assertClose(Map<String, float[]> initial, Map<String, float[]> expected,
+            Map<String, float[]> got, String what) {
         double maxDiff = 0;
         double maxMove = 0;
         for (String name : expected.keySet()) {
@@ -180,6 +228,16 @@ class TrainingJobTest {
                     .setChosen(text(rng, 1 + rng.nextInt(8))).setRejected(text(rng, 1 + rng.nextInt(8)))
                     .setRefLogpChosen(-10 - 20 * rng.nextDouble()).setRefLogpRejected(-10 - 20 * rng.nextDouble())
                     .build());
+        }
+        return out;
+    }
+
+    /** Responses of 1 to 24 characters: two shares of a batch hold different numbers of response tokens. */
+    private static List<Training.Example> randomExamples(int n) {
+        Random rng = new Random(9);
+        List<Training.Example> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(new Training.Example(text(rng, 2 + rng.nextInt(6)), text(rng, 1 + rng.nextInt(24))));
         }
         return out;
     }

@@ -8,7 +8,6 @@ import dev.dice.gpu.Trainer;
 import dev.dice.gpu.collective.DataParallel;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightDivergenceException;
-import dev.dice.proto.PreferencePair;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -18,12 +17,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One rank of a data-parallel DPO stage: its replica of the policy, its optimizer, its place in a ring, and the
- * synchronized states it can fall back to.
+ * One rank of a data-parallel training stage (SFT or DPO, its {@link Objective}): its replica of the policy, its
+ * optimizer, its place in a ring, and the synchronized states it can fall back to.
  *
  * <p>Step s takes global batch s — the same on every rank, and after a resume ({@link Training.Batches}) — and
- * trains on this rank's contiguous share of it, the share's mean loss weighted so that the mean over ranks is
- * the batch's mean. {@link DataParallel} averages the gradients and every rank takes the identical step. N ranks
+ * trains on this rank's share of it, the share's loss weighted so that the mean over ranks is the batch's loss
+ * (DPO: a mean over pairs, SFT: a mean over response tokens). {@link DataParallel} averages the gradients and every
+ * rank takes the identical step. N ranks
  * therefore compute what one rank computes on the whole batch (up to float rounding), and so does a ring
  * re-formed with fewer ranks.
  *
@@ -33,17 +33,30 @@ import java.util.Map;
  * breaks one rank may be a collective ahead of another (it received its last chunk, its neighbour did not), so
  * each keeps the last two sync points.
  */
-public final class DpoReplica implements AutoCloseable {
+public final class Replica<T> implements AutoCloseable {
     /** Bucket tag of the all-reduce that averages the step's loss and reward figures. */
     private static final int STATS_BUCKET = -2;
 
+    /** A stage's loss as one rank of {@code world} computes it on its share of a global batch. */
+    public interface Objective<T> {
+        /**
+         * Forward and backward of this rank's share of {@code batch}, its loss weighted so that the mean over the
+         * ranks is the whole batch's loss (accumulating into the gradients); returns the step's figures, weighted alike.
+         */
+        double[] backward(Policy policy, Trainer trainer, List<T> batch, int rank, int world);
+
+        /** The logged step, from the figures averaged over the ranks. */
+        Training.Step logged(int step, float[] figures, double learningRate);
+    }
+
     private final NDManager root;
-    private final List<PreferencePair> data;
+    private final List<T> data;
     private final Training.Settings settings;
+    private final Objective<T> objective;
     private final List<Training.Step> log = new ArrayList<>();
     private Policy policy;
     private Trainer trainer;
-    private Training.Batches<PreferencePair> batches;
+    private Training.Batches<T> batches;
     private int step;
     private RingAllReduce ring;
     private DataParallel parallel;
@@ -52,10 +65,11 @@ public final class DpoReplica implements AutoCloseable {
     private SyncPoint previous;
 
     /** Takes ownership of {@code start}, the policy every rank starts from. */
-    public DpoReplica(Policy start, List<PreferencePair> data, Training.Settings settings) {
+    public Replica(Policy start, List<T> data, Training.Settings settings, Objective<T> objective) {
         this.root = start.model().manager().getParentManager();
         this.data = data;
         this.settings = settings;
+        this.objective = objective;
         this.policy = start;
         this.trainer = Training.trainer(start.model(), settings);
         this.batches = Training.Batches.from(data, settings.batch(), settings.seed(), 0);
@@ -84,14 +98,10 @@ public final class DpoReplica implements AutoCloseable {
 
     /** Runs the next step on this rank's share of its global batch; every rank of the ring must call it. */
     public Training.Step step() {
-        List<PreferencePair> batch = batches.next();
-        Training.Share share = Training.Share.of(batch.size(), ring.rank(), ring.world());
-        double weight = share.weight(batch.size(), ring.world());
-        Trainer.DpoStats stats = mean(Training.dpoBackward(policy, trainer, batch.subList(share.from(), share.to()),
-                settings.beta(), weight), weight);
+        float[] figures = mean(objective.backward(policy, trainer, batches.next(), ring.rank(), ring.world()));
         Trainer.StepReport report = parallel.step();
         step++;
-        Training.Step logged = Training.step(step, stats, report.learningRate());
+        Training.Step logged = objective.logged(step, figures, report.learningRate());
         log.add(logged);
         if (step % checkEvery == 0 || done()) {
             synchronize();
@@ -99,16 +109,17 @@ public final class DpoReplica implements AutoCloseable {
         return logged;
     }
 
-    /** The shares' figures weighted like their losses and averaged over the ring: the whole batch's figures. */
-    private Trainer.DpoStats mean(Trainer.DpoStats s, double weight) {
-        double[] values = {s.loss(), s.rewardAccuracy(), s.margin(), s.chosenReward(), s.rejectedReward()};
-        ByteBuffer bytes = ByteBuffer.allocateDirect(4 * values.length).order(ByteOrder.nativeOrder());
+    /** The shares' figures, weighted like their losses, averaged over the ring: the whole batch's figures. */
+    private float[] mean(double[] weighted) {
+        ByteBuffer bytes = ByteBuffer.allocateDirect(4 * weighted.length).order(ByteOrder.nativeOrder());
         FloatBuffer floats = bytes.asFloatBuffer();
-        for (int i = 0; i < values.length; i++) {
-            floats.put(i, (float) (values[i] * weight));
+        for (int i = 0; i < weighted.length; i++) {
+            floats.put(i, (float) weighted[i]);
         }
         ring.allReduceMean(bytes, STATS_BUCKET);
-        return new Trainer.DpoStats(floats.get(0), floats.get(1), floats.get(2), floats.get(3), floats.get(4));
+        float[] out = new float[weighted.length];
+        floats.get(0, out);
+        return out;
     }
 
     /** Compares weight checksums across the ring and keeps a sync point here. */
