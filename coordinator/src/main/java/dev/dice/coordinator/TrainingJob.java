@@ -302,7 +302,8 @@ public final class TrainingJob {
     /** The node a trainer runs on, as {@code host:port} (this node's address for a local trainer). */
     private String nodeOf(ActorRef<TrainerActor.Command> trainer) {
         org.apache.pekko.actor.Address address = trainer.path().address();
-        return (address.hasGlobalScope() ? address : context.getSystem().address()).hostPort();
+        org.apache.pekko.actor.Address node = address.hasGlobalScope() ? address : context.getSystem().address();
+        return node.getHost().isPresent() ? node.getHost().get() + ":" + node.getPort().orElse(0) : node.toString();
     }
 
     // ---- failing ------------------------------------------------------------------------------------------------
