@@ -19,7 +19,8 @@ class StageResultTest {
              "final_loss": 1.303999920686086, "final_reward_accuracy": null, "dpo_delta_logp_chosen": null,
              "dpo_delta_logp_rejected": null, "kl_to_previous": null, "sample_quality": null, "chosen_quality": null,
              "rejected_quality": null, "seconds": 14.042883716, "cluster": {"prompts_dispatched": 128, "prompts_completed": 128,
-             "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0}}""";
+             "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0,
+             "trainer_nodes": ["127.0.0.1:2551", "127.0.0.1:2552"], "ring_reforms": 0, "train_steps_replayed": 0}}""";
     private static final String ROUND = """
             {"name": "round1", "win_rate": 0.4169097742696172, "lc_win_rate": 0.42193625884601677, "quality": 0.13971423541736042,
              "mean_length": 16.671875, "alpha": 0.009694329897562663, "reward_agreement": 0.5752688172043011,
@@ -31,7 +32,8 @@ class StageResultTest {
              "dpo_delta_logp_rejected": -0.0050469639245420694, "kl_to_previous": -0.005169174887917258,
              "sample_quality": 0.17339129972819814, "chosen_quality": 0.1807032942902508, "rejected_quality": 0.17872654129047993,
              "seconds": 2.52964084, "cluster": {"prompts_dispatched": 112, "prompts_completed": 112,
-             "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0}}""";
+             "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0,
+             "trainer_nodes": ["127.0.0.1:2552"], "ring_reforms": 1, "train_steps_replayed": 2}}""";
 
     @Test
     void aRowWritesBackAsItWasRead() throws Exception {
@@ -42,6 +44,17 @@ class StageResultTest {
             assertEquals(row, again);
             assertEquals(fieldNames(row), fieldNames(again));
         }
+    }
+
+    @Test
+    void aRowWithoutTrainerFactsReadsAsNoTrainerNodes() throws Exception {
+        JsonNode row = Jsonl.JSON.readTree(SFT);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) row.get("cluster")).remove(List.of("trainer_nodes",
+                "ring_reforms", "train_steps_replayed"));
+        StageResult.ClusterFacts facts = Jsonl.JSON.treeToValue(row, StageResult.class).cluster();
+        assertEquals(128, facts.promptsDispatched());
+        assertEquals(List.of(), facts.trainerNodes());
+        assertEquals(0, facts.ringReforms());
     }
 
     @Test
