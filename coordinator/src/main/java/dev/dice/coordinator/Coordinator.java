@@ -374,7 +374,8 @@ public final class Coordinator {
         current = current.after(spec);
         plan.dir().saveCurrentModels(current);
         ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId,
-                context.messageAdapter(ShardJob.Done.class, JobDone::new)), "job-" + (++jobCounter) + "-" + spec.name());
+                plan.config().waits().queueStoreTimeout(), context.messageAdapter(ShardJob.Done.class, JobDone::new)),
+                "job-" + (++jobCounter) + "-" + spec.name());
         context.watch(job);
         jobs.started(spec.name(), job);
         return receive().onMessage(JobDone.class, message -> {
