@@ -126,7 +126,6 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     private final ActorContext<Command> context;
     private final Spec spec;
     private final String runId;
-    /** How long the durable queue may take to store a shard before the job gives up. */
     private final Duration storeTimeout;
     private final ActorRef<Done> replyTo;
     private final Map<Integer, PromptShard> prompts = new LinkedHashMap<>();
@@ -143,8 +142,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
 
     private ShardJob(ActorContext<Command> context, Spec spec, String runId, Duration storeTimeout,
             ActorRef<Done> replyTo) {
-        super(PersistenceId.of("ShardJob", runId + "#" + key(spec)),
-                Journal.restarts());
+        super(PersistenceId.of("ShardJob", runId + "#" + key(spec)), Journal.restarts());
         this.context = context;
         this.spec = spec;
         this.runId = runId;
