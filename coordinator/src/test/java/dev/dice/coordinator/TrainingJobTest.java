@@ -110,8 +110,9 @@ class TrainingJobTest {
         // step 4, so it trains steps 5, 6 (, 7) again
         TrainingJob.Done done = train("three", 3, 5, dpo());
         assertEquals(2, done.rings(), "the stop landed mid-stage and the ring was re-formed once");
-        assertTrue(done.stepsReplayed() >= 1 && done.stepsReplayed() <= 3, "steps after sync step 4 trained again: "
-                + done.stepsReplayed());
+        // where the stop lands varies: at most the steps past the older of the two sync points a rank keeps
+        assertTrue(done.stepsReplayed() >= 0 && done.stepsReplayed() <= 2 * RING.checkEvery(),
+                "steps trained again: " + done.stepsReplayed());
         // the steps after the sync point ran twice, but each reached the coordinator (which counts every progress
         // it receives in dice_train_steps_total) once
         assertEquals(SETTINGS.steps(), DiceMetrics.get().trainSteps.labelValues("three").get() - countedBefore, 0.0);
