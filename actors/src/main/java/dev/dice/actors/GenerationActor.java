@@ -33,30 +33,33 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     private final ShardGeneration generation;
     private final PolicyRef current;
     private final Duration fetchTimeout;
+    private final Path runDir;
     private final WeightFetch fetch;
     private Policy policy;
     private Path policyDir;
     private String sha256;
 
     private GenerationActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
-            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout) {
+            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout, Path runDir) {
         super(context, timers);
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
         this.current = current;
         this.fetchTimeout = fetchTimeout;
+        this.runDir = runDir;
         this.fetch = new WeightFetch(context);
     }
 
     /**
      * @param current      the run's current policy, loaded before the first shard is taken; null when none is known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     * @param runDir       the run directory on this node: a shard names the checkpoints inside it relative to it
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation,
-            PolicyRef current, Duration fetchTimeout) {
+            PolicyRef current, Duration fetchTimeout, Path runDir) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new GenerationActor(context, timers, device,
-                tokenizer, generation, current, fetchTimeout).start(KEY)));
+                tokenizer, generation, current, fetchTimeout, runDir).start(KEY)));
     }
 
     @Override
@@ -74,7 +77,7 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
 
     @Override
     protected Coordination.Result perform(PromptShard shard, String worker, ActorRef<Coordination.Ack> replyTo) {
-        hold(shard.getPolicyVersion(), Path.of(shard.getPolicyDir()),
+        hold(shard.getPolicyVersion(), runDir.resolve(shard.getPolicyDir()),
                 shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null);
         return new Coordination.Generated(generation.generate(policy, shard).toBuilder().setWeightsSha256(sha256).build(),
                 worker, replyTo);

@@ -51,7 +51,7 @@ final class RunPlan {
         this.judge = config.data().prompts().isEmpty() ? new Judge() : null;
         this.prompts = new RunPrompts(config, task, chat, seed("agreement"));
         this.offline = new OfflineData(config, dir, task, judge == null ? new Judge() : judge, prompts, chat);
-        this.shards = new Shards(config.cluster(), version -> modelDir((int) version));
+        this.shards = new Shards(config.cluster(), version -> dir.stored(modelDir((int) version)));
         this.files = new StageFiles(dir);
         this.rows = new StageRows(config, judge, prompts);
         this.baseline = files.readBaseline();
@@ -94,9 +94,12 @@ final class RunPlan {
         return s == 0 && userModel != null ? userModel : dir.model(stages().get(s));
     }
 
-    /** Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference. */
+    /**
+     * Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference, named as
+     * the run stores them.
+     */
     ShardJob.ScoringModels scoring(int s) {
-        return new ShardJob.ScoringModels(modelDir(s).toAbsolutePath(), s - 1L, modelDir(Math.max(0, s - 1)).toAbsolutePath());
+        return new ShardJob.ScoringModels(dir.stored(modelDir(s)), s - 1L, dir.stored(modelDir(Math.max(0, s - 1))));
     }
 
     /** How a DPO stage's ring of trainers runs. */

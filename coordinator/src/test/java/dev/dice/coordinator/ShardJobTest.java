@@ -87,7 +87,7 @@ class ShardJobTest {
 
     private static Behavior<dev.dice.actors.ShardWorker.Command> generator() {
         return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(64),
-                null, Duration.ofSeconds(30));
+                null, Duration.ofSeconds(30), Path.of(""));
     }
 
     private static List<PromptShard> shards(int n, long version) {
@@ -120,7 +120,7 @@ class ShardJobTest {
         }));
         ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
         ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
-                new Scoring(64), null, Duration.ofSeconds(30)));
+                new Scoring(64), null, Duration.ofSeconds(30), Path.of("")));
         ShardJob.Done result = run(ShardJob.Spec.generateAndScore("dies", 0, shards(6, 0),
                 new ShardJob.ScoringModels(model, -1, model)));
         assertEquals(6, result.generated().size());

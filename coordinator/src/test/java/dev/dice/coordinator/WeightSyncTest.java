@@ -167,11 +167,11 @@ class WeightSyncTest {
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> generator(PolicyRef current) {
         return GenerationActor.create(root, BYTES, new ShardGeneration(16), current,
-                Duration.ofSeconds(5));
+                Duration.ofSeconds(5), Path.of(""));
     }
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> scorer(ScoringActor.Models current) {
-        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5));
+        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5), Path.of(""));
     }
 
     private static PromptShard promptShard(long version) {
