@@ -250,7 +250,7 @@ public final class Coordinator {
         String name = plan.stages().get(s);
         return withBaseline(s, () -> generate(Job.eval(name), s, plan.evalShards(Job.eval(name), s), generated -> {
             List<Response> responses = RunPlan.responses(generated);
-            if (s == 0 || plan.judge() == null) {
+            if (s == 0 || !plan.checksAgreement()) {
                 return record(plan.stageResult(name, responses, null, log, facts, started));
             }
             return scoreOnly(Job.agreement(name), s, plan.agreementShards(Job.agreement(name), s), scored ->
