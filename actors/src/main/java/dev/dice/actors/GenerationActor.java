@@ -40,8 +40,9 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     private String sha256;
 
     private GenerationActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
-            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout, Path runDir) {
-        super(context, timers);
+            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout,
+            Duration resendAfter, Path runDir) {
+        super(context, timers, resendAfter);
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
@@ -54,12 +55,13 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     /**
      * @param current      the run's current policy, loaded before the first shard is taken; null when none is known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     * @param resendAfter  how long a result waits for the coordinator's answer before it is sent again
      * @param runDir       the run directory on this node: a shard names the checkpoints inside it relative to it
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation,
-            PolicyRef current, Duration fetchTimeout, Path runDir) {
+            PolicyRef current, Duration fetchTimeout, Duration resendAfter, Path runDir) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new GenerationActor(context, timers, device,
-                tokenizer, generation, current, fetchTimeout, runDir).start(KEY)));
+                tokenizer, generation, current, fetchTimeout, resendAfter, runDir).start(KEY)));
     }
 
     @Override

@@ -177,8 +177,7 @@ public final class Coordinator {
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
                     plan.config().trainers().activationCheckpointing());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
-                    plan.config().model().float32Weights()),
-                    log -> evaluate(1, started, log, null));
+                    plan.config().model().float32Weights()), log -> evaluate(1, started, log, null));
         });
     }
 
@@ -373,7 +372,7 @@ public final class Coordinator {
                 plan.dir().stamp(plain));
         current = current.after(spec);
         plan.dir().saveCurrentModels(current);
-        ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId,
+        ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId, plan.config().waits().queueStoreTimeout(),
                 context.messageAdapter(ShardJob.Done.class, JobDone::new)), "job-" + (++jobCounter) + "-" + spec.name());
         context.watch(job);
         jobs.started(spec.name(), job);

@@ -75,7 +75,7 @@ public final class DiceRun {
         String journalName = !given.isEmpty() || config.journal().kind().equals("postgres") ? runId : "run";
         Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
                 .withFallback(withModelThreads(root, config, roles));
-        RunObserver.runStarted(dir.root(), root.getString("dice.metrics.host"));
+        RunObserver.runStarted(dir.root(), config.metrics().host());
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
                 : config.model().chatTemplate() ? HfTokenizer.load(Path.of(config.model().tokenizer()))
                 : HfTokenizer.load(Path.of(config.model().tokenizer())).withoutChatTemplate();

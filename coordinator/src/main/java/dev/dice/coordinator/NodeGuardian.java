@@ -119,7 +119,8 @@ final class NodeGuardian {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
-                        current.generation(), config.trainers().weightFetchTimeout(), setup.dir().root()),
+                        current.generation(), config.trainers().weightFetchTimeout(),
+                        config.waits().resultResendAfter(), setup.dir().root()),
                         "generator-" + i, model));
             }
         }
@@ -127,7 +128,8 @@ final class NodeGuardian {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
                         new Scoring(config.cluster().batchRows()), current.scoring(),
-                        config.trainers().weightFetchTimeout(), setup.dir().root()), "scorer-" + i, model));
+                        config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
+                        "scorer-" + i, model));
             }
         }
         if (setup.roles().contains("trainer")) {

@@ -29,8 +29,8 @@ import java.util.TreeSet;
  * metrics, exposed over HTTP on 127.0.0.1 (by default) when a port is given, and written to a file in the text
  * exposition format at the end of a run.
  *
- * <p>Every DICE metric carries the constant labels {@code node} (this JVM: system property {@code dice.node}, else
- * the host name) and {@code role} (the cluster role whose work it measures: coordinator, generator, scorer, shaper,
+ * <p>Every DICE metric carries the constant labels {@code node} (this JVM: {@code dice.metrics.node}, named by
+ * {@link #name(String)} before first use, else the host name) and {@code role} (the cluster role whose work it measures: coordinator, generator, scorer, shaper,
  * replay, trainer); the Grafana dashboard filters on both. Names follow the Prometheus conventions: base units,
  * counters end in {@code _total}, durations in {@code _seconds}, sizes in {@code _bytes}; lengths are counted in
  * tokens (bytes for the built-in model) and say so in the name.
@@ -61,6 +61,8 @@ public final class DiceMetrics {
     public final Gauge evalQuality;
     public final Gauge evalMeanLength;
     public final Info nodeRole;
+    /** Nodes refused when they tried to join: of another run or another DICE version. */
+    public final Counter nodesRefused;
 
     // ---- work distribution (coordinator, generator, scorer) ----
     public final Counter promptsDispatched;
@@ -124,6 +126,10 @@ public final class DiceMetrics {
         for (String r : ROLES) {
             nodeRole.addLabelValues(node, r);
         }
+        // Any member may answer a join, whatever its roles: the count is the node's, not a role's.
+        nodesRefused = Counter.builder().name("dice_nodes_refused_total").help("Nodes this node refused when they tried"
+                + " to join its cluster: another run (dice.run-id) or another DICE version (dice.version)")
+                .constLabels(Labels.of("node", node)).register(registry);
 
         promptsDispatched = counter(c, "dice_prompts_dispatched_total", "Prompts handed to generators", "job");
         promptsCompleted = counter(c, "dice_prompts_completed_total", "Prompts whose K responses came back", "job");
@@ -173,13 +179,32 @@ public final class DiceMetrics {
         JvmMetrics.builder().constLabels(Labels.of("node", node)).register(registry);
     }
 
-    /** The node's metrics (created on first use; node name from {@code -Ddice.node}, else the host name). */
+    /**
+     * Names this JVM's metrics before their first use: every metric's {@code node} label is {@code node}, or the host
+     * name when blank. One registry per process, so its labels are fixed once created: a JVM that already holds metrics
+     * under another name refuses the new one.
+     */
+    public static DiceMetrics name(String node) {
+        String wanted = node == null || node.isBlank() ? hostName() : node;
+        synchronized (LOCK) {
+            if (instance == null) {
+                instance = new DiceMetrics(wanted);
+            } else if (!instance.node.equals(wanted)) {
+                throw new IllegalStateException("dice.metrics.node: this JVM's metrics are labelled node=\""
+                        + instance.node + "\" already; one process holds one registry, so it cannot become \"" + wanted
+                        + "\"");
+            }
+            return instance;
+        }
+    }
+
+    /** The node's metrics (created on first use, labelled with the host name unless {@link #name} came first). */
     public static DiceMetrics get() {
         DiceMetrics m = instance;
         if (m == null) {
             synchronized (LOCK) {
                 if (instance == null) {
-                    instance = new DiceMetrics(defaultNode());
+                    instance = new DiceMetrics(hostName());
                 }
                 m = instance;
             }
@@ -319,11 +344,7 @@ public final class DiceMetrics {
                 .labelNames(labels).register(registry);
     }
 
-    private static String defaultNode() {
-        String configured = System.getProperty("dice.node");
-        if (configured != null && !configured.isBlank()) {
-            return configured;
-        }
+    private static String hostName() {
         try {
             return InetAddress.getLocalHost().getHostName();
         } catch (IOException e) {
