@@ -15,11 +15,11 @@ import java.util.List;
  * to another worker) reproduces the same responses.
  */
 public final class ShardGeneration {
-    private final int batchRows;
+    private final Generator.Batching batching;
 
-    /** {@code batchRows}: rows decoded at once. */
+    /** {@code batchRows}: rows in flight (a finished row's slot takes the next row of the shard at once). */
     public ShardGeneration(int batchRows) {
-        this.batchRows = batchRows;
+        this.batching = new Generator.Batching(batchRows, Generator.Batching.DEFAULT_PREFILL_TOKENS);
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
@@ -40,27 +40,22 @@ public final class ShardGeneration {
         }
         GeneratedShard.Builder out = GeneratedShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
                 .setPolicyVersion(policy.version()).addAllPrompts(shard.getPromptsList());
-        // Whole groups of a prompt's K rows per batch, so the generator prefills each prompt once for its K samples.
-        int batch = Math.max(k, batchRows - batchRows % k);
-        for (int from = 0; from < rows.size(); from += batch) {
-            int to = Math.min(rows.size(), from + batch);
-            long[] seeds = new long[to - from];
-            for (int i = from; i < to; i++) {
-                Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
-                seeds[i - from] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
-            }
-            List<Generator.Sample> samples = generator.generate(rows.subList(from, to), params, seeds);
-            for (int i = from; i < to; i++) {
-                Generator.Sample sample = samples.get(i - from);
-                String visible = policy.tokenizer().decode(sample.tokens());
-                out.addResponses(Response.newBuilder()
-                        .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
-                        .setSample((int) ids.get(i)[1])
-                        .setText(policy.responseText(visible, sample.stopToken()))
-                        .setTokens(sample.tokens().length)
-                        .setEndedOnEos(sample.endedOnEos())
-                        .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
-            }
+        long[] seeds = new long[rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
+            seeds[i] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
+        }
+        List<Generator.Sample> samples = generator.generate(rows, params, seeds, batching);
+        for (int i = 0; i < rows.size(); i++) {
+            Generator.Sample sample = samples.get(i);
+            String visible = policy.tokenizer().decode(sample.tokens());
+            out.addResponses(Response.newBuilder()
+                    .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
+                    .setSample((int) ids.get(i)[1])
+                    .setText(policy.responseText(visible, sample.stopToken()))
+                    .setTokens(sample.tokens().length)
+                    .setEndedOnEos(sample.endedOnEos())
+                    .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
         }
         return out.build();
     }
