@@ -1,6 +1,8 @@
 package dev.dice.work;
 
+import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Generator;
+import dev.dice.gpu.MemoryPlan;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
@@ -15,11 +17,18 @@ import java.util.List;
  * to another worker) reproduces the same responses.
  */
 public final class ShardGeneration {
-    private final Generator.Batching batching;
+    private final int batchRows;
+    private final long memoryBytes;
 
     /** {@code batchRows}: rows in flight (a finished row's slot takes the next row of the shard at once). */
     public ShardGeneration(int batchRows) {
-        this.batching = new Generator.Batching(batchRows, Generator.Batching.DEFAULT_PREFILL_TOKENS);
+        this(batchRows, 0);
+    }
+
+    /** {@code memoryBytes} > 0: as many rows in flight as that memory holds for the shard's prompts and limit. */
+    public ShardGeneration(int batchRows, long memoryBytes) {
+        this.batchRows = batchRows;
+        this.memoryBytes = memoryBytes;
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
@@ -45,7 +54,7 @@ public final class ShardGeneration {
             Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
             seeds[i] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
         }
-        List<Generator.Sample> samples = generator.generate(rows, params, seeds, batching);
+        List<Generator.Sample> samples = generator.generate(rows, params, seeds, batching(policy, rows, params));
         for (int i = 0; i < rows.size(); i++) {
             Generator.Sample sample = samples.get(i);
             String visible = policy.tokenizer().decode(sample.tokens());
@@ -58,5 +67,19 @@ public final class ShardGeneration {
                     .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
         }
         return out.build();
+    }
+
+    private Generator.Batching batching(Policy policy, List<int[]> rows, Generator.Params params) {
+        int inFlight = batchRows;
+        if (memoryBytes > 0) {
+            int longest = rows.stream().mapToInt(r -> r.length).max().orElse(1);
+            inFlight = MemoryPlan.generatorRowsIn(policy.model().config(), memoryBytes, longest, params.maxNewTokens());
+            if (inFlight == 0) {
+                throw new BadInputException("dice.cluster.generator-memory: " + memoryBytes + " bytes hold not even one"
+                        + " row of this model (prompt " + longest + " + " + params.maxNewTokens() + " tokens); see"
+                        + " ./dice plan");
+            }
+        }
+        return new Generator.Batching(inFlight, Generator.Batching.DEFAULT_PREFILL_TOKENS);
     }
 }
