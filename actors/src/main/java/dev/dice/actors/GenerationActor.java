@@ -39,8 +39,9 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     private String sha256;
 
     private GenerationActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
-            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout) {
-        super(context, timers);
+            Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout,
+            Duration resendAfter) {
+        super(context, timers, resendAfter);
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
@@ -52,11 +53,13 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     /**
      * @param current      the run's current policy, loaded before the first shard is taken; null when none is known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     * @param resendAfter  how long a result waits for the coordinator's answer before it is sent again
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation,
-            PolicyRef current, Duration fetchTimeout) {
+            PolicyRef current, Duration fetchTimeout,
+            Duration resendAfter) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new GenerationActor(context, timers, device,
-                tokenizer, generation, current, fetchTimeout).start(KEY)));
+                tokenizer, generation, current, fetchTimeout, resendAfter).start(KEY)));
     }
 
     @Override

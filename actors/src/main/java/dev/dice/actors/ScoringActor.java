@@ -43,8 +43,9 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     private String sha256;
 
     private ScoringActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
-            Tokenizer tokenizer, Scoring scoring, Models current, Duration fetchTimeout) {
-        super(context, timers);
+            Tokenizer tokenizer, Scoring scoring, Models current, Duration fetchTimeout,
+            Duration resendAfter) {
+        super(context, timers, resendAfter);
         this.device = device;
         this.tokenizer = tokenizer;
         this.scoring = scoring;
@@ -56,11 +57,13 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     /**
      * @param current      the run's current models, loaded before the first shard is taken; null when none are known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
+     * @param resendAfter  how long a result waits for the coordinator's answer before it is sent again
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Scoring scoring, Models current,
-            Duration fetchTimeout) {
+            Duration fetchTimeout,
+            Duration resendAfter) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new ScoringActor(context, timers, device,
-                tokenizer, scoring, current, fetchTimeout).start(KEY)));
+                tokenizer, scoring, current, fetchTimeout, resendAfter).start(KEY)));
     }
 
     @Override

@@ -41,19 +41,19 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     private enum Resend implements Command { INSTANCE }
 
-    /** How long a result waits for the coordinator's answer before it is sent again. */
-    static final Duration RESEND_AFTER = Duration.ofSeconds(5);
-
     private final TimerScheduler<Command> timers;
     private final String name;
+    /** How long a result waits for the coordinator's answer before it is sent again. */
+    private final Duration resendAfter;
     private final ActorRef<Coordination.Ack> answers;
     private Set<ActorRef<Coordination.Command>> coordinators = Set.of();
     /** The result waiting for the coordinator's answer, and where to confirm its shard once answered. */
     private Coordination.Result pending;
     private ActorRef<ConsumerController.Confirmed> confirmTo;
 
-    protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers) {
+    protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers, Duration resendAfter) {
         super(context);
+        this.resendAfter = resendAfter;
         context.setLoggerName(getClass()); // GenerationActor, ScoringActor
         this.timers = timers;
         this.name = Cluster.get(context.getSystem()).selfMember().address().hostPort() + "/" + context.getSelf().path().name();
@@ -121,7 +121,7 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
     private Behavior<Command> report() {
         if (pending != null) {
             coordinators.forEach(c -> c.tell(pending));
-            timers.startSingleTimer(Resend.INSTANCE, RESEND_AFTER);
+            timers.startSingleTimer(Resend.INSTANCE, resendAfter);
         }
         return this;
     }

@@ -189,7 +189,7 @@ class AlphaSearchTest {
     }
 
     @Test
-    void tenThousandPromptsOfSixteenRunWellUnderASecond() {
+    void tenThousandPromptsOfSixteenSweepManyIntervalsAndBalanceLengths() {
         SplittableRandom random = new SplittableRandom(11);
         List<Candidate> all = new ArrayList<>();
         for (int p = 0; p < 10_000; p++) {
@@ -200,16 +200,11 @@ class AlphaSearchTest {
                         random.nextDouble() < 0.95));
             }
         }
-        AlphaSearch.search(all, 8); // warm up the JIT once
-        long start = System.nanoTime();
-        AlphaSearch.Result result = AlphaSearch.search(all, 8);
-        long millis = (System.nanoTime() - start) / 1_000_000;
-        assertTrue(millis < 1000, "took " + millis + " ms");
+        AlphaSearch.Result result = AlphaSearch.search(all, 8); // its speed: ./dice bench alpha
         assertTrue(result.intervals() > 10_000, "a real sweep: " + result);
         assertTrue(result.meanGapAtZero() > 50, "rewards favour length at α = 0: " + result);
         assertTrue(Math.abs(result.meanGap()) < 1.0, "α* balances lengths: " + result);
         assertConsistentWithPairSelection(all, 8, result);
-        System.out.println("AlphaSearch 10k x 16: " + millis + " ms, " + result);
     }
 
     private static void assertConsistentWithPairSelection(List<Candidate> all, int minValid, AlphaSearch.Result r) {

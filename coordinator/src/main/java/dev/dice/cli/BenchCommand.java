@@ -3,6 +3,7 @@ package dev.dice.cli;
 import ai.djl.ndarray.NDManager;
 import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
+import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.ReplayBench;
@@ -18,11 +19,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|replay|allreduce}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, replay, allreduce")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce")
     String what;
 
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
@@ -91,9 +92,10 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
+            case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, replay, allreduce)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce)");
         }
         System.out.println(Json.write(result));
         return 0;

@@ -177,8 +177,7 @@ public final class Coordinator {
             Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
                     plan.config().trainers().activationCheckpointing());
             return trainDpo(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
-                    plan.config().model().float32Weights()),
-                    log -> evaluate(1, started, log, null));
+                    plan.config().model().float32Weights()), log -> evaluate(1, started, log, null));
         });
     }
 
@@ -250,7 +249,7 @@ public final class Coordinator {
         String name = plan.stages().get(s);
         return withBaseline(s, () -> generate(Job.eval(name), s, plan.evalShards(Job.eval(name), s), generated -> {
             List<Response> responses = RunPlan.responses(generated);
-            if (s == 0 || plan.judge() == null) {
+            if (s == 0 || !plan.checksAgreement()) {
                 return record(plan.stageResult(name, responses, null, log, facts, started));
             }
             return scoreOnly(Job.agreement(name), s, plan.agreementShards(Job.agreement(name), s), scored ->
@@ -373,7 +372,7 @@ public final class Coordinator {
                 RunDirectory.stamp(plain));
         current = current.after(spec);
         plan.dir().saveCurrentModels(current);
-        ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId,
+        ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId, plan.config().waits().queueStoreTimeout(),
                 context.messageAdapter(ShardJob.Done.class, JobDone::new)), "job-" + (++jobCounter) + "-" + spec.name());
         context.watch(job);
         jobs.started(spec.name(), job);

@@ -71,7 +71,7 @@ public final class DiceRun {
                 : root.getString("dice.run-id");
         Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
                 .withFallback(withModelThreads(root, config, roles));
-        RunObserver.runStarted(dir.root(), root.getString("dice.metrics.host"));
+        RunObserver.runStarted(dir.root(), config.metrics().host());
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
                 : config.model().chatTemplate() ? HfTokenizer.load(Path.of(config.model().tokenizer()))
                 : HfTokenizer.load(Path.of(config.model().tokenizer())).withoutChatTemplate();

@@ -117,13 +117,15 @@ final class NodeGuardian {
                     config.cluster().generatorMemory());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
-                        current.generation(), config.trainers().weightFetchTimeout()), "generator-" + i, model));
+                        current.generation(), config.trainers().weightFetchTimeout(), config.waits().resultResendAfter()),
+                        "generator-" + i, model));
             }
         }
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
-                        new Scoring(config.cluster().batchRows()), current.scoring(), config.trainers().weightFetchTimeout()),
+                        new Scoring(config.cluster().batchRows()), current.scoring(), config.trainers().weightFetchTimeout(),
+                        config.waits().resultResendAfter()),
                         "scorer-" + i, model));
             }
         }

@@ -62,7 +62,7 @@ final class Preflight {
         }
         RunLock lock = RunLock.acquire(Path.of(config.out()), alone);
         try {
-            bindMetrics(port, root.getString("dice.metrics.host"));
+            bindMetrics(config.metrics());
         } catch (RuntimeException e) {
             lock.close();
             throw e;
@@ -176,9 +176,14 @@ final class Preflight {
         }
     }
 
-    /** Binds the metrics exporter now, so a busy port refuses the run instead of running it without metrics. */
-    private static void bindMetrics(int port, String host) {
-        if (port == 0 || DiceMetrics.get().serverPort() > 0) {
+    /**
+     * Names the node's metrics and binds their exporter now, so a busy port refuses the run instead of running it
+     * without metrics.
+     */
+    private static void bindMetrics(RunConfig.Metrics metrics) {
+        int port = metrics.port();
+        String host = metrics.host();
+        if (DiceMetrics.name(metrics.node()).serverPort() > 0 || port == 0) {
             return; // off, or this JVM already serves its metrics (an earlier run in the same process)
         }
         try {

@@ -19,7 +19,9 @@ public record RunConfig(
         Eval eval,
         Cluster cluster,
         Trainers trainers,
-        JournalSettings journal) {
+        JournalSettings journal,
+        Waits waits,
+        Metrics metrics) {
 
     /**
      * The built-in model's shape, or the user's checkpoint {@code dir} and {@code tokenizer}; {@code chatTemplate}: render
@@ -78,6 +80,26 @@ public record RunConfig(
 
     public record JournalSettings(String kind, String url, String user, String password) {}
 
+    /**
+     * How long a shard job waits for its durable queue to store a shard, and a worker for the coordinator's answer
+     * before it sends a result again. Not part of a run's configuration fingerprint: a run may resume with others.
+     */
+    public record Waits(long queueStoreTimeoutMillis, long resultResendAfterMillis) {
+        public java.time.Duration queueStoreTimeout() {
+            return java.time.Duration.ofMillis(queueStoreTimeoutMillis);
+        }
+
+        public java.time.Duration resultResendAfter() {
+            return java.time.Duration.ofMillis(resultResendAfterMillis);
+        }
+    }
+
+    /**
+     * The node's Prometheus exporter ({@code port} 0: none, bound on {@code host}) and the {@code node} label of its
+     * metrics (empty: the host name). Not part of a run's configuration fingerprint.
+     */
+    public record Metrics(int port, String host, String node) {}
+
     /** Reads {@code root.dice}; every problem names the configuration key. */
     public static RunConfig from(Config root) {
         Config c = root.getConfig("dice");
@@ -108,7 +130,10 @@ public record RunConfig(
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
                             c.getBoolean("train.activation-checkpointing")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
-                            c.getString("journal.user"), c.getString("journal.password")));
+                            c.getString("journal.user"), c.getString("journal.password")),
+                    new Waits(c.getDuration("cluster.queue-store-timeout").toMillis(),
+                            c.getDuration("cluster.result-resend-after").toMillis()),
+                    new Metrics(c.getInt("metrics.port"), c.getString("metrics.host"), c.getString("metrics.node")));
             config.validate();
             return config;
         } catch (ConfigException e) {
@@ -172,6 +197,10 @@ public record RunConfig(
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
         require(trainers.weightFetchTimeoutMillis() > 0, "dice.cluster.weight-fetch-timeout", "> 0",
                 trainers.weightFetchTimeout());
+        require(waits.queueStoreTimeoutMillis() > 0, "dice.cluster.queue-store-timeout", "> 0",
+                waits.queueStoreTimeout());
+        require(waits.resultResendAfterMillis() > 0, "dice.cluster.result-resend-after", "> 0",
+                waits.resultResendAfter());
         require(journal.kind().equals("h2") || journal.kind().equals("postgres"), "dice.journal.kind",
                 "h2 or postgres", journal.kind());
     }

@@ -59,6 +59,11 @@ final class RunDirectory {
         node.remove("out");
         // N data-parallel trainers compute the same steps as one (up to float rounding): a run may resume with another count.
         node.remove("trainers");
+        // How long to wait and where metrics go change nothing a run computes.
+        node.remove("waits");
+        node.remove("metrics");
+        // Rows in flight do not change what a row samples.
+        ((ObjectNode) node.get("cluster")).remove("generatorMemory");
         ((ObjectNode) node.get("rounds")).remove("count");
         node.set("inputs", InputDigests.of(config));
         return node;

@@ -12,6 +12,8 @@ import dev.dice.proto.ScoredShard;
 import dev.dice.task.BuiltinTask;
 import dev.dice.task.Judge;
 import dev.dice.task.OfflinePair;
+import dev.dice.task.OwnPrompts;
+import dev.dice.task.Task;
 import dev.dice.work.Seeds;
 import dev.dice.work.Training;
 import java.nio.file.Path;
@@ -25,14 +27,14 @@ import java.util.Set;
 /**
  * The bookkeeping of a run, kept out of the state machine: the stages, which model each uses, what each job gets
  * ({@link RunPrompts}, cut into {@link Shards}), D_off ({@link OfflineData}), the files a stage writes
- * ({@link StageFiles}) and its row of the summary ({@link StageRows}). Built-in task and judge, or the user's own
- * prompts and offline pairs (then {@link #judge()} is null and evaluation reports lengths and reward statistics only).
+ * ({@link StageFiles}) and its row of the summary ({@link StageRows}). The prompts come from the run's {@link Task} and
+ * are judged by its {@link Evaluator}: the built-in task and its judge, or the user's own prompts and lengths alone.
  */
 final class RunPlan {
     private final RunConfig config;
     private final RunDirectory dir;
     private final BuiltinTask task;
-    private final Judge judge;
+    private final Evaluator evaluator;
     private final Path userModel;
     private final RunPrompts prompts;
     private final OfflineData offline;
@@ -48,12 +50,19 @@ final class RunPlan {
         this.userModel = config.model().dir().isEmpty() ? null : Path.of(config.model().dir());
         this.task = new BuiltinTask(config.seed());
         Optional<ChatFormat> chat = ChatFormat.of(config.model());
-        this.judge = config.data().prompts().isEmpty() ? new Judge() : null;
-        this.prompts = new RunPrompts(config, task, chat, seed("agreement"));
-        this.offline = new OfflineData(config, dir, task, judge == null ? new Judge() : judge, prompts, chat);
+        if (config.data().prompts().isEmpty()) {
+            this.prompts = new RunPrompts(config, task, task);
+            this.evaluator = new JudgedEvaluator(task, new Judge(), prompts, config.eval().agreementPrompts(),
+                    seed("agreement"));
+        } else {
+            Task own = new OwnPrompts(Datasets.readPrompts(Path.of(config.data().prompts()), chat), config.eval().prompts());
+            this.prompts = new RunPrompts(config, own, task);
+            this.evaluator = new LengthEvaluator();
+        }
+        this.offline = new OfflineData(config, dir, task, new Judge(), prompts, chat);
         this.shards = new Shards(config.cluster(), version -> modelDir((int) version));
         this.files = new StageFiles(dir);
-        this.rows = new StageRows(config, judge, prompts);
+        this.rows = new StageRows(config, evaluator);
         this.baseline = files.readBaseline();
     }
 
@@ -65,8 +74,9 @@ final class RunPlan {
         return dir;
     }
 
-    Judge judge() {
-        return judge;
+    /** Whether each stage after π0 checks its implicit reward against the judge on held-out candidates. */
+    boolean checksAgreement() {
+        return evaluator.checksAgreement();
     }
 
     Path userModel() {
@@ -152,7 +162,7 @@ final class RunPlan {
 
     /** Held-out candidates (several per eval prompt) for the implicit reward's agreement with the judge. */
     List<GeneratedShard> agreementShards(Job job, long version) {
-        return shards.candidates(job, prompts.agreement(), prompts.agreementCandidates(), version);
+        return shards.candidates(job, evaluator.agreementPrompts(), evaluator.agreementCandidates(), version);
     }
 
     // ---- a round's files and pairs ---------------------------------------------------------------------------
@@ -224,7 +234,7 @@ final class RunPlan {
     /** The stage's row of the summary; writes its responses to {@code <run>/<stage>/eval.jsonl}. */
     StageResult stageResult(String name, List<Response> responses, List<ScoredShard> agreementScores,
             List<Training.Step> log, RoundFacts facts, long started) {
-        files.writeEval(name, responses, StageFiles.quality(judge, prompts));
+        files.writeEval(name, responses, evaluator::quality);
         return rows.row(name, responses, baseline, agreementScores, log, facts, started);
     }
 }

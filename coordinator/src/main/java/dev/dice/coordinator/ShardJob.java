@@ -123,12 +123,10 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
         final Map<Integer, ScoredShard> scored = new TreeMap<>();
     }
 
-    /** How long the durable queue may take to store a shard before the job gives up. */
-    private static final Duration STORE_TIMEOUT = Duration.ofSeconds(60);
-
     private final ActorContext<Command> context;
     private final Spec spec;
     private final String runId;
+    private final Duration storeTimeout;
     private final ActorRef<Done> replyTo;
     private final Map<Integer, PromptShard> prompts = new LinkedHashMap<>();
     private final Map<Integer, GeneratedShard> toScore = new LinkedHashMap<>();
@@ -142,12 +140,13 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     private int stale;
     private int recovered;
 
-    private ShardJob(ActorContext<Command> context, Spec spec, String runId, ActorRef<Done> replyTo) {
-        super(PersistenceId.of("ShardJob", runId + "#" + key(spec)),
-                Journal.restarts());
+    private ShardJob(ActorContext<Command> context, Spec spec, String runId, Duration storeTimeout,
+            ActorRef<Done> replyTo) {
+        super(PersistenceId.of("ShardJob", runId + "#" + key(spec)), Journal.restarts());
         this.context = context;
         this.spec = spec;
         this.runId = runId;
+        this.storeTimeout = storeTimeout;
         this.replyTo = replyTo;
         // Every shard carries the job's name (results are routed by it) and the weights to fetch.
         spec.prompts().forEach(p -> {
@@ -171,8 +170,9 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
         return spec.models().isEmpty() ? spec.name() : spec.name() + "@" + spec.models();
     }
 
-    public static Behavior<Command> create(Spec spec, String runId, ActorRef<Done> replyTo) {
-        return Behaviors.setup(context -> new ShardJob(context, spec, runId, replyTo));
+    /** {@code storeTimeout}: how long the durable queue may take to store a shard before the job fails. */
+    public static Behavior<Command> create(Spec spec, String runId, Duration storeTimeout, ActorRef<Done> replyTo) {
+        return Behaviors.setup(context -> new ShardJob(context, spec, runId, storeTimeout, replyTo));
     }
 
     @Override
@@ -442,7 +442,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
             ActorRef<WorkPullingProducerController.MessageWithConfirmation<W>> to = demand.askNextTo();
             demand = null;
             storing = true;
-            context.ask(org.apache.pekko.Done.class, to, STORE_TIMEOUT,
+            context.ask(org.apache.pekko.Done.class, to, storeTimeout,
                     replyTo -> new WorkPullingProducerController.MessageWithConfirmation<>(message, replyTo),
                     (ok, failure) -> failure == null ? new Queued(scoring, shard) : new NotQueued(scoring, shard, failure));
         }

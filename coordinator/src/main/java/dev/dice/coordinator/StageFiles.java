@@ -8,7 +8,6 @@ import dev.dice.files.RoundFiles;
 import dev.dice.proto.Response;
 import dev.dice.proto.ScoredResponse;
 import dev.dice.proto.ScoredShard;
-import dev.dice.task.Judge;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -91,11 +90,5 @@ final class StageFiles {
 
     private Path baselineFile() {
         return dir.stage("sft").resolve("baseline.jsonl");
-    }
-
-    /** The judge's true quality of an eval response, for eval.jsonl; null without a judge. */
-    static Function<Response, Double> quality(Judge judge, RunPrompts prompts) {
-        return r -> judge != null && prompts.handedOut(r.getPromptId())
-                ? judge.quality(prompts.byId(r.getPromptId()), r.getText(), r.getEndedOnEos()) : null;
     }
 }

@@ -46,6 +46,21 @@ class RunConfigTest {
         refused(Map.of("dice.rounds.alpha", "-1"), "dice.rounds.alpha");
         refused(Map.of("dice.journal.kind", "mongo"), "dice.journal.kind");
         refused(Map.of("dice.rounds.k", "eight"), "rounds.k");
+        refused(Map.of("dice.cluster.queue-store-timeout", "0s"), "dice.cluster.queue-store-timeout");
+        refused(Map.of("dice.cluster.result-resend-after", "0s"), "dice.cluster.result-resend-after");
+    }
+
+    @Test
+    void eachWaitAndTheMetricsNodeNameAreTheirOwnKeys() {
+        RunConfig defaults = with(Map.of());
+        assertEquals(java.time.Duration.ofSeconds(60), defaults.waits().queueStoreTimeout());
+        assertEquals(java.time.Duration.ofSeconds(5), defaults.waits().resultResendAfter());
+        assertEquals("", defaults.metrics().node());
+        RunConfig set = with(Map.of("dice.cluster.queue-store-timeout", "90s", "dice.cluster.result-resend-after",
+                "2s", "dice.metrics.node", "gen-7"));
+        assertEquals(java.time.Duration.ofSeconds(90), set.waits().queueStoreTimeout());
+        assertEquals(java.time.Duration.ofSeconds(2), set.waits().resultResendAfter());
+        assertEquals("gen-7", set.metrics().node());
     }
 
     @Test

@@ -56,6 +56,9 @@ class ShardJobTest {
     static Path model;
     /** Stands in for the coordinator: routes every worker's result to the job the test runs. */
     static final AtomicReference<ActorRef<ShardJob.Command>> running = new AtomicReference<>();
+    /** dice.cluster.queue-store-timeout and result-resend-after as reference.conf sets them. */
+    private static final Duration STORE_TIMEOUT = Duration.ofSeconds(60);
+    private static final Duration RESEND_AFTER = Duration.ofSeconds(5);
 
     @BeforeAll
     static void start() {
@@ -87,7 +90,7 @@ class ShardJobTest {
 
     private static Behavior<dev.dice.actors.ShardWorker.Command> generator() {
         return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(64),
-                null, Duration.ofSeconds(30));
+                null, Duration.ofSeconds(30), RESEND_AFTER);
     }
 
     private static List<PromptShard> shards(int n, long version) {
@@ -102,7 +105,7 @@ class ShardJobTest {
 
     private static ShardJob.Done run(ShardJob.Spec spec) {
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
-        running.set(kit.spawn(ShardJob.create(spec, "run-" + spec.name(), done.getRef())));
+        running.set(kit.spawn(ShardJob.create(spec, "run-" + spec.name(), STORE_TIMEOUT, done.getRef())));
         return done.receiveMessage(Duration.ofSeconds(60));
     }
 
@@ -120,7 +123,7 @@ class ShardJobTest {
         }));
         ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
         ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
-                new Scoring(64), null, Duration.ofSeconds(30)));
+                new Scoring(64), null, Duration.ofSeconds(30), RESEND_AFTER));
         ShardJob.Done result = run(ShardJob.Spec.generateAndScore("dies", 0, shards(6, 0),
                 new ShardJob.ScoringModels(model, -1, model)));
         assertEquals(6, result.generated().size());
@@ -142,7 +145,7 @@ class ShardJobTest {
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
         List<PromptShard> shards = shards(2, 4);
         ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(ShardJob.Spec.generate("versions", 4, shards),
-                "run-versions", done.getRef()));
+                "run-versions", STORE_TIMEOUT, done.getRef()));
         job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 3), "old", acks.getRef())));
         assertEquals(Coordination.Outcome.STALE, acks.receiveMessage().outcome());
         job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 4), "w", acks.getRef())));
@@ -160,7 +163,7 @@ class ShardJobTest {
         TestProbe<ShardJob.Done> first = kit.createTestProbe();
         List<PromptShard> shards = shards(3, 0);
         ShardJob.Spec spec = ShardJob.Spec.generate("resume", 0, shards);
-        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(spec, "run-resume", first.getRef()));
+        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(spec, "run-resume", STORE_TIMEOUT, first.getRef()));
         job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(1), 0), "w", acks.getRef())));
         assertEquals(Coordination.Outcome.STORED, acks.receiveMessage().outcome());
         kit.stop(job); // the coordinator's node is gone

@@ -60,6 +60,9 @@ class WeightSyncTest {
     private static final LlamaConfig TINY = new LlamaConfig(259, 32, 64, 1, 2, 2, 48, 1e-5, 10000.0, true, 256, 257);
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final ByteTokenizer BYTES = new ByteTokenizer();
+    /** dice.cluster.queue-store-timeout and result-resend-after as reference.conf sets them. */
+    private static final Duration STORE_TIMEOUT = Duration.ofSeconds(60);
+    private static final Duration RESEND_AFTER = Duration.ofSeconds(5);
 
     static ActorTestKit kit;
     static NDManager root;
@@ -161,17 +164,17 @@ class WeightSyncTest {
 
     private static ShardJob.Done run(ShardJob.Spec spec) {
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
-        running.set(kit.spawn(ShardJob.create(spec, "sync-test", done.getRef())));
+        running.set(kit.spawn(ShardJob.create(spec, "sync-test", STORE_TIMEOUT, done.getRef())));
         return done.receiveMessage(WAIT);
     }
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> generator(PolicyRef current) {
         return GenerationActor.create(root, BYTES, new ShardGeneration(16), current,
-                Duration.ofSeconds(5));
+                Duration.ofSeconds(5), RESEND_AFTER);
     }
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> scorer(ScoringActor.Models current) {
-        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5));
+        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5), RESEND_AFTER);
     }
 
     private static PromptShard promptShard(long version) {

@@ -29,8 +29,8 @@ import java.util.TreeSet;
  * metrics, exposed over HTTP on 127.0.0.1 (by default) when a port is given, and written to a file in the text
  * exposition format at the end of a run.
  *
- * <p>Every DICE metric carries the constant labels {@code node} (this JVM: system property {@code dice.node}, else
- * the host name) and {@code role} (the cluster role whose work it measures: coordinator, generator, scorer, shaper,
+ * <p>Every DICE metric carries the constant labels {@code node} (this JVM: {@code dice.metrics.node}, named by
+ * {@link #name(String)} before first use, else the host name) and {@code role} (the cluster role whose work it measures: coordinator, generator, scorer, shaper,
  * replay, trainer); the Grafana dashboard filters on both. Names follow the Prometheus conventions: base units,
  * counters end in {@code _total}, durations in {@code _seconds}, sizes in {@code _bytes}; lengths are counted in
  * tokens (bytes for the built-in model) and say so in the name.
@@ -173,13 +173,32 @@ public final class DiceMetrics {
         JvmMetrics.builder().constLabels(Labels.of("node", node)).register(registry);
     }
 
-    /** The node's metrics (created on first use; node name from {@code -Ddice.node}, else the host name). */
+    /**
+     * Names this JVM's metrics before their first use: every metric's {@code node} label is {@code node}, or the host
+     * name when blank. One registry per process, so its labels are fixed once created: a JVM that already holds metrics
+     * under another name refuses the new one.
+     */
+    public static DiceMetrics name(String node) {
+        String wanted = node == null || node.isBlank() ? hostName() : node;
+        synchronized (LOCK) {
+            if (instance == null) {
+                instance = new DiceMetrics(wanted);
+            } else if (!instance.node.equals(wanted)) {
+                throw new IllegalStateException("dice.metrics.node: this JVM's metrics are labelled node=\""
+                        + instance.node + "\" already; one process holds one registry, so it cannot become \"" + wanted
+                        + "\"");
+            }
+            return instance;
+        }
+    }
+
+    /** The node's metrics (created on first use, labelled with the host name unless {@link #name} came first). */
     public static DiceMetrics get() {
         DiceMetrics m = instance;
         if (m == null) {
             synchronized (LOCK) {
                 if (instance == null) {
-                    instance = new DiceMetrics(defaultNode());
+                    instance = new DiceMetrics(hostName());
                 }
                 m = instance;
             }
@@ -319,11 +338,7 @@ public final class DiceMetrics {
                 .labelNames(labels).register(registry);
     }
 
-    private static String defaultNode() {
-        String configured = System.getProperty("dice.node");
-        if (configured != null && !configured.isBlank()) {
-            return configured;
-        }
+    private static String hostName() {
         try {
             return InetAddress.getLocalHost().getHostName();
         } catch (IOException e) {

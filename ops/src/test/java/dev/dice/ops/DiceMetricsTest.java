@@ -29,6 +29,18 @@ class DiceMetricsTest {
     private static final Pattern METRIC = Pattern.compile("([a-zA-Z_:][a-zA-Z0-9_:]*)\\s*[{,)\\[]");
 
     @Test
+    void aJvmsMetricsKeepTheNodeNameTheyWereCreatedWith() throws Exception {
+        DiceMetrics metrics = DiceMetrics.get();
+        assertEquals(metrics, DiceMetrics.name(metrics.node()));
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> DiceMetrics.name(metrics.node() + "-other"));
+        assertTrue(e.getMessage().contains("dice.metrics.node"), e.getMessage());
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        metrics.writeText(out);
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("node=\"" + metrics.node() + "\""));
+    }
+
+    @Test
     void namesFollowPrometheusConventions() {
         Set<String> names = DiceMetrics.get().registeredNames();
         for (String name : names) {

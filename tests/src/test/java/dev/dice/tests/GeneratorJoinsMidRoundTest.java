@@ -61,7 +61,7 @@ class GeneratorJoinsMidRoundTest {
             CompletableFuture<ShardJob.Done> done = new CompletableFuture<>();
             ActorSystem<ShardJob.Done> coordinator = ActorSystem.create(Behaviors.setup(context -> {
                 ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(ShardJob.Spec.generate("round1", 1,
-                        shards(model)), "join-test", context.getSelf()), "job");
+                        shards(model)), "join-test", Duration.ofSeconds(60), context.getSelf()), "job");
                 // The coordinator's part in the result path: results go to the job; the test notes who sent them.
                 ActorRef<Coordination.Command> router = context.spawn(Behaviors.receive(Coordination.Command.class)
                         .onMessage(Coordination.Result.class, r -> {
@@ -105,7 +105,7 @@ class GeneratorJoinsMidRoundTest {
     private static Behavior<Void> generator(NDManager device) {
         return Behaviors.setup(context -> {
             context.spawn(GenerationActor.create(device, new ByteTokenizer(),
-                    new ShardGeneration(64), null, Duration.ofSeconds(30)),
+                    new ShardGeneration(64), null, Duration.ofSeconds(30), Duration.ofSeconds(5)),
                     "generator-0");
             return Behaviors.empty();
         });

@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
  * <p>Everything is a function of the seed (and, for responses, of the caller's random stream), so a run can be
  * repeated exactly.
  */
-public final class BuiltinTask {
+public final class BuiltinTask implements Task {
 
     /** The model's context: BOS + prompt + separator + response + EOS must fit in it. */
     public static final int CONTEXT_BYTES = 64;
@@ -52,6 +52,18 @@ public final class BuiltinTask {
 
     public long seed() {
         return seed;
+    }
+
+    /** The first {@code n} prompts of the "eval" split. */
+    @Override
+    public List<Prompt> eval(int n) {
+        return prompts("eval", n);
+    }
+
+    /** The first {@code n} prompts of split "round{@code t}". */
+    @Override
+    public List<Prompt> round(int t, int n) {
+        return prompts("round" + t, n);
     }
 
     public static List<Family> families() {

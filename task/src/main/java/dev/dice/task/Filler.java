@@ -61,14 +61,7 @@ final class Filler {
     static String verbose(String core, int maxLength, SplittableRandom rng) {
         List<String> prefixes = randomSubset(PREFIXES, 2, rng);
         List<String> suffixes = randomSubset(SUFFIXES, 2, rng);
-        String response = join(prefixes, core, suffixes);
-        // Drop pieces at random until the response fits the context window.
-        while (response.length() > maxLength && !(prefixes.isEmpty() && suffixes.isEmpty())) {
-            boolean dropPrefix = suffixes.isEmpty() || (!prefixes.isEmpty() && rng.nextBoolean());
-            (dropPrefix ? prefixes : suffixes).remove(0);
-            response = join(prefixes, core, suffixes);
-        }
-        return response;
+        return fit(prefixes, core, suffixes, maxLength, rng);
     }
 
     /**
@@ -79,6 +72,12 @@ final class Filler {
     static String full(String core, int maxLength, SplittableRandom rng) {
         List<String> prefixes = new ArrayList<>(List.of(pick(PLAIN_PREFIXES, rng)));
         List<String> suffixes = new ArrayList<>(List.of(pick(PLAIN_SUFFIXES, rng)));
+        return fit(prefixes, core, suffixes, maxLength, rng);
+    }
+
+    /** The wrapping, with pieces dropped at random until it fits in {@code maxLength} characters. */
+    private static String fit(List<String> prefixes, String core, List<String> suffixes, int maxLength,
+            SplittableRandom rng) {
         String response = join(prefixes, core, suffixes);
         while (response.length() > maxLength && !(prefixes.isEmpty() && suffixes.isEmpty())) {
             boolean dropPrefix = suffixes.isEmpty() || (!prefixes.isEmpty() && rng.nextBoolean());

@@ -11,35 +11,25 @@ import java.util.SplittableRandom;
 public enum Family {
 
     /** {@code upper: red cat} → {@code RED CAT}. */
-    UPPER("upper", "upper: red cat", "RED CAT", Chars.UPPER) {
+    UPPER("upper", "upper: red cat", "RED CAT", Chars.UPPER, "upper: ") {
         @Override
         Draw draw(SplittableRandom rng) {
             String phrase = Words.phrase(rng);
             return new Draw("upper: " + phrase, phrase.toUpperCase(Locale.ROOT));
         }
-
-        @Override
-        String copyInput(String text) {
-            return after(text, "upper: ");
-        }
     },
 
     /** {@code reverse: red cat} → {@code tac der} (the whole string, characters in reverse). */
-    REVERSE("reverse", "reverse: red cat", "tac der", Chars.LOWER) {
+    REVERSE("reverse", "reverse: red cat", "tac der", Chars.LOWER, "reverse: ") {
         @Override
         Draw draw(SplittableRandom rng) {
             String phrase = Words.phrase(rng);
             return new Draw("reverse: " + phrase, new StringBuilder(phrase).reverse().toString());
         }
-
-        @Override
-        String copyInput(String text) {
-            return after(text, "reverse: ");
-        }
     },
 
     /** {@code repeat ab 3} → {@code ababab}; 2–3 random letters, 2–4 times. */
-    REPEAT("repeat", "repeat ab 3", "ababab", Chars.LOWER) {
+    REPEAT("repeat", "repeat ab 3", "ababab", Chars.LOWER, null) {
         @Override
         Draw draw(SplittableRandom rng) {
             StringBuilder unit = new StringBuilder();
@@ -58,7 +48,7 @@ public enum Family {
     },
 
     /** {@code count a in big cat} → {@code 1}; the letter occurs in the phrase 3 times in 4. */
-    COUNT("count", "count a in big cat", "1", Chars.DIGITS) {
+    COUNT("count", "count a in big cat", "1", Chars.DIGITS, " in ") {
         @Override
         Draw draw(SplittableRandom rng) {
             String phrase = Words.phrase(rng);
@@ -76,30 +66,20 @@ public enum Family {
             long count = phrase.chars().filter(x -> x == c).count();
             return new Draw("count " + letter + " in " + phrase, Long.toString(count));
         }
-
-        @Override
-        String copyInput(String text) {
-            return after(text, " in ");
-        }
     },
 
     /** {@code add: 23+58} → {@code 81}; two two-digit numbers. */
-    ADD("add", "add: 23+58", "81", Chars.DIGITS) {
+    ADD("add", "add: 23+58", "81", Chars.DIGITS, "add: ") {
         @Override
         Draw draw(SplittableRandom rng) {
             int a = 10 + rng.nextInt(90);
             int b = 10 + rng.nextInt(90);
             return new Draw("add: " + a + "+" + b, Integer.toString(a + b));
         }
-
-        @Override
-        String copyInput(String text) {
-            return after(text, "add: ");
-        }
     },
 
     /** {@code sort: 3 1 2} → {@code 1 2 3}; 3–5 digits, ascending. */
-    SORT("sort", "sort: 3 1 2", "1 2 3", Chars.DIGITS) {
+    SORT("sort", "sort: 3 1 2", "1 2 3", Chars.DIGITS, "sort: ") {
         @Override
         Draw draw(SplittableRandom rng) {
             int[] digits = new int[3 + rng.nextInt(3)];
@@ -109,11 +89,6 @@ public enum Family {
             String text = "sort: " + spaced(digits);
             Arrays.sort(digits);
             return new Draw(text, spaced(digits));
-        }
-
-        @Override
-        String copyInput(String text) {
-            return after(text, "sort: ");
         }
     };
 
@@ -125,12 +100,15 @@ public enum Family {
     private final String example;
     private final String exampleAnswer;
     private final String alphabet;
+    /** What precedes the input in an instruction, e.g. {@code "upper: "}; null when the input is not its tail. */
+    private final String inputMarker;
 
-    Family(String label, String example, String exampleAnswer, String alphabet) {
+    Family(String label, String example, String exampleAnswer, String alphabet, String inputMarker) {
         this.label = label;
         this.example = example;
         this.exampleAnswer = exampleAnswer;
         this.alphabet = alphabet;
+        this.inputMarker = inputMarker;
     }
 
     /** The label stored in {@link Prompt#family()}. */
@@ -156,7 +134,9 @@ public enum Family {
     abstract Draw draw(SplittableRandom rng);
 
     /** The systematic wrong strategy: answer with the input unchanged, e.g. {@code red cat} for upper. */
-    abstract String copyInput(String text);
+    String copyInput(String text) {
+        return text.substring(text.indexOf(inputMarker) + inputMarker.length());
+    }
 
     public static Family of(String label) {
         for (Family family : values()) {
@@ -177,10 +157,6 @@ public enum Family {
         static final String LOWER = "abcdefghijklmnopqrstuvwxyz";
         static final String UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
         static final String DIGITS = "0123456789";
-    }
-
-    private static String after(String text, String marker) {
-        return text.substring(text.indexOf(marker) + marker.length());
     }
 
     private static String spaced(int[] digits) {
