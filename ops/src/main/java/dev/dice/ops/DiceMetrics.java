@@ -61,6 +61,8 @@ public final class DiceMetrics {
     public final Gauge evalQuality;
     public final Gauge evalMeanLength;
     public final Info nodeRole;
+    /** Nodes refused when they tried to join: of another run or another DICE version. */
+    public final Counter nodesRefused;
 
     // ---- work distribution (coordinator, generator, scorer) ----
     public final Counter promptsDispatched;
@@ -124,6 +126,10 @@ public final class DiceMetrics {
         for (String r : ROLES) {
             nodeRole.addLabelValues(node, r);
         }
+        // Any member may answer a join, whatever its roles: the count is the node's, not a role's.
+        nodesRefused = Counter.builder().name("dice_nodes_refused_total").help("Nodes this node refused when they tried"
+                + " to join its cluster: another run (dice.run-id) or another DICE version (dice.version)")
+                .constLabels(Labels.of("node", node)).register(registry);
 
         promptsDispatched = counter(c, "dice_prompts_dispatched_total", "Prompts handed to generators", "job");
         promptsCompleted = counter(c, "dice_prompts_completed_total", "Prompts whose K responses came back", "job");
