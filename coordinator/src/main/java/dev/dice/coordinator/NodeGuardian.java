@@ -116,7 +116,8 @@ final class NodeGuardian {
         RunDirectory.CurrentModels current = setup.dir().currentModels();
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
-            ShardGeneration generation = new ShardGeneration(config.cluster().batchRows());
+            ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),
+                    config.cluster().generatorMemory());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
                         current.generation(), config.trainers().weightFetchTimeout(),
