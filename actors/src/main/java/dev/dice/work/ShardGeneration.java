@@ -1,6 +1,8 @@
 package dev.dice.work;
 
+import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Generator;
+import dev.dice.gpu.MemoryPlan;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
 import dev.dice.proto.PromptShard;
@@ -16,10 +18,17 @@ import java.util.List;
  */
 public final class ShardGeneration {
     private final int batchRows;
+    private final long memoryBytes;
 
-    /** {@code batchRows}: rows decoded at once. */
+    /** {@code batchRows}: rows in flight (a finished row's slot takes the next row of the shard at once). */
     public ShardGeneration(int batchRows) {
+        this(batchRows, 0);
+    }
+
+    /** {@code memoryBytes} > 0: as many rows in flight as that memory holds for the shard's prompts and limit. */
+    public ShardGeneration(int batchRows, long memoryBytes) {
         this.batchRows = batchRows;
+        this.memoryBytes = memoryBytes;
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
@@ -40,28 +49,37 @@ public final class ShardGeneration {
         }
         GeneratedShard.Builder out = GeneratedShard.newBuilder().setJob(shard.getJob()).setShard(shard.getShard())
                 .setPolicyVersion(policy.version()).addAllPrompts(shard.getPromptsList());
-        // Whole groups of a prompt's K rows per batch, so the generator prefills each prompt once for its K samples.
-        int batch = Math.max(k, batchRows - batchRows % k);
-        for (int from = 0; from < rows.size(); from += batch) {
-            int to = Math.min(rows.size(), from + batch);
-            long[] seeds = new long[to - from];
-            for (int i = from; i < to; i++) {
-                Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
-                seeds[i - from] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
-            }
-            List<Generator.Sample> samples = generator.generate(rows.subList(from, to), params, seeds);
-            for (int i = from; i < to; i++) {
-                Generator.Sample sample = samples.get(i - from);
-                String visible = policy.tokenizer().decode(sample.tokens());
-                out.addResponses(Response.newBuilder()
-                        .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
-                        .setSample((int) ids.get(i)[1])
-                        .setText(policy.responseText(visible, sample.stopToken()))
-                        .setTokens(sample.tokens().length)
-                        .setEndedOnEos(sample.endedOnEos())
-                        .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
-            }
+        long[] seeds = new long[rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            Prompt prompt = shard.getPrompts((int) ids.get(i)[0]);
+            seeds[i] = Seeds.of(shard.getSeed(), prompt.getId(), (int) ids.get(i)[1]);
+        }
+        List<Generator.Sample> samples = generator.generate(rows, params, seeds, batching(policy, rows, params));
+        for (int i = 0; i < rows.size(); i++) {
+            Generator.Sample sample = samples.get(i);
+            String visible = policy.tokenizer().decode(sample.tokens());
+            out.addResponses(Response.newBuilder()
+                    .setPromptId(shard.getPrompts((int) ids.get(i)[0]).getId())
+                    .setSample((int) ids.get(i)[1])
+                    .setText(policy.responseText(visible, sample.stopToken()))
+                    .setTokens(sample.tokens().length)
+                    .setEndedOnEos(sample.endedOnEos())
+                    .setValid(sample.endedOnEos() && visible.strip().length() >= minChars));
         }
         return out.build();
+    }
+
+    private Generator.Batching batching(Policy policy, List<int[]> rows, Generator.Params params) {
+        int inFlight = batchRows;
+        if (memoryBytes > 0) {
+            int longest = rows.stream().mapToInt(r -> r.length).max().orElse(1);
+            inFlight = MemoryPlan.generatorRowsIn(policy.model().config(), memoryBytes, longest, params.maxNewTokens());
+            if (inFlight == 0) {
+                throw new BadInputException("dice.cluster.generator-memory: " + memoryBytes + " bytes hold not even one"
+                        + " row of this model (prompt " + longest + " + " + params.maxNewTokens() + " tokens); see"
+                        + " ./dice plan");
+            }
+        }
+        return new Generator.Batching(inFlight, Generator.Batching.DEFAULT_PREFILL_TOKENS);
     }
 }

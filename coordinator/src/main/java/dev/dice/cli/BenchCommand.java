@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
+import dev.dice.bench.GenerateBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
@@ -18,11 +19,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|round|alpha|replay|allreduce}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, round, alpha, replay, allreduce")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce")
     String what;
 
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
@@ -45,9 +46,15 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
     String peer;
 
-    @Option(names = "--model", description = "runtime: time this Hugging Face checkpoint directory instead of the"
-            + " built-in model's shapes.")
+    @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
+            + " of the built-in model's shapes.")
     Path model;
+
+    @Option(names = "--rows-in-flight", defaultValue = "32", description = "generate: rows decoded at once.")
+    int rowsInFlight;
+
+    @Option(names = "--max-new-tokens", defaultValue = "64", description = "generate: the token limit of a row.")
+    int maxNewTokens;
 
     @Option(names = "--peer-python", defaultValue = "/usr/bin/python3",
             description = "runtime: the Python that has torch, for --peer (default: ${DEFAULT-VALUE}).")
@@ -77,12 +84,18 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 result.put("threads", threads);
             }
+            case "generate" -> {
+                try (NDManager root = NDManager.newBaseManager()) {
+                    result = new GenerateBench(root, repeats).run(builtinModel(), model, 32, 4, rowsInFlight,
+                            maxNewTokens);
+                }
+            }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, round, alpha, replay, allreduce)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce)");
         }
         System.out.println(Json.write(result));
         return 0;

@@ -57,7 +57,8 @@ public record RunConfig(
 
     public record Eval(int prompts, double temperature, double topP, int agreementPrompts) {}
 
-    public record Cluster(int generators, int scorers, int shardSize, int batchRows) {}
+    /** {@code generatorMemory}: bytes a generator may fill, 0 for {@code batchRows} rows in flight. */
+    public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory) {}
 
     /**
      * Data-parallel DPO: {@code count} trainers in the run's ring, {@code perNode} of them offered by each cluster node
@@ -124,7 +125,7 @@ public record RunConfig(
                     new Eval(c.getInt("eval.prompts"), c.getDouble("eval.temperature"), c.getDouble("eval.top-p"),
                             c.getInt("eval.agreement-prompts")),
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
-                            c.getInt("cluster.batch-rows")),
+                            c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.node-trainers"),
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),

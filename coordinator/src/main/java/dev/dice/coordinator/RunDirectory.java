@@ -62,6 +62,8 @@ final class RunDirectory {
         // How long to wait and where metrics go change nothing a run computes.
         node.remove("waits");
         node.remove("metrics");
+        // Rows in flight do not change what a row samples.
+        ((ObjectNode) node.get("cluster")).remove("generatorMemory");
         ((ObjectNode) node.get("rounds")).remove("count");
         node.set("inputs", InputDigests.of(config));
         return node;
@@ -89,6 +91,21 @@ final class RunDirectory {
         } else if (!was.equals(now)) {
             out.add(path + ": " + was + " -> " + now);
         }
+    }
+
+    /**
+     * {@code path} as the run stores it (in shards, the journal and current-models.json): relative to the run
+     * directory when inside it, so a run that is moved or copied finds its checkpoints where it is now.
+     */
+    Path stored(Path path) {
+        Path absolute = path.toAbsolutePath().normalize();
+        Path here = root.toAbsolutePath().normalize();
+        return absolute.startsWith(here) ? here.relativize(absolute) : absolute;
+    }
+
+    /** A path the run stored ({@link #stored}), where it is now. */
+    Path resolve(Path stored) {
+        return root.resolve(stored);
     }
 
     Path stage(String name) {
@@ -129,13 +146,13 @@ final class RunDirectory {
      * disk (their files' sizes and modification times): equal on every node that shares the run directory, different
      * once a model is written again.
      */
-    static String stamp(ShardJob.Spec job) {
+    String stamp(ShardJob.Spec job) {
         List<Path> models = new ArrayList<>();
         if (!job.prompts().isEmpty()) {
-            models.add(Path.of(job.prompts().get(0).getPolicyDir()));
+            models.add(resolve(Path.of(job.prompts().get(0).getPolicyDir())));
         }
         if (job.scoring() != null) {
-            models.addAll(List.of(job.scoring().policyDir(), job.scoring().referenceDir()));
+            models.addAll(List.of(resolve(job.scoring().policyDir()), resolve(job.scoring().referenceDir())));
         }
         long hash = 17;
         for (Path model : models) {
@@ -176,7 +193,10 @@ final class RunDirectory {
         Checkpoint.writeJson(root.resolve(CURRENT_MODELS), json);
     }
 
-    /** What {@link #saveCurrentModels} saved last; parts (or all) null when not known yet. */
+    /**
+     * What {@link #saveCurrentModels} saved last, its checkpoints where they are now; parts (or all) null when not
+     * known yet.
+     */
     CurrentModels currentModels() {
         Path file = root.resolve(CURRENT_MODELS);
         if (!Files.exists(file)) {
@@ -192,8 +212,8 @@ final class RunDirectory {
         return Map.of("version", ref.version(), "dir", ref.dir().toString());
     }
 
-    private static PolicyRef ref(JsonNode node) {
-        return node == null ? null : new PolicyRef(node.get("version").asLong(), Path.of(node.get("dir").asText()));
+    private PolicyRef ref(JsonNode node) {
+        return node == null ? null : new PolicyRef(node.get("version").asLong(), resolve(Path.of(node.get("dir").asText())));
     }
 
     Path journal() {

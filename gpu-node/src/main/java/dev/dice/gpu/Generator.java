@@ -50,27 +50,76 @@ public final class Generator {
     }
 
     /**
-     * Samples one response per prompt with a KV cache: one prefill, then one position per step. When every distinct
-     * prompt comes the same number of times K (K samples per prompt), each is prefilled once and its keys and values
-     * serve its K rows; each row still draws from its own seed, so the samples are those of unshared rows.
+     * How a call schedules its rows: {@code rowsInFlight} rows decode at once (a finished row's slot takes the next
+     * row at once), and each step prefills at most {@code prefillTokens} prompt tokens (a long prompt is fed in chunks
+     * between the decoding steps of the rows in flight).
      */
+    public record Batching(int rowsInFlight, int prefillTokens) {
+        public static final int DEFAULT_PREFILL_TOKENS = 512;
+
+        public Batching {
+            if (rowsInFlight < 1 || prefillTokens < 1) {
+                throw new BadInputException("batching: need rows in flight >= 1 and prefill tokens >= 1; got "
+                        + rowsInFlight + ", " + prefillTokens);
+            }
+        }
+
+        /** Every row of the call in flight at once. */
+        public static Batching all(int rows) {
+            return new Batching(Math.max(1, rows), DEFAULT_PREFILL_TOKENS);
+        }
+    }
+
+    /** Samples one response per prompt, every row in flight at once: {@link #generate(List, Params, long[], Batching)}. */
     public List<Sample> generate(List<int[]> prompts, Params params, long[] seeds) {
+        return generate(prompts, params, seeds, Batching.all(prompts.size()));
+    }
+
+    /**
+     * Samples one response per prompt with a KV cache and continuous batching ({@link ContinuousBatch}): each distinct
+     * prompt is prefilled once for all the rows that continue it, and each row draws from its own seed, so a row's
+     * tokens are those it samples alone, whatever the batching.
+     */
+    public List<Sample> generate(List<int[]> prompts, Params params, long[] seeds, Batching batching) {
+        return generate(prompts, params, seeds, limits(prompts, params), batching);
+    }
+
+    /** The same, with each row's own token limit (at most {@code params.maxNewTokens()}): the benchmark's lengths. */
+    public List<Sample> generate(List<int[]> prompts, Params params, long[] seeds, int[] maxNewTokens,
+            Batching batching) {
+        return new ContinuousBatch(model, stopIds, padId, prompts, params, seeds, maxNewTokens, batching).run();
+    }
+
+    private static int[] limits(List<int[]> prompts, Params params) {
+        int[] limits = new int[prompts.size()];
+        Arrays.fill(limits, params.maxNewTokens());
+        return limits;
+    }
+
+    /**
+     * Static batching, the benchmark's baseline: the rows decode together until the last of them ends. When every
+     * distinct prompt comes the same number of times K, each is prefilled once and its keys and values serve its K
+     * rows.
+     */
+    public List<Sample> generateStatic(List<int[]> prompts, Params params, long[] seeds, int[] maxNewTokens) {
         int[][] copies = PromptCopies.of(prompts);
         if (copies == null) {
-            return run(prompts, params, seeds, true, 1);
+            return run(prompts, params, seeds, maxNewTokens, true, 1);
         }
         // Rows in the order repeating the cache gives: copy c of distinct prompt u at c·U + u.
         int distinct = copies.length;
         int k = copies[0].length;
         List<int[]> ordered = new ArrayList<>(prompts.size());
         long[] orderedSeeds = new long[prompts.size()];
+        int[] orderedLimits = new int[prompts.size()];
         for (int c = 0; c < k; c++) {
             for (int u = 0; u < distinct; u++) {
                 orderedSeeds[ordered.size()] = seeds[copies[u][c]];
+                orderedLimits[ordered.size()] = maxNewTokens[copies[u][c]];
                 ordered.add(prompts.get(copies[u][c]));
             }
         }
-        List<Sample> sampled = run(ordered, params, orderedSeeds, true, k);
+        List<Sample> sampled = run(ordered, params, orderedSeeds, orderedLimits, true, k);
         Sample[] out = new Sample[prompts.size()];
         for (int c = 0; c < k; c++) {
             for (int u = 0; u < distinct; u++) {
@@ -82,14 +131,15 @@ public final class Generator {
 
     /** The same sampling, recomputing the whole prefix every step (the benchmark's baseline). */
     public List<Sample> generateWithoutCache(List<int[]> prompts, Params params, long[] seeds) {
-        return run(prompts, params, seeds, false, 1);
+        return run(prompts, params, seeds, limits(prompts, params), false, 1);
     }
 
     /**
      * {@code shared} > 1: rows c·U + u hold copies of the U first rows' prompts, so only those U rows are prefilled and
      * the cache repeated.
      */
-    private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, boolean useCache, int shared) {
+    private List<Sample> run(List<int[]> prompts, Params params, long[] seeds, int[] limits, boolean useCache,
+            int shared) {
         Autograd.off();
         int rows = prompts.size();
         int context = model.config().context();
@@ -149,6 +199,7 @@ public final class Generator {
                             stop[b] = next;
                         } else {
                             out[b][produced[b]++] = next;
+                            done[b] = produced[b] == limits[b];
                         }
                     }
                     tokens[b * (promptLength + steps) + known] = next;
@@ -188,9 +239,9 @@ public final class Generator {
                 positions[b * t + j] = Math.max(0, from + j - pads[b]);
             }
         }
-        NDArray logits = model.forward(m.create(window, new Shape(rows, t)), m.create(positions, new Shape(rows, t)),
+        NDArray hidden = model.hidden(m.create(window, new Shape(rows, t)), m.create(positions, new Shape(rows, t)),
                 Masks.leftPadded(m, pads, t, to), cache);
-        return logits.get(":, -1, :");
+        return model.head(hidden.get(":, -1, :")); // the head only where the next token is read
     }
 
     /** One draw from softmax(logits / T), restricted to the smallest top set with mass ≥ topP. */

@@ -3,7 +3,10 @@ package dev.dice.gpu;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -47,6 +50,91 @@ public final class KvCache implements AutoCloseable {
             old[1].close();
             layers.set(i, now);
         }
+    }
+
+    /**
+     * Row {@code row}'s keys and values of columns {@code from..} (its own positions, without left padding), per
+     * layer as {key, value} of shape [1, G, columns − from, D]: what a continuous batch splices into a free slot.
+     */
+    NDArray[][] row(int row, int from) {
+        NDArray[][] out = new NDArray[layers.size()][];
+        NDIndex part = new NDIndex("{}:{}, :, {}:, :", row, row + 1, from);
+        for (int i = 0; i < layers.size(); i++) {
+            out[i] = new NDArray[] {layers.get(i)[0].get(part), layers.get(i)[1].get(part)};
+            NDScope.unregister(out[i]);
+        }
+        return out;
+    }
+
+    /** A cache of {@code rows} rows and {@code columns} zero columns, shaped like {@code like}'s layers. */
+    static KvCache zeros(NDManager manager, NDArray[][] like, int rows, int columns) {
+        KvCache cache = new KvCache();
+        for (NDArray[] kv : like) {
+            Shape s = kv[0].getShape();
+            NDArray[] now = {manager.zeros(new Shape(rows, s.get(1), columns, s.get(3)), kv[0].getDataType()),
+                    manager.zeros(new Shape(rows, s.get(1), columns, s.get(3)), kv[1].getDataType())};
+            NDScope.unregister(now);
+            cache.layers.add(now);
+        }
+        return cache;
+    }
+
+    /** Writes {@code part} (from {@link #row}) into row {@code row}, ending at the last column. */
+    void write(int row, NDArray[][] part) {
+        for (int i = 0; i < layers.size(); i++) {
+            long width = layers.get(i)[0].getShape().get(2);
+            long length = part[i][0].getShape().get(2);
+            NDIndex at = new NDIndex("{}:{}, :, {}:, :", row, row + 1, width - length);
+            layers.get(i)[0].set(at, part[i][0]);
+            layers.get(i)[1].set(at, part[i][1]);
+        }
+    }
+
+    /** Adds {@code n} zero columns before the first (a longer prompt then fits in any row). */
+    void prependColumns(int n) {
+        for (int i = 0; i < layers.size(); i++) {
+            NDArray[] old = layers.get(i);
+            Shape s = old[0].getShape();
+            Shape zeros = new Shape(s.get(0), s.get(1), n, s.get(3));
+            NDManager m = old[0].getManager();
+            NDArray[] now = {NDArrays.concat(new NDList(m.zeros(zeros, old[0].getDataType()), old[0]), 2),
+                    NDArrays.concat(new NDList(m.zeros(zeros, old[1].getDataType()), old[1]), 2)};
+            replace(i, now);
+        }
+    }
+
+    /** Drops the first {@code n} columns: no row attends to them any more. */
+    void dropColumns(int n) {
+        NDIndex rest = new NDIndex(":, :, {}:, :", n);
+        for (int i = 0; i < layers.size(); i++) {
+            NDArray[] old = layers.get(i);
+            replace(i, new NDArray[] {old[0].get(rest), old[1].get(rest)});
+        }
+    }
+
+    /** Keeps only the given rows, in the given order. */
+    void keepRows(int[] rows) {
+        for (int i = 0; i < layers.size(); i++) {
+            NDArray[] old = layers.get(i);
+            NDList ks = new NDList();
+            NDList vs = new NDList();
+            for (int r : rows) {
+                ks.add(old[0].get("{}:{}", r, r + 1));
+                vs.add(old[1].get("{}:{}", r, r + 1));
+            }
+            NDArray[] now = {NDArrays.concat(ks, 0), NDArrays.concat(vs, 0)};
+            ks.close();
+            vs.close();
+            replace(i, now);
+        }
+    }
+
+    private void replace(int layer, NDArray[] now) {
+        NDScope.unregister(now);
+        NDArray[] old = layers.get(layer);
+        old[0].close();
+        old[1].close();
+        layers.set(layer, now);
     }
 
     /** Number of positions held. */

@@ -61,7 +61,10 @@ public final class MemoryPlan {
     public record Trainer(long weights, long gradients, long gradientBuckets, long optimizer, long optimizerScratch,
             long activations, long logits, long backwardWorkingSet, long backwardPhase, long stepPhase, long peak) {}
 
-    /** One generator: weights, prefill (all positions of the prompts), decoding (KV cache at its longest). */
+    /**
+     * One generator: weights, the KV cache of its rows in flight at their longest, and the larger of a prefill (new
+     * prompts are prefilled while the other rows decode) and the last decoding step.
+     */
     public record Generator(long weights, long prefillActivations, long prefillLogits, long kvCache,
             long decodeWorkingSet, long peak) {}
 
@@ -117,19 +120,20 @@ public final class MemoryPlan {
         Trainer trainer = new Trainer(weights, grads, buckets, optimizer, scratch, acts, logits, backward,
                 backwardPhase, stepPhase, Math.max(backwardPhase, stepPhase));
 
-        // Generator: prefill runs the padded prompts through every layer and the head over every position.
+        // Generator: a prefill runs (at most) every row's padded prompt through every layer, the head only at the last
+        // position; it runs beside the cache of the rows in flight, whose slots its prompts will fill.
         long rows = s.generatorRows();
         long prompt = s.promptTokens();
         long total = prompt + s.newTokens();
         long prefillActs = FLOAT * ((long) c.numHiddenLayers() * layerFloats(c, rows, prompt, prompt)
                 + (long) c.hiddenSize() * rows * prompt + normFloats(c, rows * prompt));
-        long prefillLogits = FLOAT * rows * prompt * c.vocabSize();
+        long prefillLogits = FLOAT * rows * c.vocabSize();
         long kv = kvCacheBytes(c, rows, total);
         // The last decoding step: every layer's outputs for one new position attending over `total`, the cache's
         // concatenation (old and new copy of one layer's keys and values) and one row of logits.
         long decode = FLOAT * ((long) c.numHiddenLayers() * layerFloats(c, rows, 1, total) + 2L * rows * c.vocabSize())
                 + kvCacheBytes(c, rows, total) / c.numHiddenLayers();
-        long genPeak = weights + Math.max(prefillActs + prefillLogits, kv + decode);
+        long genPeak = weights + kv + Math.max(prefillActs + prefillLogits, decode);
         Generator generator = new Generator(weights, prefillActs, prefillLogits, kv, decode, genPeak);
 
         // Scorer: policy and reference, rows of prompt + response, head over the response positions.
@@ -215,6 +219,27 @@ public final class MemoryPlan {
             }
         }
         return null;
+    }
+
+    /**
+     * The most rows a generator may keep in flight in {@code bytes} (weights included) for prompts of
+     * {@code promptTokens} and responses of {@code newTokens}; 0 if not even one row fits.
+     */
+    public static int generatorRowsIn(LlamaConfig c, long bytes, int promptTokens, int newTokens) {
+        int sequence = promptTokens + Math.max(1, newTokens);
+        java.util.function.IntPredicate fits = rows -> of(c, new Settings(1, bytes, 0, false, sequence, sequence, rows,
+                promptTokens, newTokens, 1, GradBuckets.DEFAULT_BUCKET_BYTES)).generatorFits();
+        int low = 0; // fits (or 0)
+        int high = 1 << 20; // assumed not to fit: a million rows
+        while (high - low > 1) {
+            int mid = (low + high) >>> 1;
+            if (fits.test(mid)) {
+                low = mid;
+            } else {
+                high = mid;
+            }
+        }
+        return low;
     }
 
     /** The most generator rows (halving from the given number) whose generator fits; 0 if not even one. */

@@ -95,11 +95,22 @@ class MemoryPlanTest {
         MemoryPlan.Generator g = MemoryPlan.of(TINY, settings(1, 0, false)).generator();
         // layers · 2 · kv_heads · head_dim · rows · (prompt + new) · 4 bytes
         assertEquals(2 * 2 * 2 * 8 * 3 * 10 * 4, g.kvCache());
-        assertEquals(4L * 3 * 6 * 32, g.prefillLogits()); // the head runs over every prompt position
+        assertEquals(4L * 3 * 32, g.prefillLogits()); // the head runs only at each prompt's last position
         assertEquals(4 * (2 * MemoryPlan.layerFloats(TINY, 3, 6, 6) + 3 * 6 * 32 + 2 * 3 * 6 * 32 + 5 * 3 * 6),
                 g.prefillActivations());
-        assertEquals(g.weights() + Math.max(g.prefillActivations() + g.prefillLogits(), g.kvCache()
-                + g.decodeWorkingSet()), g.peak());
+        assertEquals(g.weights() + g.kvCache() + Math.max(g.prefillActivations() + g.prefillLogits(),
+                g.decodeWorkingSet()), g.peak());
+    }
+
+    @Test
+    void generatorRowsFollowFromMemory() {
+        long one = MemoryPlan.of(TINY, settings(1, 0, false).withGeneratorRows(1)).generator().peak();
+        assertEquals(0, MemoryPlan.generatorRowsIn(TINY, one - 1, 6, 4));
+        assertEquals(1, MemoryPlan.generatorRowsIn(TINY, one, 6, 4));
+        int rows = MemoryPlan.generatorRowsIn(TINY, 10 * one, 6, 4);
+        assertTrue(MemoryPlan.of(TINY, settings(1, 0, false).withGeneratorRows(rows)).generator().peak() <= 10 * one);
+        assertTrue(MemoryPlan.of(TINY, settings(1, 0, false).withGeneratorRows(rows + 1)).generator().peak() > 10 * one);
+        assertTrue(rows > 1);
     }
 
     @Test

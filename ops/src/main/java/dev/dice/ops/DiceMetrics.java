@@ -61,9 +61,13 @@ public final class DiceMetrics {
     public final Gauge evalQuality;
     public final Gauge evalMeanLength;
     public final Info nodeRole;
+    /** Nodes refused when they tried to join: of another run or another DICE version. */
+    public final Counter nodesRefused;
 
     // ---- work distribution (coordinator, generator, scorer) ----
     public final Counter promptsDispatched;
+    /** Shard results a shard job found in the journal when it started again (after a coordinator failover). */
+    public final Counter resultsRecovered;
     public final Counter promptsCompleted;
     /** Prompts whose shard was lost with a node and not re-served; stays 0 on a one-node runtime. */
     public final Counter promptsLost;
@@ -124,10 +128,16 @@ public final class DiceMetrics {
         for (String r : ROLES) {
             nodeRole.addLabelValues(node, r);
         }
+        // Any member may answer a join, whatever its roles: the count is the node's, not a role's.
+        nodesRefused = Counter.builder().name("dice_nodes_refused_total").help("Nodes this node refused when they tried"
+                + " to join its cluster: another run (dice.run-id) or another DICE version (dice.version)")
+                .constLabels(Labels.of("node", node)).register(registry);
 
         promptsDispatched = counter(c, "dice_prompts_dispatched_total", "Prompts handed to generators", "job");
         promptsCompleted = counter(c, "dice_prompts_completed_total", "Prompts whose K responses came back", "job");
         promptsLost = counter(c, "dice_prompts_lost_total", "Prompts lost with a node and not re-served (0 on one node)", "job");
+        resultsRecovered = counter(c, "dice_results_recovered_total", "Shard results a shard job found in the journal"
+                + " when it started again: persisted before a coordinator failover or a restart");
         shardsCompleted = counter(c, "dice_shards_completed_total", "Shards finished by a job (generated, or scored when the job scores)", "job");
         jobProgress = gauge(c, "dice_job_progress_ratio", "Share of the running job's shards that are finished", "job");
         generatedTokens = counter("generator", "dice_generated_tokens_total", "Response tokens sampled", "job");
