@@ -33,6 +33,7 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     private final ShardGeneration generation;
     private final PolicyRef current;
     private final Duration fetchTimeout;
+    private final Path runDir;
     private final WeightFetch fetch;
     private Policy policy;
     private Path policyDir;
@@ -40,13 +41,14 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
 
     private GenerationActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
             Tokenizer tokenizer, ShardGeneration generation, PolicyRef current, Duration fetchTimeout,
-            Duration resendAfter) {
+            Duration resendAfter, Path runDir) {
         super(context, timers, resendAfter);
         this.device = device;
         this.tokenizer = tokenizer;
         this.generation = generation;
         this.current = current;
         this.fetchTimeout = fetchTimeout;
+        this.runDir = runDir;
         this.fetch = new WeightFetch(context);
     }
 
@@ -54,12 +56,12 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
      * @param current      the run's current policy, loaded before the first shard is taken; null when none is known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
      * @param resendAfter  how long a result waits for the coordinator's answer before it is sent again
+     * @param runDir       the run directory on this node: a shard names the checkpoints inside it relative to it
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, ShardGeneration generation,
-            PolicyRef current, Duration fetchTimeout,
-            Duration resendAfter) {
+            PolicyRef current, Duration fetchTimeout, Duration resendAfter, Path runDir) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new GenerationActor(context, timers, device,
-                tokenizer, generation, current, fetchTimeout, resendAfter).start(KEY)));
+                tokenizer, generation, current, fetchTimeout, resendAfter, runDir).start(KEY)));
     }
 
     @Override
@@ -77,7 +79,7 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
 
     @Override
     protected Coordination.Result perform(PromptShard shard, String worker, ActorRef<Coordination.Ack> replyTo) {
-        hold(shard.getPolicyVersion(), Path.of(shard.getPolicyDir()),
+        hold(shard.getPolicyVersion(), runDir.resolve(shard.getPolicyDir()),
                 shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null);
         return new Coordination.Generated(generation.generate(policy, shard).toBuilder().setWeightsSha256(sha256).build(),
                 worker, replyTo);

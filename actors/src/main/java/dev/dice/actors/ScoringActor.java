@@ -36,6 +36,7 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     private final Scoring scoring;
     private final Models current;
     private final Duration fetchTimeout;
+    private final Path runDir;
     private final WeightFetch fetch;
     private Models held;
     private Policy policy;
@@ -43,14 +44,15 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     private String sha256;
 
     private ScoringActor(ActorContext<Command> context, TimerScheduler<Command> timers, NDManager device,
-            Tokenizer tokenizer, Scoring scoring, Models current, Duration fetchTimeout,
-            Duration resendAfter) {
+            Tokenizer tokenizer, Scoring scoring, Models current, Duration fetchTimeout, Duration resendAfter,
+            Path runDir) {
         super(context, timers, resendAfter);
         this.device = device;
         this.tokenizer = tokenizer;
         this.scoring = scoring;
         this.current = current;
         this.fetchTimeout = fetchTimeout;
+        this.runDir = runDir;
         this.fetch = new WeightFetch(context);
     }
 
@@ -58,12 +60,12 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
      * @param current      the run's current models, loaded before the first shard is taken; null when none are known
      * @param fetchTimeout longest wait for published weights before the checkpoint is read instead
      * @param resendAfter  how long a result waits for the coordinator's answer before it is sent again
+     * @param runDir       the run directory on this node: a request names the checkpoints inside it relative to it
      */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Scoring scoring, Models current,
-            Duration fetchTimeout,
-            Duration resendAfter) {
+            Duration fetchTimeout, Duration resendAfter, Path runDir) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers -> new ScoringActor(context, timers, device,
-                tokenizer, scoring, current, fetchTimeout, resendAfter).start(KEY)));
+                tokenizer, scoring, current, fetchTimeout, resendAfter, runDir).start(KEY)));
     }
 
     @Override
@@ -81,8 +83,8 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
 
     @Override
     protected Coordination.Result perform(ScoreRequest request, String worker, ActorRef<Coordination.Ack> replyTo) {
-        hold(new Models(new PolicyRef(request.getShard().getPolicyVersion(), Path.of(request.getPolicyDir())),
-                new PolicyRef(request.getReferenceVersion(), Path.of(request.getReferenceDir()))),
+        hold(new Models(new PolicyRef(request.getShard().getPolicyVersion(), runDir.resolve(request.getPolicyDir())),
+                new PolicyRef(request.getReferenceVersion(), runDir.resolve(request.getReferenceDir()))),
                 request.hasPolicyWeights() ? PublishedWeights.of(request.getPolicyWeights()) : null);
         return new Coordination.Scored(scoring.score(policy, reference, request.getShard()).toBuilder()
                 .setWeightsSha256(sha256).build(), worker, replyTo);

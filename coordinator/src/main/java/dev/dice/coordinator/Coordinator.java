@@ -369,7 +369,7 @@ public final class Coordinator {
     private Behavior<Coordination.Command> runJob(ShardJob.Spec plain,
             Function<ShardJob.Done, Behavior<Coordination.Command>> then) {
         ShardJob.Spec spec = plain.withModels(published != null && published.version() == plain.version() ? published : null,
-                RunDirectory.stamp(plain));
+                plan.dir().stamp(plain));
         current = current.after(spec);
         plan.dir().saveCurrentModels(current);
         ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId, plan.config().waits().queueStoreTimeout(),

@@ -67,8 +67,12 @@ public final class DiceRun {
             journal.createSchema();
         }
         // A node of another run is refused when it joins (RunCompatibility); unless given, the run is its directory.
-        String runId = root.getString("dice.run-id").isEmpty() ? dir.root().toAbsolutePath().normalize().toString()
-                : root.getString("dice.run-id");
+        String given = root.getString("dice.run-id");
+        String runId = given.isEmpty() ? dir.root().toAbsolutePath().normalize().toString() : given;
+        // The name the run's events carry in the journal. A journal inside the run directory holds one run, so the name
+        // need not say where the directory is, and a moved or copied run recovers its events; a shared database needs
+        // the run's identity.
+        String journalName = !given.isEmpty() || config.journal().kind().equals("postgres") ? runId : "run";
         Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
                 .withFallback(withModelThreads(root, config, roles));
         RunObserver.runStarted(dir.root(), config.metrics().host());
@@ -78,7 +82,7 @@ public final class DiceRun {
         CompletableFuture<Coordination.RunEnded> ended = new CompletableFuture<>();
         log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), RunPlan.stageNames(config));
         try (NDManager device = NDManager.newBaseManager(DeviceName.djl(root.getString("dice.device")))) {
-            NodeGuardian.Setup setup = new NodeGuardian.Setup(roles, alone, config, dir, runId, device, tokenizer);
+            NodeGuardian.Setup setup = new NodeGuardian.Setup(roles, alone, config, dir, journalName, device, tokenizer);
             ActorSystem<NodeGuardian.Command> system = ActorSystem.create(NodeGuardian.create(setup, ended), Nodes.SYSTEM,
                     pekko);
             // If the system dies first (a failing guardian), the run must end too, not wait forever.

@@ -65,8 +65,12 @@ final class InputFiles {
         tooLong.close("prompts too long");
     }
 
-    /** Checks the offline pairs: readable UTF-8 JSON lines, the fields, chosen differing from rejected. */
-    static void checkOfflinePairs(Path file, Optional<ChatFormat> chat, Problems problems) {
+    /**
+     * Checks the offline pairs: readable UTF-8 JSON lines, the fields, chosen differing from rejected, each response
+     * with its prompt within the context (a pair is scored and trained whole).
+     */
+    static void checkOfflinePairs(Path file, Optional<ChatFormat> chat, Tokenizer tokenizer, int context,
+            Problems problems) {
         if (!readable(file, "dice.data.offline-pairs (--offline-pairs)", problems)) {
             return;
         }
@@ -83,12 +87,24 @@ final class InputFiles {
         }
         List<String> lines = Jsonl.read(file, (node, where) -> where);
         Problems.Capped same = problems.capped(MAX_LINES);
+        Problems.Capped tooLong = problems.capped(MAX_LINES);
         for (int i = 0; i < pairs.size(); i++) {
-            if (pairs.get(i).chosen().equals(pairs.get(i).rejected())) {
+            OfflinePair pair = pairs.get(i);
+            if (pair.chosen().equals(pair.rejected())) {
                 same.add(lines.get(i) + ": 'chosen' and 'rejected' are the same response (a pair teaches nothing)");
+            }
+            int prompt = promptTokens(tokenizer, pair.prompt());
+            int chosen = prompt + responseTokens(tokenizer, pair.chosen());
+            int rejected = prompt + responseTokens(tokenizer, pair.rejected());
+            if (Math.max(chosen, rejected) > context) {
+                String side = chosen >= rejected ? "chosen" : "rejected";
+                tooLong.add(lines.get(i) + ": the prompt with its '" + side + "' response has " + Math.max(chosen,
+                        rejected) + " tokens; the model's context is " + context + " tokens (a pair is scored and"
+                        + " trained whole)");
             }
         }
         same.close("pairs with chosen == rejected");
+        tooLong.close("pairs too long");
     }
 
     /**
@@ -98,6 +114,18 @@ final class InputFiles {
     private static int promptTokens(Tokenizer tokenizer, String prompt) {
         return tokenizer.chatTemplate().isPresent() ? tokenizer.encode(prompt).length
                 : 1 + tokenizer.encode(prompt + "\n").length;
+    }
+
+    /**
+     * A response's length in tokens as scoring and training see it: its tokens and the end-of-turn token, which a chat
+     * response may already end with (as {@code Policy.responseTokens} frames it).
+     */
+    private static int responseTokens(Tokenizer tokenizer, String response) {
+        int[] ids = tokenizer.encode(response);
+        int last = ids.length == 0 ? -1 : ids[ids.length - 1];
+        boolean ended = tokenizer.chatTemplate().isPresent()
+                && (last == tokenizer.endOfTurnId() || last == tokenizer.eosId());
+        return ids.length + (ended ? 0 : 1);
     }
 
     /** An existing regular file of valid UTF-8; otherwise one line saying what it is instead. */

@@ -49,9 +49,12 @@ final class NodeGuardian {
 
     private record Ended(Coordination.RunEnded ended) implements Command {}
 
-    /** What a node needs: its roles, the run, the device its workers compute on. */
-    record Setup(Set<String> roles, boolean alone, RunConfig config, RunDirectory dir, String runId, NDManager device,
-            Tokenizer tokenizer) {}
+    /**
+     * What a node needs: its roles, the run, the name its events carry in the journal, the device its workers compute
+     * on.
+     */
+    record Setup(Set<String> roles, boolean alone, RunConfig config, RunDirectory dir, String journalName,
+            NDManager device, Tokenizer tokenizer) {}
 
     static Behavior<Command> create(Setup setup, CompletableFuture<Coordination.RunEnded> ended) {
         return Behaviors.setup(context -> {
@@ -117,15 +120,16 @@ final class NodeGuardian {
                     config.cluster().generatorMemory());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
-                        current.generation(), config.trainers().weightFetchTimeout(), config.waits().resultResendAfter()),
+                        current.generation(), config.trainers().weightFetchTimeout(),
+                        config.waits().resultResendAfter(), setup.dir().root()),
                         "generator-" + i, model));
             }
         }
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
-                        new Scoring(config.cluster().batchRows()), current.scoring(), config.trainers().weightFetchTimeout(),
-                        config.waits().resultResendAfter()),
+                        new Scoring(config.cluster().batchRows()), current.scoring(),
+                        config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
                         "scorer-" + i, model));
             }
         }
@@ -150,11 +154,11 @@ final class NodeGuardian {
         }
         ClusterSingleton singletons = ClusterSingleton.get(context.getSystem());
         ActorRef<ReplayBuffer.Command> replay = singletons.init(SingletonActor.of(
-                Behaviors.<ReplayBuffer.Command>setup(c -> over.get() ? Behaviors.empty() : ReplayBuffer.create(setup.runId())),
+                Behaviors.<ReplayBuffer.Command>setup(c -> over.get() ? Behaviors.empty() : ReplayBuffer.create(setup.journalName())),
                 "replay-buffer").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("replay")));
         if (setup.roles().contains("coordinator")) {
             singletons.init(SingletonActor.of(Behaviors.<RunLeader.Command>setup(c -> over.get() ? Behaviors.empty()
-                    : RunLeader.create(setup.config(), setup.dir(), setup.runId(), replay, context.getSelf())),
+                    : RunLeader.create(setup.config(), setup.dir(), setup.journalName(), replay, context.getSelf())),
                     "coordinator").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("coordinator")));
         }
     }

@@ -2,6 +2,7 @@ package dev.dice.coordinator;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
 import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.ByteTokenizer;
@@ -19,11 +20,12 @@ import java.sql.SQLException;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Stream;
+import org.h2.api.ErrorCode;
 
 /**
  * Everything a run needs, checked before any of it starts (and before {@code run-config.json} is written): the
- * configuration's keys and values, the device, the model, the input files, the output directory, the metrics port
- * and the journal. Problems of the input are reported together, one line each ({@link BadInputException}); a journal
+ * configuration's keys and values, the device, the model, the input files, the output directory, the checkpoints of a
+ * resumed run and the room for those to come, the metrics port and the journal. Problems of the input are reported together, one line each ({@link BadInputException}); a journal
  * that cannot be reached is a {@link RunFault}. What passes ends with the run directory's lock held.
  */
 final class Preflight {
@@ -57,6 +59,10 @@ final class Preflight {
             finishedStages(Path.of(config.out()), problems);
         }
         problems.throwIfAny();
+        if (roles.contains("coordinator")) {
+            RunCheckpoints.checkWritten(config);
+            RunCheckpoints.checkSpace(config);
+        }
         if (roles.contains("coordinator") || roles.contains("replay")) {
             journalReachable(config);
         }
@@ -114,6 +120,11 @@ final class Preflight {
             try {
                 LlamaConfig loaded = modelConfig(Path.of(model.dir()));
                 context = loaded.context();
+                try {
+                    Checkpoint.check(Path.of(model.dir()), loaded);
+                } catch (BadInputException e) {
+                    problems.add(e.getMessage());
+                }
                 HfTokenizer hf = HfTokenizer.load(Path.of(model.tokenizer()));
                 tokenizer = model.chatTemplate() ? hf : hf.withoutChatTemplate();
                 Tokenizer.checkFits(tokenizer, loaded, "dice.model.tokenizer (--tokenizer) " + model.tokenizer());
@@ -137,7 +148,7 @@ final class Preflight {
             InputFiles.checkPrompts(Path.of(config.data().prompts()), chat, tokenizer, context, problems);
         }
         if (!config.data().offlinePairs().isEmpty()) {
-            InputFiles.checkOfflinePairs(Path.of(config.data().offlinePairs()), chat, problems);
+            InputFiles.checkOfflinePairs(Path.of(config.data().offlinePairs()), chat, tokenizer, context, problems);
         }
     }
 
@@ -161,9 +172,13 @@ final class Preflight {
         return LlamaConfig.load(configJson);
     }
 
-    /** A PostgreSQL journal must answer now: a run must not train for minutes and then find no journal. */
+    /**
+     * A PostgreSQL journal must answer now: a run must not train for minutes and then find no journal. The H2 journal
+     * of a resumed run must open: a damaged file is named with what to delete.
+     */
     private static void journalReachable(RunConfig config) {
         if (!config.journal().kind().equals("postgres")) {
+            h2JournalOpens(Path.of(config.out()).resolve("journal"));
             return;
         }
         DriverManager.setLoginTimeout(10);
@@ -173,6 +188,23 @@ final class Preflight {
         } catch (SQLException e) {
             throw new RunFault("dice.journal.url: cannot reach the journal database " + config.journal().url() + ": "
                     + Faults.root(e).getMessage() + "; start the server or correct dice.journal (nothing was written)", e);
+        }
+    }
+
+    private static void h2JournalOpens(Path dir) {
+        Path file = dir.resolve("replay.mv.db");
+        if (!Files.exists(file)) {
+            return; // a new run: its journal is created when it starts
+        }
+        Journal journal = Journal.h2(dir);
+        try (Connection c = DriverManager.getConnection(journal.url() + ";IFEXISTS=TRUE", journal.user(),
+                journal.password())) {
+            c.isValid(10);
+        } catch (SQLException e) {
+            String cause = e.getErrorCode() == ErrorCode.FILE_CORRUPTED_1 ? "damaged"
+                    : "cannot be opened (" + e.getMessage() + ")";
+            throw new RunFault(file + ": the journal is " + cause + "; delete " + dir + " and run the same command"
+                    + " again (finished stages are kept; the stage in progress is computed anew)", e);
         }
     }
 

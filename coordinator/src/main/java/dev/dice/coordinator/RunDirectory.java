@@ -93,6 +93,21 @@ final class RunDirectory {
         }
     }
 
+    /**
+     * {@code path} as the run stores it (in shards, the journal and current-models.json): relative to the run
+     * directory when inside it, so a run that is moved or copied finds its checkpoints where it is now.
+     */
+    Path stored(Path path) {
+        Path absolute = path.toAbsolutePath().normalize();
+        Path here = root.toAbsolutePath().normalize();
+        return absolute.startsWith(here) ? here.relativize(absolute) : absolute;
+    }
+
+    /** A path the run stored ({@link #stored}), where it is now. */
+    Path resolve(Path stored) {
+        return root.resolve(stored);
+    }
+
     Path stage(String name) {
         return root.resolve(name);
     }
@@ -131,13 +146,13 @@ final class RunDirectory {
      * disk (their files' sizes and modification times): equal on every node that shares the run directory, different
      * once a model is written again.
      */
-    static String stamp(ShardJob.Spec job) {
+    String stamp(ShardJob.Spec job) {
         List<Path> models = new ArrayList<>();
         if (!job.prompts().isEmpty()) {
-            models.add(Path.of(job.prompts().get(0).getPolicyDir()));
+            models.add(resolve(Path.of(job.prompts().get(0).getPolicyDir())));
         }
         if (job.scoring() != null) {
-            models.addAll(List.of(job.scoring().policyDir(), job.scoring().referenceDir()));
+            models.addAll(List.of(resolve(job.scoring().policyDir()), resolve(job.scoring().referenceDir())));
         }
         long hash = 17;
         for (Path model : models) {
@@ -178,7 +193,10 @@ final class RunDirectory {
         Checkpoint.writeJson(root.resolve(CURRENT_MODELS), json);
     }
 
-    /** What {@link #saveCurrentModels} saved last; parts (or all) null when not known yet. */
+    /**
+     * What {@link #saveCurrentModels} saved last, its checkpoints where they are now; parts (or all) null when not
+     * known yet.
+     */
     CurrentModels currentModels() {
         Path file = root.resolve(CURRENT_MODELS);
         if (!Files.exists(file)) {
@@ -194,8 +212,8 @@ final class RunDirectory {
         return Map.of("version", ref.version(), "dir", ref.dir().toString());
     }
 
-    private static PolicyRef ref(JsonNode node) {
-        return node == null ? null : new PolicyRef(node.get("version").asLong(), Path.of(node.get("dir").asText()));
+    private PolicyRef ref(JsonNode node) {
+        return node == null ? null : new PolicyRef(node.get("version").asLong(), resolve(Path.of(node.get("dir").asText())));
     }
 
     Path journal() {

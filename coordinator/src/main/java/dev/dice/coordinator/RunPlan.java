@@ -60,7 +60,7 @@ final class RunPlan {
             this.evaluator = new LengthEvaluator();
         }
         this.offline = new OfflineData(config, dir, task, new Judge(), prompts, chat);
-        this.shards = new Shards(config.cluster(), version -> modelDir((int) version));
+        this.shards = new Shards(config.cluster(), version -> dir.stored(modelDir((int) version)));
         this.files = new StageFiles(dir);
         this.rows = new StageRows(config, evaluator);
         this.baseline = files.readBaseline();
@@ -104,9 +104,12 @@ final class RunPlan {
         return s == 0 && userModel != null ? userModel : dir.model(stages().get(s));
     }
 
-    /** Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference. */
+    /**
+     * Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference, named as
+     * the run stores them.
+     */
     ShardJob.ScoringModels scoring(int s) {
-        return new ShardJob.ScoringModels(modelDir(s).toAbsolutePath(), s - 1L, modelDir(Math.max(0, s - 1)).toAbsolutePath());
+        return new ShardJob.ScoringModels(dir.stored(modelDir(s)), s - 1L, dir.stored(modelDir(Math.max(0, s - 1))));
     }
 
     /** How a DPO stage's ring of trainers runs. */

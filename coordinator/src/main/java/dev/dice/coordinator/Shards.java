@@ -20,7 +20,7 @@ final class Shards {
     private final int batchRows;
     private final LongFunction<Path> modelDir;
 
-    /** {@code modelDir}: the checkpoint of a policy version, named in each prompt shard. */
+    /** {@code modelDir}: the checkpoint of a policy version as the run stores it, named in each prompt shard. */
     Shards(RunConfig.Cluster cluster, LongFunction<Path> modelDir) {
         this.shardSize = cluster.shardSize();
         this.batchRows = cluster.batchRows();
@@ -32,7 +32,7 @@ final class Shards {
         List<PromptShard> shards = new ArrayList<>();
         for (int from = 0; from < prompts.size(); from += shardSize) {
             PromptShard.Builder b = PromptShard.newBuilder().setJob(job.name()).setShard(shards.size())
-                    .setPolicyVersion(version).setPolicyDir(modelDir.apply(version).toAbsolutePath().toString())
+                    .setPolicyVersion(version).setPolicyDir(modelDir.apply(version).toString())
                     .setSamplesPerPrompt(k).setSampling(sampling).setSeed(seed);
             for (Prompt p : prompts.subList(from, Math.min(prompts.size(), from + shardSize))) {
                 b.addPrompts(dev.dice.proto.Prompt.newBuilder().setId(p.id()).setText(p.text()));

@@ -90,7 +90,7 @@ class ShardJobTest {
 
     private static Behavior<dev.dice.actors.ShardWorker.Command> generator() {
         return GenerationActor.create(root, new ByteTokenizer(), new ShardGeneration(64),
-                null, Duration.ofSeconds(30), RESEND_AFTER);
+                null, Duration.ofSeconds(30), RESEND_AFTER, Path.of(""));
     }
 
     private static List<PromptShard> shards(int n, long version) {
@@ -123,7 +123,7 @@ class ShardJobTest {
         }));
         ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
         ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
-                new Scoring(64), null, Duration.ofSeconds(30), RESEND_AFTER));
+                new Scoring(64), null, Duration.ofSeconds(30), RESEND_AFTER, Path.of("")));
         ShardJob.Done result = run(ShardJob.Spec.generateAndScore("dies", 0, shards(6, 0),
                 new ShardJob.ScoringModels(model, -1, model)));
         assertEquals(6, result.generated().size());

@@ -170,11 +170,11 @@ class WeightSyncTest {
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> generator(PolicyRef current) {
         return GenerationActor.create(root, BYTES, new ShardGeneration(16), current,
-                Duration.ofSeconds(5), RESEND_AFTER);
+                Duration.ofSeconds(5), RESEND_AFTER, Path.of(""));
     }
 
     private static org.apache.pekko.actor.typed.Behavior<ShardWorker.Command> scorer(ScoringActor.Models current) {
-        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5), RESEND_AFTER);
+        return ScoringActor.create(root, BYTES, new Scoring(16), current, Duration.ofSeconds(5), RESEND_AFTER, Path.of(""));
     }
 
     private static PromptShard promptShard(long version) {

@@ -114,18 +114,7 @@ public final class Checkpoint {
     public static Map<String, NDArray> loadModel(Path dir, LlamaConfig cfg, NDManager manager) {
         Map<String, Shape> expected = cfg.parameterShapes();
         try (WeightFiles files = WeightFiles.open(dir)) {
-            for (Map.Entry<String, Shape> e : expected.entrySet()) {
-                SafeTensors.Entry stored = files.entry(e.getKey());
-                if (!stored.shape().equals(e.getValue())) {
-                    throw new BadInputException(files.fileOf(e.getKey()) + ": tensor '" + e.getKey() + "' has shape "
-                            + stored.shape() + ", expected " + e.getValue() + " from the config");
-                }
-            }
-            for (String name : files.names()) {
-                if (!expected.containsKey(name)) {
-                    skipExtra(files.fileOf(name), name, cfg);
-                }
-            }
+            check(files, cfg);
             Map<String, NDArray> params = new LinkedHashMap<>();
             // Loaded into a child manager so a failure halfway frees what was already loaded.
             try (NDManager loading = manager.newSubManager()) {
@@ -135,6 +124,33 @@ public final class Checkpoint {
                 params.values().forEach(p -> p.attach(manager));
             }
             return params;
+        }
+    }
+
+    /**
+     * Checks the weights in {@code dir} against {@code cfg} as {@link #loadModel} does, from the files' headers alone
+     * (no tensor data is read, so it takes milliseconds for any size): every parameter there with its shape, no tensor
+     * the config does not describe, no file cut short. Throws {@link BadInputException} naming the file and tensor.
+     */
+    public static void check(Path dir, LlamaConfig cfg) {
+        try (WeightFiles files = WeightFiles.open(dir)) {
+            check(files, cfg);
+        }
+    }
+
+    private static void check(WeightFiles files, LlamaConfig cfg) {
+        Map<String, Shape> expected = cfg.parameterShapes();
+        for (Map.Entry<String, Shape> e : expected.entrySet()) {
+            SafeTensors.Entry stored = files.entry(e.getKey());
+            if (!stored.shape().equals(e.getValue())) {
+                throw new BadInputException(files.fileOf(e.getKey()) + ": tensor '" + e.getKey() + "' has shape "
+                        + stored.shape() + ", expected " + e.getValue() + " from the config");
+            }
+        }
+        for (String name : files.names()) {
+            if (!expected.containsKey(name)) {
+                skipExtra(files.fileOf(name), name, cfg);
+            }
         }
     }
 

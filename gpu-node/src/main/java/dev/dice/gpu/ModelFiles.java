@@ -58,6 +58,11 @@ public record ModelFiles(Path config, List<Path> passthrough, SafeTensors.Dtype 
                 + "\"; supported: bfloat16, float16, float32");
     }
 
+    /** The size of the weights a model of {@code cfg} is saved with, in {@link #dtype}: what one checkpoint needs. */
+    public long weightsBytes(LlamaConfig cfg) {
+        return cfg.parameterCount() * dtype.bytes;
+    }
+
     /** The same files, weights written as float32 (the user's choice when they want full precision out). */
     public ModelFiles withFloat32() {
         return new ModelFiles(config, passthrough, SafeTensors.Dtype.F32);

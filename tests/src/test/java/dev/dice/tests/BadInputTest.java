@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dice.cli.Dice;
 import dev.dice.ops.DiceMetrics;
 import java.io.IOException;
@@ -37,8 +39,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * different configuration").
  */
 class BadInputTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
     @TempDir
     static Path dir;
+    /** A random model in a release's layout (zephyr: two weight files and an index), for the model's cases. */
+    static Path release;
     private static final AtomicInteger RUNS = new AtomicInteger();
 
     @BeforeAll
@@ -75,10 +80,35 @@ class BadInputTest {
                 + "\"rejected\": \"b\"}\n");
         Files.write(dir.resolve("pairs-latin1.jsonl"), concat("{\"prompt\": \"q\", \"chosen\": \"\u00e9\", ".getBytes(
                 StandardCharsets.ISO_8859_1), "\"rejected\": \"b\"}\n".getBytes(StandardCharsets.UTF_8)));
+        write("pairs-long.jsonl", "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
+                + "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"" + "y".repeat(200) + "\"}\n");
+        write("huge.conf", "dice.model { hidden-size = 65536, intermediate-size = 262144, layers = 200 }\n");
         write("a-file", "not a directory\n");
         Files.createDirectories(dir.resolve("model-empty"));
         Files.createDirectories(dir.resolve("model-noweights"));
         write("model-noweights/config.json", "{\"architectures\": [\"LlamaForCausalLM\"]}\n");
+        release = ReleaseCheckpointsTest.randomModel(dir, "zephyr-7b-beta", "zephyr", "");
+        variant("model-shape", c -> c.put("intermediate_size", 96));
+        variant("model-layers", c -> c.put("num_hidden_layers", 3));
+        variant("model-vocab", c -> c.put("vocab_size", 1000));
+    }
+
+    /** The random zephyr release with its config.json edited. */
+    private static void variant(String name, java.util.function.Consumer<ObjectNode> edit) throws IOException {
+        Path model = copy(release, dir.resolve(name));
+        ObjectNode config = (ObjectNode) JSON.readTree(model.resolve("config.json").toFile());
+        edit.accept(config);
+        Files.write(model.resolve("config.json"), JSON.writeValueAsBytes(config));
+    }
+
+    private static Path copy(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (Stream<Path> files = Files.list(from)) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+        return to;
     }
 
     static Stream<Arguments> refused() {
@@ -145,6 +175,8 @@ class BadInputTest {
         cases.add(refused("pairs not UTF-8", "--offline-pairs {pairs-latin1.jsonl}", "pairs-latin1.jsonl:1", "not UTF-8"));
         cases.add(refused("chat pair without assistant message", "--offline-pairs {pairs-chat.jsonl}",
                 "pairs-chat.jsonl:1", "'chosen'"));
+        cases.add(refused("pair longer than the context", "--offline-pairs {pairs-long.jsonl}", "pairs-long.jsonl:2",
+                "'rejected' response has", "context is 96"));
         cases.add(refused("prompts and pairs both reported", "--prompts {two.jsonl} --offline-pairs {pairs-same.jsonl}",
                 "two.jsonl", "pairs-same.jsonl:2"));
         // model
@@ -156,6 +188,12 @@ class BadInputTest {
                 "is a file"));
         cases.add(refused("model without weights", "--model {model-noweights} --tokenizer {model-noweights}",
                 "dice.model.dir (--model)", "safetensors"));
+        cases.add(refused("a tensor's shape against config.json", "--model {model-shape} --tokenizer {model-shape}",
+                "model-shape/model-0000", ".mlp.", "has shape", "expected", "from the config"));
+        cases.add(refused("a tensor config.json wants is missing", "--model {model-layers} --tokenizer {model-layers}",
+                "model-layers/model.safetensors.index.json", "missing tensor 'model.layers.2."));
+        cases.add(refused("tokenizer larger than the embedding", "--model {model-vocab} --tokenizer {model-vocab}",
+                "dice.model.tokenizer (--tokenizer)", "tokenizer vocabulary (32000 tokens)", "vocab_size (1000)"));
         // output directory
         cases.add(refused("out below a file", "--out {a-file}/run", "dice.out (--out)", "is a file"));
         cases.add(refused("out is a file", "--out {a-file}", "dice.out (--out)", "is a file"));
@@ -214,6 +252,46 @@ class BadInputTest {
         Files.writeString(stage.resolve("stage.json"), "{ cut off");
         assertRefused(2, List.of(stage.resolve("stage.json") + ": unreadable", "delete " + stage,
                 "run the same command again"), List.of("run", "--preset", "smoke", "--out", out.toString()), out);
+    }
+
+    @Test
+    void aTruncatedCheckpointOfAResumedRunSaysWhatToDelete() throws IOException {
+        Path out = dir.resolve("out-truncated");
+        Path model = copy(release, out.resolve("sft/model"));
+        Path weights = model.resolve("model-00002-of-00002.safetensors");
+        byte[] bytes = Files.readAllBytes(weights);
+        Files.write(weights, Arrays.copyOf(bytes, bytes.length / 2));
+        assertRefused(1, List.of(weights + ": truncated safetensors file", "delete " + out.resolve("sft"),
+                "run the same command again"), List.of("run", "--preset", "smoke", "--out", out.toString()), out);
+        assertEquals(bytes.length / 2, Files.size(weights), "the refused run keeps what it found");
+    }
+
+    @Test
+    void aCheckpointWithoutItsWeightsSaysWhatToDelete() throws IOException {
+        Path out = dir.resolve("out-noweights");
+        Path model = Files.createDirectories(out.resolve("dpo/model"));
+        Files.copy(release.resolve("config.json"), model.resolve("config.json"));
+        assertRefused(1, List.of(model + ": no model.safetensors", "delete " + out.resolve("dpo")),
+                List.of("run", "--preset", "smoke", "--out", out.toString()), out);
+    }
+
+    @Test
+    void aDamagedJournalSaysWhatToDelete() throws IOException {
+        Path out = dir.resolve("out-journal");
+        Path journal = Files.createDirectories(out.resolve("journal"));
+        byte[] garbage = new byte[16384];
+        new java.util.Random(7).nextBytes(garbage);
+        Files.write(journal.resolve("replay.mv.db"), garbage);
+        assertRefused(1, List.of(journal.resolve("replay.mv.db") + ": the journal is damaged", "delete " + journal),
+                List.of("run", "--preset", "smoke", "--out", out.toString()), out);
+        assertEquals(garbage.length, Files.size(journal.resolve("replay.mv.db")), "the journal is left as it was");
+    }
+
+    @Test
+    void checkpointsLargerThanTheDiskAreRefused() {
+        Path out = dir.resolve("out-huge");
+        assertRefused(1, List.of("dice.out (--out): " + out, "checkpoint(s) of", "TB", "free", "fewer rounds"),
+                List.of("run", "--preset", "smoke", "--config", paths("{huge.conf}"), "--out", out.toString()), out);
     }
 
     private static void assertRefused(int code, List<String> expected, List<String> line, Path out) {

@@ -105,7 +105,7 @@ class GeneratorJoinsMidRoundTest {
     private static Behavior<Void> generator(NDManager device) {
         return Behaviors.setup(context -> {
             context.spawn(GenerationActor.create(device, new ByteTokenizer(),
-                    new ShardGeneration(64), null, Duration.ofSeconds(30), Duration.ofSeconds(5)),
+                    new ShardGeneration(64), null, Duration.ofSeconds(30), Duration.ofSeconds(5), Path.of("")),
                     "generator-0");
             return Behaviors.empty();
         });
