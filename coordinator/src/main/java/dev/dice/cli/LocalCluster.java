@@ -100,7 +100,8 @@ public final class LocalCluster implements AutoCloseable {
         }
         command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp", System.getProperty("java.class.path"),
                 Dice.class.getName(), "node", "--roles", String.join(",", new LinkedHashSet<>(spec.roles())),
-                "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config", config.toString()));
+                "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config", config.toString(),
+                "--metrics-node", spec.name())); // one host: the node's name tells its metrics apart
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
             builder.environment().put("OMP_WAIT_POLICY", "PASSIVE");

@@ -76,6 +76,9 @@ final class RunOptions {
     @Option(names = "--metrics-port", description = "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off).")
     Integer metricsPort;
 
+    @Option(names = "--metrics-node", description = "The node label of this JVM's metrics (default: the host name).")
+    String metricsNode;
+
     /** Defaults, then the preset, then --config, then these options. */
     Config resolve() {
         if ((model == null) != (tokenizer == null)) {
@@ -98,6 +101,7 @@ final class RunOptions {
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);
         put(overrides, "dice.metrics.port", metricsPort);
+        put(overrides, "dice.metrics.node", metricsNode);
         put(overrides, "dice.cluster.trainers", trainers);
         put(overrides, "dice.cluster.fp16-gradients", fp16Gradients);
         return DiceRun.configure(ConfigFactory.parseMap(overrides), config, preset);

@@ -10,6 +10,14 @@ import dev.dice.proto.ScoredShard;
 final class JobMetrics {
     private JobMetrics() {}
 
+    /** A job started again found {@code results} in the journal (persisted before a failover or restart). */
+    static void recovered(String job, int results, org.slf4j.Logger log) {
+        if (results > 0) {
+            log.info("{}: {} results recovered from the journal", job, results);
+            RunObserver.guard("recovered", () -> DiceMetrics.get().resultsRecovered.inc(results));
+        }
+    }
+
     /** A prompt shard was handed to the generators' queue. */
     static void shardDispatched(String job, PromptShard shard) {
         RunObserver.guard("shardDispatched", () ->

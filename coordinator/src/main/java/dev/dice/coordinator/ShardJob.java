@@ -186,9 +186,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     public SignalHandler<State> signalHandler() {
         return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), state -> {
             recovered = state.generated.size() + state.scored.size();
-            if (recovered > 0) {
-                context.getLog().info("{}: {} results recovered from the journal", spec.name(), recovered);
-            }
+            JobMetrics.recovered(spec.name(), recovered, context.getLog());
             if (done(state)) {
                 context.getSelf().tell(Finish.INSTANCE);
                 return;

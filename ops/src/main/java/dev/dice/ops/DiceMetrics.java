@@ -66,6 +66,8 @@ public final class DiceMetrics {
 
     // ---- work distribution (coordinator, generator, scorer) ----
     public final Counter promptsDispatched;
+    /** Shard results a shard job found in the journal when it started again (after a coordinator failover). */
+    public final Counter resultsRecovered;
     public final Counter promptsCompleted;
     /** Prompts whose shard was lost with a node and not re-served; stays 0 on a one-node runtime. */
     public final Counter promptsLost;
@@ -134,6 +136,8 @@ public final class DiceMetrics {
         promptsDispatched = counter(c, "dice_prompts_dispatched_total", "Prompts handed to generators", "job");
         promptsCompleted = counter(c, "dice_prompts_completed_total", "Prompts whose K responses came back", "job");
         promptsLost = counter(c, "dice_prompts_lost_total", "Prompts lost with a node and not re-served (0 on one node)", "job");
+        resultsRecovered = counter(c, "dice_results_recovered_total", "Shard results a shard job found in the journal"
+                + " when it started again: persisted before a coordinator failover or a restart");
         shardsCompleted = counter(c, "dice_shards_completed_total", "Shards finished by a job (generated, or scored when the job scores)", "job");
         jobProgress = gauge(c, "dice_job_progress_ratio", "Share of the running job's shards that are finished", "job");
         generatedTokens = counter("generator", "dice_generated_tokens_total", "Response tokens sampled", "job");
