@@ -13,7 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Summed response log-probs, log π(y|x), without gradients, in batches. */
+/** Summed response log-probs, log π(y|x), without gradients, in batches; rows that share a prompt run it once. */
 public final class Scoring {
     private final int batchRows;
 
@@ -62,7 +62,8 @@ public final class Scoring {
                 r.add(policy.responseTokens(responses.get(i), withEos.get(i)));
             }
             try (NDScope scope = new NDScope()) {
-                float[] lp = SequenceBatch.of(p, r, policy.tokenizer().padId()).responseLogProbs(policy.model())
+                // A shard lists a prompt's K responses together: each prompt runs once for all of them.
+                float[] lp = SequenceBatch.of(p, r, policy.tokenizer().padId()).sharedPromptLogProbs(policy.model())
                         .toFloatArray();
                 for (int i = from; i < to; i++) {
                     out[i] = lp[i - from];

@@ -1,10 +1,13 @@
 package dev.dice.bench;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import dev.dice.gpu.Autograd;
 import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Generator;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
+import dev.dice.gpu.SequenceBatch;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -22,7 +25,8 @@ import java.util.Random;
  *   <li>long tail: 90 % of rows end within a quarter of the limit (uniformly), 10 % run to it;
  *   <li>uniform: every row runs to the limit (nothing for continuous batching to refill).
  * </ul>
- * Tokens per second are medians over alternating repetitions.
+ * Tokens per second are medians over alternating repetitions. The same rows are then scored with and without sharing
+ * each prompt's pass among its K rows.
  */
 public final class GenerateBench {
     private final NDManager root;
@@ -72,7 +76,38 @@ public final class GenerateBench {
                 out.put("continuous_tokens_per_s_" + name, round(tokens / times[1]));
                 out.put("continuous_vs_static_" + name, round(times[0] / times[1]));
             }
+            scoring(out, model, rows, random, rowsInFlight, limit);
             return out;
+        }
+    }
+
+    /**
+     * Scoring the same rows with responses of the long-tailed lengths, in batches of {@code rowsInFlight}: every row
+     * its own prompt pass, against each distinct prompt once for its K rows.
+     */
+    private void scoring(Map<String, Object> out, Llama model, List<int[]> rows, Random random, int batchRows,
+            int limit) {
+        List<SequenceBatch> batches = new ArrayList<>();
+        for (int from = 0; from < rows.size(); from += batchRows) {
+            List<int[]> prompts = rows.subList(from, Math.min(rows.size(), from + batchRows));
+            List<int[]> responses = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                int length = random.nextDouble() < 0.9 ? 1 + random.nextInt(Math.max(1, limit / 4)) : limit;
+                responses.add(random.ints(length, 3, model.config().vocabSize()).toArray());
+            }
+            batches.add(SequenceBatch.of(prompts, responses, 0));
+        }
+        Autograd.off();
+        double[] times = alternate(() -> batches.forEach(b -> score(b, model, false)),
+                () -> batches.forEach(b -> score(b, model, true)));
+        out.put("scoring_rows_per_s_unshared", round(rows.size() / times[0]));
+        out.put("scoring_rows_per_s_shared", round(rows.size() / times[1]));
+        out.put("shared_prompt_scoring_speedup", round(times[0] / times[1]));
+    }
+
+    private static void score(SequenceBatch batch, Llama model, boolean shared) {
+        try (NDScope scope = new NDScope()) {
+            (shared ? batch.sharedPromptLogProbs(model) : batch.responseLogProbs(model)).toFloatArray();
         }
     }
 

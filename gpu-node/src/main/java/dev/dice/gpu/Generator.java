@@ -185,7 +185,8 @@ public final class Generator {
                     logits = last.toFloatArray();
                 }
                 if (prefill) {
-                    cache.repeatRows(shared);
+                    int distinct = rows / shared;
+                    cache.keepRows(java.util.stream.IntStream.range(0, rows).map(r -> r % distinct).toArray());
                     logits = repeat(logits, shared);
                 }
                 int vocab = logits.length / rows;

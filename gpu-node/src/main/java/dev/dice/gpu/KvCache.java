@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /** Keys and values of the positions seen so far, per layer, kept across decoding steps. */
@@ -29,27 +30,6 @@ public final class KvCache implements AutoCloseable {
         }
         layers.set(layer, now);
         return now;
-    }
-
-    /**
-     * Repeats the rows {@code copies} times along the batch (row r also becomes rows r + B, r + 2B, ...):
-     * one prompt's keys and values then serve several continuations. Differentiable like {@link #append}.
-     */
-    void repeatRows(int copies) {
-        for (int i = 0; i < layers.size(); i++) {
-            NDArray[] old = layers.get(i);
-            NDList ks = new NDList();
-            NDList vs = new NDList();
-            for (int c = 0; c < copies; c++) {
-                ks.add(old[0]);
-                vs.add(old[1]);
-            }
-            NDArray[] now = {NDArrays.concat(ks, 0), NDArrays.concat(vs, 0)};
-            NDScope.unregister(now);
-            old[0].close();
-            old[1].close();
-            layers.set(i, now);
-        }
     }
 
     /**
@@ -112,20 +92,25 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** Keeps only the given rows, in the given order. */
+    /**
+     * Keeps the given rows, in the given order; a row given twice is copied (one prompt's keys and values then serve
+     * several continuations). Differentiable like {@link #append}.
+     */
     void keepRows(int[] rows) {
-        for (int i = 0; i < layers.size(); i++) {
-            NDArray[] old = layers.get(i);
-            NDList ks = new NDList();
-            NDList vs = new NDList();
-            for (int r : rows) {
-                ks.add(old[0].get("{}:{}", r, r + 1));
-                vs.add(old[1].get("{}:{}", r, r + 1));
+        if (layers.isEmpty()) {
+            return;
+        }
+        NDArray index;
+        // The graph keeps the index for backward: it must live in libtorch's memory, not a Java buffer (see Scalars).
+        try (NDArray buffer = layers.get(0)[0].getManager().create(Arrays.stream(rows).asLongStream().toArray())) {
+            index = buffer.duplicate();
+        }
+        try (index) {
+            NDIndex take = new NDIndex("{}", index);
+            for (int i = 0; i < layers.size(); i++) {
+                NDArray[] old = layers.get(i);
+                replace(i, new NDArray[] {old[0].get(take), old[1].get(take)});
             }
-            NDArray[] now = {NDArrays.concat(ks, 0), NDArrays.concat(vs, 0)};
-            ks.close();
-            vs.close();
-            replace(i, now);
         }
     }
 

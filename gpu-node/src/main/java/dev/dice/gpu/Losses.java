@@ -28,7 +28,7 @@ public final class Losses {
     public static Dpo dpo(Llama model, SequenceBatch pairs, float[] refChosen, float[] refRejected, double beta) {
         int n = refChosen.length;
         NDManager m = model.manager();
-        NDArray logp = pairs.pairedResponseLogProbs(model);
+        NDArray logp = pairs.sharedPromptLogProbs(model);
         NDArray chosen = logp.get("0:" + n);
         NDArray rejected = logp.get(n + ":");
         NDArray chosenReward = Scalars.mul(chosen.sub(m.create(refChosen)), beta);

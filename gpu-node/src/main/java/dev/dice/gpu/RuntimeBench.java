@@ -193,7 +193,7 @@ public final class RuntimeBench {
                 if (referenceForward) {
                     Autograd.off();
                     try (NDScope scope = new NDScope()) {
-                        r = data.pairedResponseLogProbs(reference).toFloatArray();
+                        r = data.sharedPromptLogProbs(reference).toFloatArray();
                     }
                 }
                 trainer.dpo(data, Arrays.copyOfRange(r, 0, pairs), Arrays.copyOfRange(r, pairs, 2 * pairs), 0.1, 1.0);

@@ -4,7 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Prompt + response rows, right-padded into one [B, T] batch, and which next-token targets belong to the
@@ -59,32 +63,51 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
     }
 
     /**
-     * {@link #responseLogProbs} of DPO pairs, whose rows i and i + B/2 share a prompt: the prompt runs through
-     * the model once per pair and both responses attend to its cached keys and values. Same log-probs, with
-     * a quarter fewer positions when prompts and responses are equally long. Falls back to
-     * {@link #responseLogProbs} when some pair's prompts differ.
+     * {@link #responseLogProbs}, each distinct prompt run through the model once: the rows that share it (a DPO pair's
+     * chosen and rejected, a prompt's K sampled responses) attend to its cached keys and values. Same log-probs, with
+     * fewer positions the more rows share a prompt. Falls back to {@link #responseLogProbs} when no two rows share
+     * one.
      */
-    NDArray pairedResponseLogProbs(Llama model) {
+    public NDArray sharedPromptLogProbs(Llama model) {
         int[] prompt = promptLengths();
+        int[] group = new int[rows]; // row -> its distinct prompt
+        List<Integer> firstRows = new ArrayList<>(); // distinct prompt -> the first row that holds it
+        Map<String, Integer> seen = new HashMap<>();
+        boolean everyPromptCached = true; // a prompt of one token leaves no prefix to cache
+        for (int i = 0; i < rows; i++) {
+            everyPromptCached &= prompt[i] >= 2;
+            int row = i;
+            group[i] = seen.computeIfAbsent(Arrays.toString(Arrays.copyOfRange(tokens, i * length, i * length
+                    + prompt[i])), key -> {
+                        firstRows.add(row);
+                        return firstRows.size() - 1;
+                    });
+        }
         // A checkpointed model recomputes layers from their inputs, which a pass over a cached prefix does not have.
-        if (!promptsShared(prompt) || model.checkpointsActivations()) {
+        if (!everyPromptCached || firstRows.size() == rows || model.checkpointsActivations()) {
             return responseLogProbs(model);
         }
         NDManager m = model.manager();
-        int pairs = rows / 2;
-        // Prefix pass: each pair's prompt except its last token, which starts the response pass so that
-        // every position of that pass predicts a response token.
+        int distinct = firstRows.size();
+        // Prefix pass: each distinct prompt except its last token, which starts the response pass so that every
+        // position of that pass predicts a response token.
         int width = 0;
-        for (int p : prompt) {
-            width = Math.max(width, p - 1);
+        for (int r : firstRows) {
+            width = Math.max(width, prompt[r] - 1);
         }
-        long[] prefix = new long[pairs * width];
-        for (int i = 0; i < pairs; i++) {
-            System.arraycopy(tokens, i * length, prefix, i * width, prompt[i] - 1);
+        long[] prefix = new long[distinct * width];
+        for (int u = 0; u < distinct; u++) {
+            int r = firstRows.get(u);
+            System.arraycopy(tokens, r * length, prefix, u * width, prompt[r] - 1);
         }
+        // Response pass: from each row's last prompt token on, as many positions as its longest response has targets.
         int steps = 1;
         for (int i = 0; i < rows; i++) {
-            steps = Math.max(steps, length - prompt[i]);
+            int targets = 0;
+            for (int j = 0; j < length - 1; j++) {
+                targets += (int) responseMask[i * (length - 1) + j];
+            }
+            steps = Math.max(steps, targets);
         }
         long[] input = new long[rows * steps];
         long[] target = new long[rows * steps];
@@ -104,9 +127,9 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
             }
         }
         try (KvCache cache = new KvCache()) {
-            model.hidden(m.create(prefix, new Shape(pairs, width)),
+            model.hidden(m.create(prefix, new Shape(distinct, width)),
                     m.arange(0L, width, 1L, DataType.INT64).reshape(1, width), Masks.causal(m, width), cache);
-            cache.repeatRows(2);
+            cache.keepRows(group);
             NDArray hidden = model.hidden(m.create(input, new Shape(rows, steps)),
                     m.create(positions, new Shape(rows, steps)), Masks.afterPrefix(m, visible, width, steps), cache);
             return targetLogProbs(model, hidden, m.create(target, new Shape(rows, steps)),
@@ -147,24 +170,6 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
             }
         }
         return prompt;
-    }
-
-    private boolean promptsShared(int[] prompt) {
-        if (rows % 2 != 0) {
-            return false;
-        }
-        int pairs = rows / 2;
-        for (int i = 0; i < pairs; i++) {
-            if (prompt[i] < 2 || prompt[i] != prompt[i + pairs]) {
-                return false;
-            }
-            for (int j = 0; j < prompt[i]; j++) {
-                if (tokens[i * length + j] != tokens[(i + pairs) * length + j]) {
-                    return false;
-                }
-            }
-        }
-        return true;
     }
 
     /** Number of response tokens in the batch. */

@@ -12,7 +12,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** DPO pairs run their shared prompt once: log-probs and gradients must equal the plain full-batch pass. */
+/**
+ * Rows that share a prompt (DPO pairs, a prompt's K sampled responses) run it once: log-probs and gradients must equal
+ * the plain full-batch pass.
+ */
 class SharedPromptTest {
     static NDManager root;
 
@@ -40,8 +43,30 @@ class SharedPromptTest {
             Autograd.off();
             SequenceBatch batch = pairs();
             float[] plain = batch.responseLogProbs(model).toFloatArray();
-            float[] paired = batch.pairedResponseLogProbs(model).toFloatArray();
+            float[] paired = batch.sharedPromptLogProbs(model).toFloatArray();
             assertArrayEquals(plain, paired, 1e-4f);
+        }
+    }
+
+    /** A scorer's batch: K sampled responses per prompt, groups of different sizes, ragged lengths. */
+    @Test
+    void promptsSharedByManyRowsGiveThePlainLogProbs() {
+        try (Llama model = TinyModels.model(root, 14); NDScope scope = new NDScope()) {
+            Autograd.off();
+            int[] p0 = {1, 4, 5, 9, 3, 3};
+            int[] p1 = {1, 6};
+            int[] p2 = {1, 7, 7};
+            java.util.Random random = new java.util.Random(3);
+            List<int[]> prompts = new java.util.ArrayList<>();
+            List<int[]> responses = new java.util.ArrayList<>();
+            for (int[] p : List.of(p0, p0, p0, p1, p2, p1, p2, p2, p2, p0)) {
+                prompts.add(p);
+                responses.add(random.ints(1 + random.nextInt(7), 3, 32).toArray());
+            }
+            SequenceBatch batch = SequenceBatch.of(prompts, responses, 0);
+            float[] plain = batch.responseLogProbs(model).toFloatArray();
+            float[] shared = batch.sharedPromptLogProbs(model).toFloatArray();
+            assertArrayEquals(plain, shared, 1e-5f);
         }
     }
 
@@ -52,7 +77,7 @@ class SharedPromptTest {
             SequenceBatch batch = SequenceBatch.of(List.of(new int[] {1, 4}, new int[] {1, 5}),
                     List.of(new int[] {7, 2}, new int[] {8, 2}), 0);
             assertArrayEquals(batch.responseLogProbs(model).toFloatArray(),
-                    batch.pairedResponseLogProbs(model).toFloatArray(), 0f);
+                    batch.sharedPromptLogProbs(model).toFloatArray(), 0f);
         }
     }
 
@@ -62,7 +87,7 @@ class SharedPromptTest {
             model.requireGradients();
             SequenceBatch batch = pairs();
             Map<String, float[]> plain = gradients(model, () -> batch.responseLogProbs(model));
-            Map<String, float[]> paired = gradients(model, () -> batch.pairedResponseLogProbs(model));
+            Map<String, float[]> paired = gradients(model, () -> batch.sharedPromptLogProbs(model));
             plain.forEach((name, g) -> {
                 float[] h = paired.get(name);
                 for (int i = 0; i < g.length; i++) {
