@@ -5,6 +5,7 @@ import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
+import dev.dice.gpu.collective.Collective;
 import dev.dice.gpu.collective.CollectiveException;
 import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.GrpcTransport;
@@ -235,7 +236,7 @@ public final class TrainerActor {
             stage.ring = new RingAllReduce(place.members(), place.rank(),
                     RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()).withTransport(transport));
             stage.replica.join(stage.ring, place.checkEvery(),
-                    place.fp16Gradients() ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32,
+                    place.fp16Gradients() ? Collective.Precision.FP16 : Collective.Precision.FP32,
                     DiceMetrics.get()::recordAllReduce);
         } catch (RuntimeException e) {
             return failed(stage, place, e);

@@ -5,8 +5,8 @@ import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Autograd;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.Trainer;
+import dev.dice.gpu.collective.Collective;
 import dev.dice.gpu.collective.DataParallel;
-import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightDivergenceException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -58,7 +58,7 @@ public final class Replica<T> implements AutoCloseable {
     private Trainer trainer;
     private Training.Batches<T> batches;
     private int step;
-    private RingAllReduce ring;
+    private Collective ring;
     private DataParallel parallel;
     private int checkEvery;
     private SyncPoint latest;
@@ -86,7 +86,7 @@ public final class Replica<T> implements AutoCloseable {
      * @param traffic told the bytes and time of every gradient all-reduce
      * @throws dev.dice.gpu.collective.CollectiveException the ring failed, or the replicas differ
      */
-    public void join(RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients, DataParallel.Traffic traffic) {
+    public void join(Collective ring, int checkEvery, Collective.Precision gradients, DataParallel.Traffic traffic) {
         if (checkEvery < 1) {
             throw new IllegalArgumentException("checkEvery must be at least 1, not " + checkEvery);
         }

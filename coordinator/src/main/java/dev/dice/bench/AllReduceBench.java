@@ -1,5 +1,6 @@
 package dev.dice.bench;
 
+import dev.dice.gpu.collective.Collective;
 import dev.dice.gpu.collective.FreePorts;
 import dev.dice.gpu.collective.RingAllReduce;
 import dev.dice.gpu.collective.WeightPublisher;
@@ -149,7 +150,7 @@ public final class AllReduceBench {
         switch (args[0]) {
             case "rank" -> rank(Integer.parseInt(args[1]), List.of(args[2].split(",")), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), List.of(args[5].split(",")),
-                    args[6].equals("fp16") ? RingAllReduce.Precision.FP16 : RingAllReduce.Precision.FP32,
+                    args[6].equals("fp16") ? Collective.Precision.FP16 : Collective.Precision.FP32,
                     List.of(args[7].split(",")));
             case "tcp-send" -> tcpSend(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -158,7 +159,7 @@ public final class AllReduceBench {
     }
 
     private static void rank(int rank, List<String> members, int mb, int repeats, List<String> publisherPorts,
-            RingAllReduce.Precision precision, List<String> socketRingPorts) {
+            Collective.Precision precision, List<String> socketRingPorts) {
         int world = members.size();
         ByteBuffer data = ByteBuffer.allocateDirect(mb << 20).order(ByteOrder.nativeOrder());
         FloatBuffer floats = data.asFloatBuffer();

@@ -9,13 +9,14 @@ import java.nio.FloatBuffer;
 import java.util.zip.CRC32C;
 
 /**
- * Data-parallel training on a ring: each rank runs its micro-steps on its own shard through the
+ * Data-parallel training over a {@link Collective} (the gRPC ring, or any backend behind the interface): each rank
+ * runs its micro-steps on its own shard through the
  * {@link Trainer}, then {@link #step} averages the gradient buckets across ranks and every rank takes the
  * identical optimizer step. With equal shards and a loss that is a mean over the shard, the mean of the
  * per-rank gradients is the gradient of the whole global batch, so N ranks train exactly like one rank on
  * the concatenated batch (up to float rounding).
  *
- * <p>Gradients may travel as fp16 ({@link RingAllReduce.Precision#FP16}: half the bytes, sums still in fp32);
+ * <p>Gradients may travel as fp16 ({@link Collective.Precision#FP16}: half the bytes, sums still in fp32);
  * every rank still takes the identical step, but training is no longer equal to one rank's.
  *
  * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
@@ -26,34 +27,34 @@ public final class DataParallel {
     /** Hears about every gradient bucket this rank all-reduces (not about rings of one rank, which move nothing). */
     @FunctionalInterface
     public interface Traffic {
-        /** @param bytesSent payload bytes this rank sent for the bucket ({@link RingAllReduce#bytesSent}) */
+        /** @param bytesSent payload bytes this rank sent for the bucket ({@link Collective#bytesSent}) */
         void allReduced(long bytesSent, double seconds);
 
         Traffic NONE = (bytes, seconds) -> {};
     }
 
     private final Trainer trainer;
-    private final RingAllReduce ring;
+    private final Collective ring;
     private final int checkEvery;
-    private final RingAllReduce.Precision gradients;
+    private final Collective.Precision gradients;
     private final Traffic traffic;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
-    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery) {
-        this(trainer, ring, checkEvery, RingAllReduce.Precision.FP32);
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery) {
+        this(trainer, ring, checkEvery, Collective.Precision.FP32);
     }
 
     /**
      * @param checkEvery compare weight checksums every this many steps (0: never)
      * @param gradients how gradients travel between ranks (FP16: compressed; default FP32)
      */
-    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients) {
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients) {
         this(trainer, ring, checkEvery, gradients, Traffic.NONE);
     }
 
     /** @param traffic told the bytes and time of each gradient bucket's all-reduce (metrics) */
-    public DataParallel(Trainer trainer, RingAllReduce ring, int checkEvery, RingAllReduce.Precision gradients,
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
             Traffic traffic) {
         this.trainer = trainer;
         this.ring = ring;

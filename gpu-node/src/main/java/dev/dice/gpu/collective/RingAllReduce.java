@@ -16,11 +16,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One rank of a ring all-reduce over gRPC. Rank r serves its left neighbour's stream and streams to its right
- * neighbour, both opened once for the life of the ring. {@link #allReduceMean} runs the classic bandwidth-
- * optimal ring: R−1 reduce-scatter rounds, in which each rank adds the segment arriving from the left into
- * its own copy, then R−1 all-gather rounds that pass the finished segments around. Every rank moves
- * 2(R−1)/R of the buffer each way.
+ * One rank of a ring of collectives over gRPC ({@link Collective}). Rank r serves its left neighbour's stream and
+ * streams to its right neighbour, both opened once for the life of the ring. {@link #allReduceMean} runs the classic
+ * bandwidth-optimal ring: R−1 reduce-scatter rounds, in which each rank adds the segment arriving from the left into
+ * its own copy, then R−1 all-gather rounds that pass the finished segments around. Every rank moves 2(R−1)/R of the
+ * buffer each way. {@link #reduceScatterMean} and {@link #allGather} are its two halves, run apart;
+ * {@link #broadcast} passes the root's buffer along the ring, chunk by chunk.
  *
  * <p>Pipelining: the segment a rank sends in round t+1 is the one it received in round t, so chunk k goes on
  * as soon as chunk k arrived and was added; sends never wait for the round to end, and the link stays busy
@@ -37,7 +38,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Not thread-safe: one reducing thread per rank.
  */
-public final class RingAllReduce implements AutoCloseable {
+public final class RingAllReduce implements Collective {
 
     /**
      * @param timeout longest wait for a neighbour; must cover the compute skew between ranks (a rank that
@@ -68,17 +69,6 @@ public final class RingAllReduce implements AutoCloseable {
         public Settings withTransport(GrpcTransport t) {
             return new Settings(timeout, chunkBytes, ringId, t);
         }
-    }
-
-    /** How values travel between ranks; the sums are fp32 either way. */
-    public enum Precision {
-        /** Exact: the mean of fp32 values, rounded once per addition. */
-        FP32,
-        /**
-         * Half the bytes: every hop rounds the partial sum to fp16, and the mean is rounded to fp16, each chunk
-         * scaled by its own power of two so that small gradients are not flushed to zero.
-         */
-        FP16
     }
 
     public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -154,10 +144,12 @@ public final class RingAllReduce implements AutoCloseable {
         return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
     }
 
+    @Override
     public int rank() {
         return rank;
     }
 
+    @Override
     public int world() {
         return world;
     }
@@ -166,6 +158,7 @@ public final class RingAllReduce implements AutoCloseable {
      * Payload bytes this rank has streamed to its right neighbour so far, in wire precision (headers and framing not
      * counted): 2(R−1)/R of every all-reduced buffer, give or take a float per segment, halved for FP16.
      */
+    @Override
     public long bytesSent() {
         return bytesSent;
     }
@@ -180,12 +173,43 @@ public final class RingAllReduce implements AutoCloseable {
      * different buckets at the same step fail instead of mixing them up. Every rank must call with the same
      * number of floats, buckets in the same order.
      */
+    @Override
     public void allReduceMean(ByteBuffer data, int bucket) {
         allReduceMean(data, bucket, Precision.FP32);
     }
 
     /** Like {@link #allReduceMean(ByteBuffer, int)}, with the values on the wire in {@code precision}. */
+    @Override
     public void allReduceMean(ByteBuffer data, int bucket, Precision precision) {
+        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, precision, 0, 2 * (world - 1)).run());
+    }
+
+    /** The reduce-scatter rounds alone (fp32): this rank owns segment rank + 1 (mod R) of the ring schedule. */
+    @Override
+    public Segment reduceScatterMean(ByteBuffer data, int bucket) {
+        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, Precision.FP32, 0, world - 1).run());
+        RingSchedule schedule = new RingSchedule(world, rank, data.remaining() / 4, settings.chunkBytes() / 4);
+        int owned = (rank + 1) % world;
+        return new Segment(schedule.segmentStart(owned), schedule.segmentLength(owned));
+    }
+
+    /** The all-gather rounds alone (fp32), starting from the segment {@link #reduceScatterMean} leaves this rank. */
+    @Override
+    public void allGather(ByteBuffer data, int bucket) {
+        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, Precision.FP32, world - 1, 2 * (world - 1)).run());
+    }
+
+    @Override
+    public void broadcast(ByteBuffer data, int root, int bucket) {
+        if (root < 0 || root >= world) {
+            throw new IllegalArgumentException("root " + root + " outside 0.." + (world - 1));
+        }
+        run(data, (bytes, op) -> bytesSent += RingRelay.run(inbound, outbound, settings, rank, world, bytes, op, root,
+                bucket));
+    }
+
+    /** One operation of this rank, numbered {@code op} on every rank; nothing moves in a ring of one. */
+    private void run(ByteBuffer data, java.util.function.ObjLongConsumer<ByteBuffer> operation) {
         if (data.remaining() % 4 != 0) {
             throw new IllegalArgumentException("fp32 data must be a multiple of 4 bytes, not " + data.remaining());
         }
@@ -202,7 +226,7 @@ public final class RingAllReduce implements AutoCloseable {
             throw new IllegalStateException("rank " + rank + ": the ring is closed");
         }
         try {
-            new Reduction(bytes, op, bucket, precision).run();
+            operation.accept(bytes, op);
         } catch (CollectiveException e) {
             fail(e.getMessage());
             throw e;
@@ -229,6 +253,7 @@ public final class RingAllReduce implements AutoCloseable {
      * Fails the ring from this rank: neighbours see their links break and abort their steps at once. Also
      * called when a link breaks under us, which is what makes a failure spread around the ring.
      */
+    @Override
     public void abort(String why) {
         fail("rank " + rank + " aborted: " + why);
     }
@@ -283,8 +308,9 @@ public final class RingAllReduce implements AutoCloseable {
     }
 
     /**
-     * One all-reduce as 2(R−1) steps of chunks: step t &lt; R−1 is reduce-scatter round t, the rest all-gather.
-     * The segment sent at step t+1 is the one received at step t, so each received chunk is sent on at once.
+     * Steps [first, end) of an all-reduce's 2(R−1) steps of chunks: step t &lt; R−1 is reduce-scatter round t, the
+     * rest all-gather. The segment sent at step t+1 is the one received at step t, so each received chunk is sent
+     * on at once.
      */
     private final class Reduction {
         private final ByteBuffer bytes;
@@ -294,11 +320,14 @@ public final class RingAllReduce implements AutoCloseable {
         private final Precision precision;
         private final long n;
         private final RingSchedule schedule;
-        private final int steps = 2 * (world - 1);
+        private final int first;
+        private final int end;
         /** FP16, all-gather: each finished chunk's exponent, sent on unchanged so every rank decodes the same values. */
         private final int[] gatherExponents;
 
-        Reduction(ByteBuffer bytes, long op, int bucket, Precision precision) {
+        Reduction(ByteBuffer bytes, long op, int bucket, Precision precision, int first, int end) {
+            this.first = first;
+            this.end = end;
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
             this.op = op;
@@ -311,19 +340,19 @@ public final class RingAllReduce implements AutoCloseable {
         }
 
         void run() {
-            for (int k = 0; k < schedule.chunks(schedule.sentSegment(0)); k++) {
-                send(0, schedule.sentSegment(0), k);
+            for (int k = 0; k < schedule.chunks(schedule.sentSegment(first)); k++) {
+                send(first, schedule.sentSegment(first), k);
             }
-            for (int t = 0; t < steps; t++) {
+            for (int t = first; t < end; t++) {
                 int segment = schedule.receivedSegment(t);
                 for (int k = 0; k < schedule.chunks(segment); k++) {
                     receive(t, segment, k);
-                    if (t + 1 < steps) {
+                    if (t + 1 < end) {
                         send(t + 1, segment, k);
                     }
                 }
             }
-            outbound.drain(settings.timeout(), during(steps - 1));
+            outbound.drain(settings.timeout(), during(end - 1));
         }
 
         private void send(int t, int segment, int chunk) {
@@ -358,13 +387,13 @@ public final class RingAllReduce implements AutoCloseable {
                     || got.getRound() != expected.getRound() || got.getSegment() != segment
                     || got.getChunk() != chunk || got.getTotalFloats() != n || got.getEncoding() != encoding()) {
                 throw new CollectiveException("rank " + rank + ": out of step with left neighbour: expected "
-                        + describe(expected) + ", got " + describe(got));
+                        + RingWire.describe(expected) + ", got " + RingWire.describe(got));
             }
             int from = schedule.from(segment, chunk);
             int count = schedule.count(segment, chunk);
             int width = precision == Precision.FP16 ? 2 : 4;
             if (data.size() != count * width) {
-                throw new CollectiveException("rank " + rank + ": chunk " + describe(expected) + " carries "
+                throw new CollectiveException("rank " + rank + ": chunk " + RingWire.describe(expected) + " carries "
                         + data.size() + " bytes, expected " + count * width);
             }
             boolean reducing = t < world - 1;
@@ -412,12 +441,6 @@ public final class RingAllReduce implements AutoCloseable {
             return "during all-reduce step " + op + " bucket " + bucket + " (" + (reducing ? Phase.REDUCE_SCATTER
                     : Phase.ALL_GATHER) + " round " + (reducing ? t : t - (world - 1)) + ")";
         }
-    }
-
-    private static String describe(GradChunk c) {
-        return "step " + c.getStep() + " bucket " + c.getBucket() + " " + c.getPhase() + " round " + c.getRound()
-                + " segment " + c.getSegment() + " chunk " + c.getChunk() + " of " + c.getTotalFloats() + " floats ("
-                + c.getEncoding() + ")";
     }
 
     @Override

@@ -74,4 +74,11 @@ final class RingWire {
             }
         }
     }
+
+    /** A chunk's header, for error messages. */
+    static String describe(GradChunk c) {
+        return "step " + c.getStep() + " bucket " + c.getBucket() + " " + c.getPhase() + " round " + c.getRound()
+                + " segment " + c.getSegment() + " chunk " + c.getChunk() + " of " + c.getTotalFloats() + " floats ("
+                + c.getEncoding() + ")";
+    }
 }

@@ -95,7 +95,7 @@ class DataParallelTest {
     /** One rank's result: its weights after training and the global-batch loss before each step. */
     private record Trained(Map<String, float[]> weights, double[] losses) {}
 
-    private static List<Trained> dataParallel(Pairs pairs, int world, int steps, RingAllReduce.Precision gradients) {
+    private static List<Trained> dataParallel(Pairs pairs, int world, int steps, Collective.Precision gradients) {
         List<String> members = Ranks.loopback(world);
         int shard = PAIRS / world;
         return Ranks.all(Ranks.run(world, rank -> {
@@ -130,7 +130,7 @@ class DataParallelTest {
             initial = weights(trainer(root).model());
         }
         for (int world : new int[] {2, 3}) {
-            List<Map<String, float[]>> ranks = dataParallel(pairs, world, STEPS, RingAllReduce.Precision.FP32)
+            List<Map<String, float[]>> ranks = dataParallel(pairs, world, STEPS, Collective.Precision.FP32)
                     .stream().map(Trained::weights).toList();
             for (int r = 0; r < world; r++) {
                 double maxDiff = 0;
@@ -164,8 +164,8 @@ class DataParallelTest {
     void fp16GradientsKeepRanksIdenticalAndTrackFp32Training() {
         Pairs pairs = Pairs.random(PAIRS);
         int steps = 12;
-        List<Trained> fp32 = dataParallel(pairs, 2, steps, RingAllReduce.Precision.FP32);
-        List<Trained> fp16 = dataParallel(pairs, 2, steps, RingAllReduce.Precision.FP16);
+        List<Trained> fp32 = dataParallel(pairs, 2, steps, Collective.Precision.FP32);
+        List<Trained> fp16 = dataParallel(pairs, 2, steps, Collective.Precision.FP16);
         for (String name : fp16.get(0).weights().keySet()) {
             assertTrue(Arrays.equals(fp16.get(0).weights().get(name), fp16.get(1).weights().get(name)),
                     "fp16: rank 1 differs from rank 0 in " + name);

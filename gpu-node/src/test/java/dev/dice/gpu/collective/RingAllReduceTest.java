@@ -93,7 +93,7 @@ class RingAllReduceTest {
                         float[] x = scaled(input(rank, size), magnitude);
                         ByteBuffer bytes = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.nativeOrder());
                         bytes.asFloatBuffer().put(x);
-                        ring.allReduceMean(bytes, 0, RingAllReduce.Precision.FP16);
+                        ring.allReduceMean(bytes, 0, Collective.Precision.FP16);
                         bytes.asFloatBuffer().get(x);
                         return x;
                     }
@@ -116,6 +116,86 @@ class RingAllReduceTest {
                 }
             }
         }
+    }
+
+    /**
+     * The two halves run apart: a reduce-scatter leaves each rank the mean of its own segment (the segments tile the
+     * buffer), and an all-gather of those gives every rank what one all-reduce gives, bit for bit.
+     */
+    @Test
+    void reduceScatterThenAllGatherIsTheAllReduce() {
+        for (int world = 2; world <= 3; world++) {
+            List<String> members = Ranks.loopback(world);
+            int w = world;
+            for (int size : new int[] {7, 1001}) {
+                List<Object[]> results = Ranks.all(Ranks.run(world, rank -> {
+                    try (Collective ring = new RingAllReduce(members, rank, SMALL.withRingId("halves"))) {
+                        ByteBuffer whole = direct(input(rank, size));
+                        ring.allReduceMean(whole, 0);
+                        ByteBuffer halves = direct(input(rank, size));
+                        Collective.Segment mine = ring.reduceScatterMean(halves, 1);
+                        float[] segment = new float[mine.count()];
+                        halves.asFloatBuffer().get(mine.from(), segment);
+                        ring.allGather(halves, 2);
+                        return new Object[] {floats(whole), mine, segment, floats(halves)};
+                    }
+                }), 30);
+                int covered = 0;
+                for (int r = 0; r < w; r++) {
+                    float[] allReduced = (float[]) results.get(r)[0];
+                    Collective.Segment mine = (Collective.Segment) results.get(r)[1];
+                    covered += mine.count();
+                    assertArrayEquals(java.util.Arrays.copyOfRange(allReduced, mine.from(), mine.from() + mine.count()),
+                            (float[]) results.get(r)[2], "R=" + w + " size " + size + ": rank " + r + "'s segment");
+                    assertArrayEquals(allReduced, (float[]) results.get(r)[3], "R=" + w + " size " + size + ": rank " + r
+                            + " after the all-gather");
+                }
+                assertEquals(size, covered, "the segments tile the buffer");
+            }
+        }
+    }
+
+    /** Every rank ends with the root's bytes, whichever rank is the root, over many chunks and none. */
+    @Test
+    void broadcastGivesEveryRankTheRootsBuffer() {
+        for (int world = 2; world <= 3; world++) {
+            List<String> members = Ranks.loopback(world);
+            int w = world;
+            List<List<float[]>> results = Ranks.all(Ranks.run(world, rank -> {
+                List<float[]> outs = new ArrayList<>();
+                try (Collective ring = new RingAllReduce(members, rank, SMALL.withRingId("broadcast"))) {
+                    for (int root = 0; root < w; root++) {
+                        for (int size : new int[] {0, 1001}) {
+                            ByteBuffer bytes = direct(input(rank, size));
+                            ring.broadcast(bytes, root, root);
+                            outs.add(floats(bytes));
+                        }
+                    }
+                }
+                return outs;
+            }), 30);
+            for (int r = 0; r < w; r++) {
+                int k = 0;
+                for (int root = 0; root < w; root++) {
+                    for (int size : new int[] {0, 1001}) {
+                        assertArrayEquals(input(root, size), results.get(r).get(k++), "R=" + w + " root " + root
+                                + " size " + size + " at rank " + r);
+                    }
+                }
+            }
+        }
+    }
+
+    private static ByteBuffer direct(float[] x) {
+        ByteBuffer bytes = ByteBuffer.allocateDirect(x.length * 4).order(ByteOrder.nativeOrder());
+        bytes.asFloatBuffer().put(x);
+        return bytes;
+    }
+
+    private static float[] floats(ByteBuffer bytes) {
+        float[] x = new float[bytes.remaining() / 4];
+        bytes.asFloatBuffer().get(x);
+        return x;
     }
 
     private static float[] scaled(float[] x, float factor) {
