@@ -91,11 +91,7 @@ final class ContinuousBatch {
         Map<String, Group> groups = new LinkedHashMap<>();
         for (int i = 0; i < rows; i++) {
             int[] p = prompts.get(i);
-            if (p.length == 0 || p.length >= context) {
-                throw new BadInputException("prompt " + i + " has " + p.length + " tokens; it must be non-empty and shorter"
-                        + " than the model's context (" + context + " tokens: max_position_embeddings, or the"
-                        + " sliding_window where that is smaller)");
-            }
+            Generator.checkPrompt(i, p.length, context);
             rngs[i] = new SplittableRandom(seeds[i]);
             limits[i] = Math.min(maxNewTokens[i], context - p.length);
             out[i] = new int[limits[i]];

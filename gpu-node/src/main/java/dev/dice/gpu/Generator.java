@@ -10,6 +10,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 /**
  * Batched sampling. Prompts of different lengths are left-padded so every row's next token sits in the
@@ -146,11 +147,7 @@ public final class Generator {
         int promptLength = 0;
         for (int i = 0; i < rows; i++) {
             int len = prompts.get(i).length;
-            if (len == 0 || len >= context) {
-                throw new BadInputException("prompt " + i + " has " + len + " tokens; it must be non-empty and shorter"
-                        + " than the model's context (" + context + " tokens: max_position_embeddings, or the"
-                        + " sliding_window where that is smaller)");
-            }
+            checkPrompt(i, len, context);
             promptLength = Math.max(promptLength, len);
         }
         int steps = Math.min(params.maxNewTokens(), context - promptLength);
@@ -186,7 +183,7 @@ public final class Generator {
                 }
                 if (prefill) {
                     int distinct = rows / shared;
-                    cache.keepRows(java.util.stream.IntStream.range(0, rows).map(r -> r % distinct).toArray());
+                    cache.keepRows(IntStream.range(0, rows).map(r -> r % distinct).toArray());
                     logits = repeat(logits, shared);
                 }
                 int vocab = logits.length / rows;
@@ -217,6 +214,15 @@ public final class Generator {
             samples.add(new Sample(Arrays.copyOf(out[b], produced[b]), stop[b]));
         }
         return samples;
+    }
+
+    /** Prompt {@code index} of {@code length} tokens must be non-empty and leave room for a token in the context. */
+    static void checkPrompt(int index, int length, int context) {
+        if (length == 0 || length >= context) {
+            throw new BadInputException("prompt " + index + " has " + length + " tokens; it must be non-empty and shorter"
+                    + " than the model's context (" + context + " tokens: max_position_embeddings, or the"
+                    + " sliding_window where that is smaller)");
+        }
     }
 
     private static float[] repeat(float[] values, int copies) {

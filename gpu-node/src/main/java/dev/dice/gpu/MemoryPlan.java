@@ -4,6 +4,7 @@ import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntPredicate;
 
 /**
  * How much device memory a trainer, a generator and a scorer need, counted tensor by tensor from what the code
@@ -227,7 +228,7 @@ public final class MemoryPlan {
      */
     public static int generatorRowsIn(LlamaConfig c, long bytes, int promptTokens, int newTokens) {
         int sequence = promptTokens + Math.max(1, newTokens);
-        java.util.function.IntPredicate fits = rows -> of(c, new Settings(1, bytes, 0, false, sequence, sequence, rows,
+        IntPredicate fits = rows -> of(c, new Settings(1, bytes, 0, false, sequence, sequence, rows,
                 promptTokens, newTokens, 1, GradBuckets.DEFAULT_BUCKET_BYTES)).generatorFits();
         int low = 0; // fits (or 0)
         int high = 1 << 20; // assumed not to fit: a million rows
