@@ -34,7 +34,7 @@ final class ClusterView {
 
     /**
      * Up to {@code wanted} of the listed trainers, one per node before a second on any node (a ring across machines
-     * adds their compute), this node's first: SFT runs on the first, a ring on all of them.
+     * adds their compute), this node's first (rank 0 of the ring).
      */
     List<ActorRef<TrainerActor.Command>> pick(int wanted) {
         Map<Address, List<ActorRef<TrainerActor.Command>>> byNode = new LinkedHashMap<>();

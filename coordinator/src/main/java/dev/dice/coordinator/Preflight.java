@@ -25,8 +25,9 @@ import org.h2.api.ErrorCode;
 /**
  * Everything a run needs, checked before any of it starts (and before {@code run-config.json} is written): the
  * configuration's keys and values, the device, the model, the input files, the output directory, the checkpoints of a
- * resumed run and the room for those to come, the metrics port and the journal. Problems of the input are reported together, one line each ({@link BadInputException}); a journal
- * that cannot be reached is a {@link RunFault}. What passes ends with the run directory's lock held.
+ * resumed run and the room for those to come, the metrics port and the journal. Problems of the input are reported
+ * together, one line each ({@link BadInputException}); a journal that cannot be reached is a {@link RunFault}. What
+ * passes ends with the run directory's lock held.
  */
 final class Preflight {
     private Preflight() {}

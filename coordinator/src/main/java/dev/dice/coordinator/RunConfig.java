@@ -61,8 +61,8 @@ public record RunConfig(
     public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory) {}
 
     /**
-     * Data-parallel DPO: {@code count} trainers in the run's ring, {@code perNode} of them offered by each cluster node
-     * with the trainer role, weight checksums compared every {@code checkEvery} steps
+     * Data-parallel training (every stage): {@code count} trainers in the run's ring, {@code perNode} of them offered
+     * by each cluster node with the trainer role, weight checksums compared every {@code checkEvery} steps
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
      * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.List;
+import java.util.TreeSet;
 
 /**
  * One row of {@code summary.json} (and a stage's {@code stage.json}): how a stage's model does on the held-out
@@ -54,7 +55,7 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
         static final ClusterFacts NONE = new ClusterFacts(0, 0, 0, 0, 0, List.of(), 0, 0);
 
         public ClusterFacts {
-            trainerNodes = trainerNodes == null ? List.of() : List.copyOf(trainerNodes); // rows written before they were kept
+            trainerNodes = trainerNodes == null ? List.of() : List.copyOf(trainerNodes); // absent from a stage.json: none
         }
 
         ClusterFacts plus(ShardJob.Facts job) {
@@ -68,7 +69,7 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
         }
 
         ClusterFacts add(ClusterFacts o) {
-            java.util.TreeSet<String> nodes = new java.util.TreeSet<>(trainerNodes);
+            TreeSet<String> nodes = new TreeSet<>(trainerNodes);
             nodes.addAll(o.trainerNodes);
             return new ClusterFacts(promptsDispatched + o.promptsDispatched, promptsCompleted + o.promptsCompleted,
                     duplicateResultsDropped + o.duplicateResultsDropped, staleResultsRejected + o.staleResultsRejected,

@@ -24,9 +24,9 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * One training stage (SFT or DPO) trained by a ring of trainers: assigns the ranks (in the order the trainers are given), starts
- * every rank, forwards rank 0's progress, and once every rank has finished has rank 0 write the checkpoint and
- * publish the weights.
+ * One training stage (SFT or DPO) trained by a ring of trainers: assigns the ranks (in the order the trainers are
+ * given), starts every rank, forwards rank 0's progress, and once every rank has finished has rank 0 write the
+ * checkpoint and publish the weights.
  *
  * <p>A trainer that dies, or whose ring breaks, does not fail the stage. Once every member of the ring has reported
  * or is gone (a member that does neither within twice the ring timeout after the first failure counts as gone), the
