@@ -24,6 +24,7 @@ import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -209,7 +210,7 @@ public final class TrainerActor {
     }
 
     private Behavior<Command> start(Ring place, Training.Settings settings, long version, ActorRef<Reply> replyTo,
-            java.util.function.Supplier<Replica<?>> replica) {
+            Supplier<Replica<?>> replica) {
         Stage stage;
         try {
             stage = new Stage(replica.get(), settings, version, replyTo);

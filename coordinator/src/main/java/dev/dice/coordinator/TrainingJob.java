@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -301,8 +302,8 @@ public final class TrainingJob {
 
     /** The node a trainer runs on, as {@code host:port} (this node's address for a local trainer). */
     private String nodeOf(ActorRef<TrainerActor.Command> trainer) {
-        org.apache.pekko.actor.Address address = trainer.path().address();
-        org.apache.pekko.actor.Address node = address.hasGlobalScope() ? address : context.getSystem().address();
+        Address address = trainer.path().address();
+        Address node = address.hasGlobalScope() ? address : context.getSystem().address();
         return node.getHost().isPresent() ? node.getHost().get() + ":" + node.getPort().orElse(0) : node.toString();
     }
 
