@@ -73,7 +73,8 @@ public final class DiceRun {
         // need not say where the directory is, and a moved or copied run recovers its events; a shared database needs
         // the run's identity.
         String journalName = !given.isEmpty() || config.journal().kind().equals("postgres") ? runId : "run";
-        Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId)).withFallback(journal.pekkoConfig())
+        Config pekko = ConfigFactory.parseMap(Map.of("dice.run-id", runId, "pekko.cluster.min-nr-of-members",
+                        config.waits().minNodes())).withFallback(journal.pekkoConfig())
                 .withFallback(withModelThreads(root, config, roles, alone));
         RunObserver.runStarted(dir.root(), config.metrics().host());
         Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()

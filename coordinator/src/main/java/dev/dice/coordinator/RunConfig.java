@@ -82,10 +82,11 @@ public record RunConfig(
     public record JournalSettings(String kind, String url, String user, String password) {}
 
     /**
-     * How long a shard job waits for its durable queue to store a shard, and a worker for the coordinator's answer
-     * before it sends a result again. Not part of a run's configuration fingerprint: a run may resume with others.
+     * How many nodes a cluster waits for before its run starts, how long a shard job waits for its durable queue to
+     * store a shard, and a worker for the coordinator's answer before it sends a result again. Not part of a run's
+     * configuration fingerprint: a run may resume with others.
      */
-    public record Waits(long queueStoreTimeoutMillis, long resultResendAfterMillis) {
+    public record Waits(int minNodes, long queueStoreTimeoutMillis, long resultResendAfterMillis) {
         public java.time.Duration queueStoreTimeout() {
             return java.time.Duration.ofMillis(queueStoreTimeoutMillis);
         }
@@ -133,7 +134,7 @@ public record RunConfig(
                             c.getBoolean("train.activation-checkpointing")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")),
-                    new Waits(c.getDuration("cluster.queue-store-timeout").toMillis(),
+                    new Waits(c.getInt("cluster.min-nodes"), c.getDuration("cluster.queue-store-timeout").toMillis(),
                             c.getDuration("cluster.result-resend-after").toMillis()),
                     new Metrics(c.getInt("metrics.port"), c.getString("metrics.host"), c.getString("metrics.node")));
             config.validate();
@@ -200,6 +201,7 @@ public record RunConfig(
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());
         require(trainers.weightFetchTimeoutMillis() > 0, "dice.cluster.weight-fetch-timeout", "> 0",
                 trainers.weightFetchTimeout());
+        require(waits.minNodes() >= 1, "dice.cluster.min-nodes", ">= 1", waits.minNodes());
         require(waits.queueStoreTimeoutMillis() > 0, "dice.cluster.queue-store-timeout", "> 0",
                 waits.queueStoreTimeout());
         require(waits.resultResendAfterMillis() > 0, "dice.cluster.result-resend-after", "> 0",
