@@ -104,25 +104,25 @@ public final class AllReduceBench {
         out.put("warmups_socket_ring", (int) figures[7]);
         out.put("precision", fp16 ? "fp16" : "fp32");
         out.put("units", "GB/s");
-        out.put("allreduce_ms", round(allReduceSeconds * 1e3));
-        out.put("broadcast_ms", round(broadcastSeconds * 1e3));
-        out.put("algbw_gbps", round(algbw));
-        out.put("busbw_gbps", round(busbw));
-        out.put("tcp_gbps", round(tcp));
-        out.put("broadcast_gbps", round(broadcast));
-        out.put("busbw_over_tcp", round(busbw / tcp));
-        out.put("broadcast_over_tcp", round(broadcast / tcp));
+        out.put("allreduce_ms", Figures.round(allReduceSeconds * 1e3));
+        out.put("broadcast_ms", Figures.round(broadcastSeconds * 1e3));
+        out.put("algbw_gbps", Figures.round(algbw));
+        out.put("busbw_gbps", Figures.round(busbw));
+        out.put("tcp_gbps", Figures.round(tcp));
+        out.put("broadcast_gbps", Figures.round(broadcast));
+        out.put("busbw_over_tcp", Figures.round(busbw / tcp));
+        out.put("broadcast_over_tcp", Figures.round(broadcast / tcp));
         // the reference: the same ring over plain sockets, always fp32
-        out.put("socket_ring_ms", round(socketSeconds * 1e3));
-        out.put("socket_ring_algbw_gbps", round(socketAlgbw));
-        out.put("socket_ring_busbw_gbps", round(socketBusbw));
-        out.put("socket_ring_busbw_over_tcp", round(socketBusbw / tcp));
+        out.put("socket_ring_ms", Figures.round(socketSeconds * 1e3));
+        out.put("socket_ring_algbw_gbps", Figures.round(socketAlgbw));
+        out.put("socket_ring_busbw_gbps", Figures.round(socketBusbw));
+        out.put("socket_ring_busbw_over_tcp", Figures.round(socketBusbw / tcp));
         // CPU seconds of every process involved, per MiB moved through the operation: what the figures would be
         // limited by on an idle machine, whatever the load was during the run
-        out.put("allreduce_cpu_ms_per_mb", round(reduceCpu * 1e3 / repeats / mb));
-        out.put("broadcast_cpu_ms_per_mb", round(broadcastCpu * 1e3 / repeats / mb));
-        out.put("socket_ring_cpu_ms_per_mb", round(socketCpu * 1e3 / repeats / mb));
-        out.put("tcp_cpu_ms_per_mb", round(tcpFigures[1]));
+        out.put("allreduce_cpu_ms_per_mb", Figures.round(reduceCpu * 1e3 / repeats / mb));
+        out.put("broadcast_cpu_ms_per_mb", Figures.round(broadcastCpu * 1e3 / repeats / mb));
+        out.put("socket_ring_cpu_ms_per_mb", Figures.round(socketCpu * 1e3 / repeats / mb));
+        out.put("tcp_cpu_ms_per_mb", Figures.round(tcpFigures[1]));
         out.put("cores", Runtime.getRuntime().availableProcessors());
         out.put("load_avg_1m_before", loadBefore);
         out.put("load_avg_1m_after", loadAverage());
@@ -136,10 +136,6 @@ public final class AllReduceBench {
         } catch (IOException | RuntimeException e) {
             return -1;
         }
-    }
-
-    private static double round(double x) {
-        return Math.round(x * 1000) / 1000.0;
     }
 
     /**
@@ -257,7 +253,7 @@ public final class AllReduceBench {
                 timed[i] = slowest(op);
             }
             cpuSeconds = (processCpuNanos() - cpu0) / 1e9;
-            return AllReduceBench.median(timed);
+            return Figures.median(timed);
         }
 
         private static boolean improving(List<Double> times) {
@@ -267,7 +263,7 @@ public final class AllReduceBench {
             }
             double[] last = {times.get(n - 1), times.get(n - 2), times.get(n - 3)};
             double[] before = {times.get(n - 4), times.get(n - 5), times.get(n - 6)};
-            return AllReduceBench.median(last) < 0.9 * AllReduceBench.median(before);
+            return Figures.median(last) < 0.9 * Figures.median(before);
         }
 
         /** A barrier that also hands every rank rank 0's decision. */
@@ -300,12 +296,6 @@ public final class AllReduceBench {
             }
             return slowest;
         }
-    }
-
-    private static double median(double[] xs) {
-        double[] s = xs.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 
     private static final int TCP_WARMUPS = 3;
@@ -349,7 +339,7 @@ public final class AllReduceBench {
             }
             double senderCpuMsPerMb = Double.parseDouble(results(List.of(sender), "tcp sender").get(0).trim());
             double mb = bytes / (double) (1 << 20);
-            return new double[] {bytes / median(seconds) / 1e9, cpu / 1e6 / repeats / mb + senderCpuMsPerMb};
+            return new double[] {bytes / Figures.median(seconds) / 1e9, cpu / 1e6 / repeats / mb + senderCpuMsPerMb};
         } catch (IOException e) {
             throw new UncheckedIOException("tcp baseline", e);
         }

@@ -55,7 +55,7 @@ public final class GenerateBench {
             long[] seeds = random.longs(rows.size()).toArray();
             int[] longTail = new int[rows.size()];
             for (int i = 0; i < longTail.length; i++) {
-                longTail[i] = random.nextDouble() < 0.9 ? 1 + random.nextInt(Math.max(1, limit / 4)) : limit;
+                longTail[i] = longTailLength(random, limit);
             }
             int[] uniform = new int[rows.size()];
             Arrays.fill(uniform, limit);
@@ -72,9 +72,9 @@ public final class GenerateBench {
                         () -> staticBatches(generator, rows, params, seeds, limits, rowsInFlight, k),
                         () -> generator.generate(rows, params, seeds, limits, batching));
                 String name = lengths.getKey();
-                out.put("static_tokens_per_s_" + name, round(tokens / times[0]));
-                out.put("continuous_tokens_per_s_" + name, round(tokens / times[1]));
-                out.put("continuous_vs_static_" + name, round(times[0] / times[1]));
+                out.put("static_tokens_per_s_" + name, Figures.round(tokens / times[0]));
+                out.put("continuous_tokens_per_s_" + name, Figures.round(tokens / times[1]));
+                out.put("continuous_vs_static_" + name, Figures.round(times[0] / times[1]));
             }
             scoring(out, model, rows, random, rowsInFlight, limit);
             return out;
@@ -92,23 +92,27 @@ public final class GenerateBench {
             List<int[]> prompts = rows.subList(from, Math.min(rows.size(), from + batchRows));
             List<int[]> responses = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                int length = random.nextDouble() < 0.9 ? 1 + random.nextInt(Math.max(1, limit / 4)) : limit;
-                responses.add(random.ints(length, 3, model.config().vocabSize()).toArray());
+                responses.add(random.ints(longTailLength(random, limit), 3, model.config().vocabSize()).toArray());
             }
             batches.add(SequenceBatch.of(prompts, responses, 0));
         }
         Autograd.off();
         double[] times = alternate(() -> batches.forEach(b -> score(b, model, false)),
                 () -> batches.forEach(b -> score(b, model, true)));
-        out.put("scoring_rows_per_s_unshared", round(rows.size() / times[0]));
-        out.put("scoring_rows_per_s_shared", round(rows.size() / times[1]));
-        out.put("shared_prompt_scoring_speedup", round(times[0] / times[1]));
+        out.put("scoring_rows_per_s_unshared", Figures.round(rows.size() / times[0]));
+        out.put("scoring_rows_per_s_shared", Figures.round(rows.size() / times[1]));
+        out.put("shared_prompt_scoring_speedup", Figures.round(times[0] / times[1]));
     }
 
     private static void score(SequenceBatch batch, Llama model, boolean shared) {
         try (NDScope scope = new NDScope()) {
             (shared ? batch.sharedPromptLogProbs(model) : batch.responseLogProbs(model)).toFloatArray();
         }
+    }
+
+    /** 90 % of lengths within a quarter of the limit (uniformly), 10 % at the limit. */
+    private static int longTailLength(Random random, int limit) {
+        return random.nextDouble() < 0.9 ? 1 + random.nextInt(Math.max(1, limit / 4)) : limit;
     }
 
     /** K copies of each of {@code prompts} random prompts of 8 to 32 tokens, shortened to leave room for the limit. */
@@ -144,22 +148,12 @@ public final class GenerateBench {
             times[0][r] = seconds(first);
             times[1][r] = seconds(second);
         }
-        return new double[] {median(times[0]), median(times[1])};
+        return new double[] {Figures.median(times[0]), Figures.median(times[1])};
     }
 
     private static double seconds(Runnable work) {
         long start = System.nanoTime();
         work.run();
         return (System.nanoTime() - start) / 1e9;
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
-    }
-
-    private static double round(double x) {
-        return Math.round(x * 1000) / 1000.0;
     }
 }

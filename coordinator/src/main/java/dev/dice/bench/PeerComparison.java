@@ -56,9 +56,9 @@ public final class PeerComparison {
             ours[r] = bench.peerShapedDpoStepMsAsPeer(steps);
             ratio[r] = peer[r] / ours[r];
             Map<String, Object> row = new LinkedHashMap<>();
-            row.put("peer_ms", round(peer[r]));
-            row.put("dpo_step_ms", round(ours[r]));
-            row.put("speedup", round(ratio[r]));
+            row.put("peer_ms", Figures.round(peer[r]));
+            row.put("dpo_step_ms", Figures.round(ours[r]));
+            row.put("speedup", Figures.round(ratio[r]));
             perRound.add(row);
             System.err.println("peer round " + (r + 1) + ": " + row);
         }
@@ -67,11 +67,11 @@ public final class PeerComparison {
         out.put("command", python + " " + script.getFileName() + " 32 " + threads + " " + steps);
         out.put("peer_threads", threads);
         out.put("rounds", perRound);
-        out.put("peer_dpo_step_ms_median", round(median(peer)));
-        out.put("dpo_step_ms_median", round(median(ours)));
-        out.put("speedup_median", round(median(ratio)));
-        out.put("speedup_min", round(Arrays.stream(ratio).min().orElse(0)));
-        out.put("speedup_max", round(Arrays.stream(ratio).max().orElse(0)));
+        out.put("peer_dpo_step_ms_median", Figures.round(median(peer)));
+        out.put("dpo_step_ms_median", Figures.round(median(ours)));
+        out.put("speedup_median", Figures.round(median(ratio)));
+        out.put("speedup_min", Figures.round(Arrays.stream(ratio).min().orElse(0)));
+        out.put("speedup_max", Figures.round(Arrays.stream(ratio).max().orElse(0)));
         return out;
     }
 
@@ -107,9 +107,5 @@ public final class PeerComparison {
         double[] s = xs.clone();
         Arrays.sort(s);
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static double round(double x) {
-        return Math.round(x * 1000) / 1000.0;
     }
 }

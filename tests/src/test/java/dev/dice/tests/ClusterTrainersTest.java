@@ -3,19 +3,15 @@ package dev.dice.tests;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import dev.dice.cli.LocalCluster;
 import dev.dice.coordinator.DiceRun;
-import dev.dice.gpu.Checkpoint;
-import dev.dice.gpu.LlamaConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -73,10 +69,10 @@ class ClusterTrainersTest {
             Files.delete(out.resolve(stage).resolve("stage.json"));
         }
         DiceRun.run(config(out, 1));
-        assertClose("dpo (2 trainer JVMs vs 1 trainer)", weights(out.resolve("sft/model")), weights(cluster.resolve("dpo")),
-                weights(out.resolve("dpo/model")));
-        assertClose("round1 (a trainer JVM killed mid-stage vs 1 trainer)", weights(cluster.resolve("dpo")),
-                weights(cluster.resolve("round1")), weights(out.resolve("round1/model")));
+        assertClose("dpo (2 trainer JVMs vs 1 trainer)", SavedWeights.of(out.resolve("sft/model")),
+                SavedWeights.of(cluster.resolve("dpo")), SavedWeights.of(out.resolve("dpo/model")));
+        assertClose("round1 (a trainer JVM killed mid-stage vs 1 trainer)", SavedWeights.of(cluster.resolve("dpo")),
+                SavedWeights.of(cluster.resolve("round1")), SavedWeights.of(out.resolve("round1/model")));
     }
 
     /**
@@ -105,14 +101,5 @@ class ClusterTrainersTest {
         System.out.printf("%s: max |Δw| = %.3g (the stage moved the weights up to %.3g)%n", what, maxDiff, maxMove);
         assertTrue(maxMove > 1e-5, what + ": the stage moved the weights (" + maxMove + ")");
         assertTrue(maxDiff < 1e-5 && maxDiff < maxMove / 10, what + ": max |Δw| = " + maxDiff);
-    }
-
-    private static Map<String, float[]> weights(Path model) {
-        LlamaConfig config = LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE));
-        Map<String, float[]> out = new LinkedHashMap<>();
-        try (NDManager manager = NDManager.newBaseManager()) {
-            Checkpoint.loadModel(model, config, manager).forEach((name, w) -> out.put(name, w.toFloatArray()));
-        }
-        return out;
     }
 }

@@ -3,17 +3,13 @@ package dev.dice.tests;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDManager;
 import com.typesafe.config.ConfigFactory;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.StageResult;
-import dev.dice.gpu.Checkpoint;
-import dev.dice.gpu.LlamaConfig;
 import dev.dice.ops.DiceMetrics;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -40,9 +36,9 @@ class DataParallelRunTest {
         Traffic fp32 = Traffic.during(() -> run(out, 2, false));
         assertTrue(DiceMetrics.get().weightSyncs.get() > syncsBefore, "the generators fetched π1 from the trainer");
 
-        Map<String, float[]> expected = weights(oneTrainer);
-        Map<String, float[]> start = weights(out.resolve("sft/model"));
-        Map<String, float[]> twoTrainers = weights(out.resolve("dpo/model"));
+        Map<String, float[]> expected = SavedWeights.of(oneTrainer);
+        Map<String, float[]> start = SavedWeights.of(out.resolve("sft/model"));
+        Map<String, float[]> twoTrainers = SavedWeights.of(out.resolve("dpo/model"));
         double maxMove = maxDiff(expected, start);
         double maxDiff = maxDiff(expected, twoTrainers);
         System.out.printf("dpo: 2 trainers vs 1: max |Δw| = %.3g (DPO moved the weights up to %.3g)%n", maxDiff, maxMove);
@@ -63,7 +59,7 @@ class DataParallelRunTest {
         Traffic fp16 = Traffic.during(() -> run(out, 2, true));
         assertEquals(fp32.bytes / 2, fp16.bytes, 0.0, "fp16 gradients: half the bytes");
         assertEquals(fp32.operations, fp16.operations, 0.0);
-        Map<String, float[]> fp16Weights = weights(out.resolve("dpo/model"));
+        Map<String, float[]> fp16Weights = SavedWeights.of(out.resolve("dpo/model"));
         double fp16Gap = distance(expected, fp16Weights) / distance(expected, start);
         System.out.printf("dpo: 2 trainers, fp16 gradients, vs 1 (fp32): max |Δw| = %.3g, |Δw| / |DPO's move| = %.3g%n",
                 maxDiff(expected, fp16Weights), fp16Gap);
@@ -113,14 +109,5 @@ class DataParallelRunTest {
         overrides.put("dice.cluster.fp16-gradients", fp16Gradients);
         overrides.put("pekko.actor.serialize-messages", "on");
         return DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(overrides), null, "smoke"));
-    }
-
-    private static Map<String, float[]> weights(Path model) {
-        LlamaConfig config = LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE));
-        Map<String, float[]> out = new LinkedHashMap<>();
-        try (NDManager manager = NDManager.newBaseManager()) {
-            Checkpoint.loadModel(model, config, manager).forEach((name, w) -> out.put(name, w.toFloatArray()));
-        }
-        return out;
     }
 }
