@@ -10,6 +10,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,16 +29,38 @@ public final class GradBuckets implements AutoCloseable {
     private final List<NDArray> buckets = new ArrayList<>();
     private final List<List<String>> names = new ArrayList<>();
     private final Map<String, NDArray> views = new LinkedHashMap<>();
+    private final Map<String, NDArray> params;
+    private final NDManager manager;
 
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
-        List<String> names = new ArrayList<>(params.keySet());
-        java.util.Collections.reverse(names);
+        this(params, manager, layout(params, bucketBytes));
+        while (packed() < size()) {
+            pack();
+        }
+    }
+
+    private GradBuckets(Map<String, NDArray> params, NDManager manager, List<List<String>> layout) {
+        this.params = params;
+        this.manager = manager;
+        this.names.addAll(layout);
+    }
+
+    /** The buckets of {@code params}' gradients laid out, none packed yet: {@link #pack} packs them in order. */
+    static GradBuckets unpacked(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        return new GradBuckets(params, manager, layout(params, bucketBytes));
+    }
+
+    /** Parameter names in reverse order, cut into groups of at most {@code bucketBytes} (or one larger parameter). */
+    private static List<List<String>> layout(Map<String, NDArray> params, long bucketBytes) {
+        List<String> reversed = new ArrayList<>(params.keySet());
+        Collections.reverse(reversed);
+        List<List<String>> layout = new ArrayList<>();
         List<String> group = new ArrayList<>();
         long bytes = 0;
-        for (String name : names) {
+        for (String name : reversed) {
             long size = params.get(name).size() * 4;
             if (!group.isEmpty() && bytes + size > bucketBytes) {
-                pack(group, params, manager);
+                layout.add(List.copyOf(group));
                 group.clear();
                 bytes = 0;
             }
@@ -45,8 +68,19 @@ public final class GradBuckets implements AutoCloseable {
             bytes += size;
         }
         if (!group.isEmpty()) {
-            pack(group, params, manager);
+            layout.add(List.copyOf(group));
         }
+        return layout;
+    }
+
+    /** Buckets packed so far: those before this index. */
+    int packed() {
+        return buckets.size();
+    }
+
+    /** Packs the next bucket from its parameters' gradients as they are now. */
+    void pack() {
+        pack(names.get(buckets.size()), params, manager);
     }
 
     private void pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
@@ -62,7 +96,6 @@ public final class GradBuckets implements AutoCloseable {
             NDScope.unregister(flat);
         }
         buckets.add(flat);
-        this.names.add(List.copyOf(names));
         long offset = 0;
         for (String name : names) {
             NDArray p = params.get(name);
@@ -74,7 +107,7 @@ public final class GradBuckets implements AutoCloseable {
     }
 
     public int size() {
-        return buckets.size();
+        return names.size();
     }
 
     /** Bucket {@code i} as native-order bytes over the tensor's own memory; writes go straight to it. */

@@ -69,15 +69,46 @@ public final class DataParallel {
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
-                long bytes = ring.bytesSent();
-                long t0 = System.nanoTime();
-                ring.allReduceMean(grads.buffer(i), i, gradients); // in place, in the tensor's own memory
-                if (ring.world() > 1) {
-                    traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
-                }
+                reduce(grads.buffer(i), i);
             }
             report = trainer.apply(grads);
         }
+        return stepped(report);
+    }
+
+    /**
+     * {@link #step()} with the step's last micro-batch inside it: {@code lastBackward} runs one forward and backward
+     * pass through the trainer, and each gradient bucket is all-reduced on this rank's communication thread as soon as
+     * backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them). The ranks
+     * issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
+     */
+    public Trainer.StepReport step(Runnable lastBackward) {
+        if (ring.world() == 1) {
+            lastBackward.run();
+            return step();
+        }
+        Trainer.StepReport report;
+        try (NDManager scratch = trainer.model().manager().newSubManager();
+                BucketSender sender = new BucketSender(ring, this::reduce)) {
+            try (GradBuckets grads = trainer.gradients(scratch, lastBackward, (g, i) -> sender.send(g.buffer(i), i))) {
+                sender.finish();
+                report = trainer.apply(grads);
+            }
+        }
+        return stepped(report);
+    }
+
+    /** The mean of one gradient bucket over the ranks, in place in the tensor's own memory. */
+    private void reduce(ByteBuffer bucket, int index) {
+        long bytes = ring.bytesSent();
+        long t0 = System.nanoTime();
+        ring.allReduceMean(bucket, index, gradients);
+        if (ring.world() > 1) {
+            traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    private Trainer.StepReport stepped(Trainer.StepReport report) {
         steps++;
         if (checkEvery > 0 && steps % checkEvery == 0) {
             checkWeights();
