@@ -98,8 +98,12 @@ public final class Replica<T> implements AutoCloseable {
 
     /** Runs the next step on this rank's share of its global batch; every rank of the ring must call it. */
     public Training.Step step() {
-        float[] figures = mean(objective.backward(policy, trainer, batches.next(), ring.rank(), ring.world()));
-        Trainer.StepReport report = parallel.step();
+        List<T> batch = batches.next();
+        double[][] weighted = new double[1][];
+        // the gradient buckets are all-reduced while backward still runs, then the figures
+        Trainer.StepReport report = parallel.step(
+                () -> weighted[0] = objective.backward(policy, trainer, batch, ring.rank(), ring.world()));
+        float[] figures = mean(weighted[0]);
         step++;
         Training.Step logged = objective.logged(step, figures, report.learningRate());
         log.add(logged);

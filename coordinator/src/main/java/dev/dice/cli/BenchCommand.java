@@ -5,11 +5,13 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
+import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
@@ -19,11 +21,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|overlap}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, overlap")
     String what;
 
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
@@ -32,11 +34,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
 
-    @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
+    @Option(names = "--ranks", defaultValue = "2", description = "allreduce, overlap: ranks (separate processes on loopback).")
     int ranks;
 
     @Option(names = "--mb", defaultValue = "16", description = "allreduce: MiB of fp32 reduced and broadcast.")
     int mb;
+
+    @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
+    Long bucketKb;
 
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
@@ -46,7 +51,7 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
     String peer;
 
-    @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
+    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory instead"
             + " of the built-in model's shapes.")
     Path model;
 
@@ -91,11 +96,14 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
+            case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, 32, repeats,
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, overlap)");
         }
         System.out.println(Json.write(result));
         return 0;

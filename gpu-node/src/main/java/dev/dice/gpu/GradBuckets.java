@@ -10,7 +10,6 @@ import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +34,7 @@ public final class GradBuckets implements AutoCloseable {
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
         this(params, manager, layout(params, bucketBytes));
         while (packed() < size()) {
-            pack();
+            packNext();
         }
     }
 
@@ -45,19 +44,22 @@ public final class GradBuckets implements AutoCloseable {
         this.names.addAll(layout);
     }
 
-    /** The buckets of {@code params}' gradients laid out, none packed yet: {@link #pack} packs them in order. */
+    /** The buckets of {@code params}' gradients laid out, none packed yet: {@link #packNext} packs them in order. */
     static GradBuckets unpacked(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
         return new GradBuckets(params, manager, layout(params, bucketBytes));
     }
 
-    /** Parameter names in reverse order, cut into groups of at most {@code bucketBytes} (or one larger parameter). */
-    private static List<List<String>> layout(Map<String, NDArray> params, long bucketBytes) {
-        List<String> reversed = new ArrayList<>(params.keySet());
-        Collections.reverse(reversed);
+    /**
+     * The parameters of each bucket: the parameters in reverse order, cut before one that would take a bucket past
+     * {@code bucketBytes} (a parameter larger than that has a bucket of its own).
+     */
+    public static List<List<String>> layout(Map<String, NDArray> params, long bucketBytes) {
+        List<String> names = new ArrayList<>(params.keySet());
+        java.util.Collections.reverse(names);
         List<List<String>> layout = new ArrayList<>();
         List<String> group = new ArrayList<>();
         long bytes = 0;
-        for (String name : reversed) {
+        for (String name : names) {
             long size = params.get(name).size() * 4;
             if (!group.isEmpty() && bytes + size > bucketBytes) {
                 layout.add(List.copyOf(group));
@@ -79,30 +81,32 @@ public final class GradBuckets implements AutoCloseable {
     }
 
     /** Packs the next bucket from its parameters' gradients as they are now. */
-    void pack() {
-        pack(names.get(buckets.size()), params, manager);
+    void packNext() {
+        List<String> group = names.get(buckets.size());
+        NDArray flat = pack(group, params, manager);
+        buckets.add(flat);
+        long offset = 0;
+        for (String name : group) {
+            NDArray p = params.get(name);
+            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+            view.attach(manager);
+            views.put(name, view);
+            offset += p.size();
+        }
     }
 
-    private void pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
-        NDArray flat;
+    /** One bucket: a flat copy of the accumulated gradients of {@code names} (zeros for a parameter without one). */
+    public static NDArray pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
         try (NDScope scope = new NDScope()) {
             NDList grads = new NDList();
             for (String name : names) {
                 NDArray g = Autograd.gradient(params.get(name));
                 grads.add(g == null ? params.get(name).zerosLike().flatten() : g.flatten());
             }
-            flat = NDArrays.concat(grads);
+            NDArray flat = NDArrays.concat(grads);
             flat.attach(manager);
             NDScope.unregister(flat);
-        }
-        buckets.add(flat);
-        long offset = 0;
-        for (String name : names) {
-            NDArray p = params.get(name);
-            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
-            view.attach(manager);
-            views.put(name, view);
-            offset += p.size();
+            return flat;
         }
     }
 

@@ -122,7 +122,7 @@ public final class Trainer {
         layersFinished = layer -> {
             while (grads.packed() < grads.size() && lowest[grads.packed()] >= layer) {
                 int bucket = grads.packed();
-                grads.pack();
+                grads.packNext();
                 sink.packed(grads, bucket);
             }
         };
