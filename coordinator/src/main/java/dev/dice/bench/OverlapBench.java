@@ -111,17 +111,15 @@ public final class OverlapBench {
             Llama model = Llama.init(config, root.newSubManager(), 1);
             Trainer trainer = new Trainer(model,
                     new Trainer.Settings(LrSchedule.constant(1e-5, 1), AdamW.Settings.defaults(), 1.0, bucketBytes));
-            DataParallel parallel = new DataParallel(trainer, ring, 0, Collective.Precision.FP32,
-                    (bytes, seconds) -> reduceSeconds[0] += seconds);
+            DataParallel.Traffic traffic = (bytes, seconds) -> reduceSeconds[0] += seconds;
+            DataParallel plainRing = new DataParallel(trainer, ring, 0, Collective.Precision.FP32, traffic, false);
+            DataParallel overlapRing = new DataParallel(trainer, ring, 0, Collective.Precision.FP32, traffic, true);
             SequenceBatch batch = pairBatch(config, share, rank);
             float[] refs = new float[share];
             Arrays.fill(refs, -40f);
             Runnable backward = () -> trainer.dpo(batch, refs, refs, 0.1, 1.0);
-            Runnable plain = () -> {
-                backward.run();
-                parallel.step();
-            };
-            Runnable overlapped = () -> parallel.step(backward);
+            Runnable plain = () -> plainRing.step(backward);
+            Runnable overlapped = () -> overlapRing.step(backward);
             Slowest slowest = new Slowest(ring);
             for (int i = 0; i < WARMUP_ROUNDS; i++) {
                 slowest.time(plain);

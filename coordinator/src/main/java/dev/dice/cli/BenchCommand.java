@@ -40,6 +40,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mb", defaultValue = "16", description = "allreduce: MiB of fp32 reduced and broadcast.")
     int mb;
 
+    @Option(names = "--pairs", defaultValue = "32", description = "overlap: DPO pairs per step over all ranks.")
+    int pairs;
+
     @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
     Long bucketKb;
 
@@ -97,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
             case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
-                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, 32, repeats,
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
                     bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);

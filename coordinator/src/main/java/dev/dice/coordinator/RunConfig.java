@@ -66,10 +66,11 @@ public record RunConfig(
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
      * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each
-     * decoder layer's activations in backward instead of keeping them.
+     * decoder layer's activations in backward instead of keeping them; {@code overlapGradients} the gradients are
+     * all-reduced while backward runs.
      */
     public record Trainers(int count, int perNode, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
-            long weightFetchTimeoutMillis, boolean activationCheckpointing) {
+            long weightFetchTimeoutMillis, boolean activationCheckpointing, boolean overlapGradients) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
         }
@@ -131,7 +132,7 @@ public record RunConfig(
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
-                            c.getBoolean("train.activation-checkpointing")),
+                            c.getBoolean("train.activation-checkpointing"), c.getBoolean("train.overlap-gradients")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")),
                     new Waits(c.getInt("cluster.min-nodes"), c.getDuration("cluster.queue-store-timeout").toMillis(),

@@ -38,6 +38,7 @@ public final class DataParallel {
     private final int checkEvery;
     private final Collective.Precision gradients;
     private final Traffic traffic;
+    private final boolean overlap;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
@@ -56,6 +57,13 @@ public final class DataParallel {
     /** @param traffic told the bytes and time of each gradient bucket's all-reduce (metrics) */
     public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
             Traffic traffic) {
+        this(trainer, ring, checkEvery, gradients, traffic, false);
+    }
+
+    /** @param overlap {@link #step(Runnable)} all-reduces the gradient buckets while backward runs */
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
+            Traffic traffic, boolean overlap) {
+        this.overlap = overlap;
         this.trainer = trainer;
         this.ring = ring;
         this.checkEvery = checkEvery;
@@ -78,12 +86,13 @@ public final class DataParallel {
 
     /**
      * {@link #step()} with the step's last micro-batch inside it: {@code lastBackward} runs one forward and backward
-     * pass through the trainer, and each gradient bucket is all-reduced on this rank's communication thread as soon as
-     * backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them). The ranks
-     * issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
+     * pass through the trainer. With overlap, each gradient bucket is all-reduced on this rank's communication thread
+     * as soon as backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them);
+     * the ranks issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
+     * Without, this is {@code lastBackward} then {@link #step()}.
      */
     public Trainer.StepReport step(Runnable lastBackward) {
-        if (ring.world() == 1) {
+        if (!overlap || ring.world() == 1) {
             lastBackward.run();
             return step();
         }

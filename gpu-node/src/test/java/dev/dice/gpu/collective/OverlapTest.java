@@ -90,19 +90,15 @@ class OverlapTest {
             try (NDManager root = NDManager.newBaseManager();
                     RingAllReduce ring = new RingAllReduce(members, rank, RING.withRingId("overlap" + world))) {
                 Trainer t = trainer(root, checkpointing);
-                DataParallel dp = new DataParallel(t, ring, 1);
+                DataParallel dp = new DataParallel(t, ring, 1, Collective.Precision.FP32, DataParallel.Traffic.NONE,
+                        overlap);
                 for (int s = 0; s < STEPS; s++) {
                     int from = rank * shard;
                     for (int m = 0; m < MICRO - 1; m++, from += micro) {
                         pairs.dpo(t, from, from + micro, 1.0 / MICRO);
                     }
                     int last = from;
-                    if (overlap) {
-                        dp.step(() -> pairs.dpo(t, last, last + micro, 1.0 / MICRO));
-                    } else {
-                        pairs.dpo(t, last, last + micro, 1.0 / MICRO);
-                        dp.step();
-                    }
+                    dp.step(() -> pairs.dpo(t, last, last + micro, 1.0 / MICRO));
                 }
                 return weights(t.model());
             }
