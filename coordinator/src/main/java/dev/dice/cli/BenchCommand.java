@@ -48,7 +48,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--peer", arity = "0..1", fallbackValue = PeerComparison.DEFAULT_SCRIPT, paramLabel = "SCRIPT",
             description = "runtime: also time a PyTorch-eager peer script (without SCRIPT: the repository's "
-            + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
+            + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step, and its sibling "
+            + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
     @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
@@ -83,8 +84,13 @@ final class BenchCommand implements Callable<Integer> {
                     result = model != null ? bench.runCheckpoint(model) : bench.run(builtinModel());
                     if (peer != null) {
                         Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
-                        result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,
-                                peerThreads != null ? peerThreads : Math.max(1, threads), 30));
+                        int theirs = peerThreads != null ? peerThreads : Math.max(1, threads);
+                        result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds, theirs, 30));
+                        if (model == null) {
+                            result.put("peer_generate", PeerComparison.runGenerate(bench, builtinModel(),
+                                    script.resolveSibling(PeerComparison.GENERATE_SCRIPT), peerPython, peerRounds,
+                                    theirs));
+                        }
                     }
                 }
                 result.put("threads", threads);
