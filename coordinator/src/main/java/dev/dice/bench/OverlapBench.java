@@ -36,6 +36,8 @@ import java.util.Random;
  * ({@link DataParallel#step(Runnable)}), in the same processes, the two kinds of step alternating (ABBA) so that a
  * change of load falls on both. A step's time is the slowest rank's, from a barrier to the step's end; each rank runs
  * libtorch on cores / R threads, as {@code dice local-cluster} gives its nodes. Figures are medians of the timed steps.
+ * With a link rate, each rank's stream to its neighbour passes a {@link ShapedLink} of that rate (a machine's uplink),
+ * so that the ring waits on links rather than on the cores, as between machines.
  */
 public final class OverlapBench {
     private static final String RESULT = "RESULT ";
@@ -47,7 +49,7 @@ public final class OverlapBench {
 
     /** Parent side: spawns the ranks and collects the figures. */
     public static Map<String, Object> run(LlamaConfig config, String model, int ranks, int pairs, int repeats,
-            long bucketBytes) {
+            long bucketBytes, int linkMbit) {
         if (ranks < 2 || pairs < ranks || repeats < 1 || bucketBytes < 4) {
             throw new IllegalArgumentException("overlap bench needs --ranks >= 2, pairs >= ranks, --repeats >= 1");
         }
@@ -60,19 +62,32 @@ public final class OverlapBench {
         } catch (IOException e) {
             throw new UncheckedIOException("overlap bench: cannot write the model's config", e);
         }
-        List<String> members = FreePorts.on(InetAddress.getLoopbackAddress(), ranks).stream()
-                .map(p -> "127.0.0.1:" + p).toList();
-        List<ChildJvm> children = new ArrayList<>();
-        for (int r = 0; r < ranks; r++) {
-            children.add(ChildJvm.start(OverlapBench.class, threads, String.valueOf(r), String.join(",", members),
-                    dir.resolve("config.json").toString(), String.valueOf(pairs), String.valueOf(repeats),
-                    String.valueOf(bucketBytes)));
+        List<Integer> ports = FreePorts.on(InetAddress.getLoopbackAddress(), ranks);
+        List<ShapedLink> links = new ArrayList<>();
+        double[] f;
+        try {
+            for (int r = 0; r < ranks && linkMbit > 0; r++) {
+                links.add(new ShapedLink(ports.get(r), linkMbit * 1_000_000L / 8, true));
+            }
+            List<ChildJvm> children = new ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                List<String> members = new ArrayList<>(); // its own server; its neighbours through their links
+                for (int m = 0; m < ranks; m++) {
+                    members.add("127.0.0.1:" + (m == r || links.isEmpty() ? ports.get(m) : links.get(m).port()));
+                }
+                children.add(ChildJvm.start(OverlapBench.class, threads, String.valueOf(r), String.join(",", members),
+                        dir.resolve("config.json").toString(), String.valueOf(pairs), String.valueOf(repeats),
+                        String.valueOf(bucketBytes)));
+            }
+            f = Arrays.stream(ChildJvm.results(children, "overlap ranks", RESULT).get(0).trim().split(" "))
+                    .mapToDouble(Double::parseDouble).toArray();
+        } finally {
+            links.forEach(ShapedLink::close);
         }
-        double[] f = Arrays.stream(ChildJvm.results(children, "overlap ranks", RESULT).get(0).trim().split(" "))
-                .mapToDouble(Double::parseDouble).toArray();
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("ranks", ranks);
         out.put("processes", "one trainer JVM per rank, ring over gRPC on loopback");
+        out.put("link_mbit", linkMbit);
         out.put("model", model);
         out.put("parameters", config.parameterCount());
         out.put("gradient_mb", Figures.round(config.parameterCount() * 4 / 1048576.0));

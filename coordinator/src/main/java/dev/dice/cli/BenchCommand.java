@@ -42,7 +42,7 @@ final class BenchCommand implements Callable<Integer> {
     Integer mb;
 
     @Option(names = "--link-mbit", defaultValue = "1000",
-            description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
+            description = "sync, overlap: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
     int linkMbit;
 
     @Option(names = "--pairs", defaultValue = "32", description = "overlap: DPO pairs per step over all ranks.")
@@ -113,7 +113,7 @@ final class BenchCommand implements Callable<Integer> {
             case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
             case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
                     : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
-                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES);
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES, linkMbit);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
