@@ -19,7 +19,7 @@ import java.util.Map;
  * few long buffers rather than the same ops on every small parameter (PyTorch's "foreach" idea); each parameter
  * then takes its slice of the update. They are created on the parameters' manager at the first step.
  */
-public final class AdamW {
+public final class AdamW implements Optimizer {
     public record Settings(double beta1, double beta2, double eps, double weightDecay) {
         public static Settings defaults() {
             return new Settings(0.9, 0.999, 1e-8, 0.0);
@@ -121,11 +121,18 @@ public final class AdamW {
         }
     }
 
+    @Override
     public int steps() {
         return steps;
     }
 
+    @Override
+    public long bytes() {
+        return moments.stream().mapToLong(m -> 2L * MemoryPlan.FLOAT * m.avg().size()).sum();
+    }
+
     /** Moments under PyTorch's state names, for checkpoints (views of the flat moments, or the restored ones). */
+    @Override
     public Map<String, NDArray> state() {
         if (moments.isEmpty()) {
             return new LinkedHashMap<>(restored);
@@ -137,6 +144,7 @@ public final class AdamW {
     }
 
     /** Restores moments saved by {@link #state} and the step count that drives bias correction. */
+    @Override
     public void restore(Map<String, NDArray> state, int steps, Map<String, NDArray> params) {
         Map<String, NDArray> pending = new LinkedHashMap<>();
         params.forEach((name, p) -> {
