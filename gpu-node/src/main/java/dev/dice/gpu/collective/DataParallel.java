@@ -19,6 +19,10 @@ import java.util.zip.CRC32C;
  * <p>Gradients may travel as fp16 ({@link Collective.Precision#FP16}: half the bytes, sums still in fp32);
  * every rank still takes the identical step, but training is no longer equal to one rank's.
  *
+ * <p>With {@link Trainer.Settings#zeroStage} 1 or 2 the step is {@link ZeroStep}'s: gradients are reduce-scattered,
+ * each rank keeps optimizer moments for its part of every bucket only, and the new weights are all-gathered (ZeRO,
+ * docs/data-parallel.md). Every rank still ends with the same weights.
+ *
  * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
  * of their parameters; a difference means they are training different models and fails loudly.
  */
@@ -39,6 +43,8 @@ public final class DataParallel {
     private final Collective.Precision gradients;
     private final Traffic traffic;
     private final boolean overlap;
+    private final ZeroStep zero;
+    private long gradientBytes;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
@@ -69,19 +75,48 @@ public final class DataParallel {
         this.checkEvery = checkEvery;
         this.gradients = gradients;
         this.traffic = traffic;
+        this.zero = trainer.settings().zeroStage() == 0 ? null : new ZeroStep(trainer, ring, traffic);
+        if (zero != null && gradients != Collective.Precision.FP32) {
+            throw new IllegalArgumentException("ZeRO stage " + trainer.settings().zeroStage() + " reduce-scatters fp32 "
+                    + "gradients; " + gradients + " gradients need ZeRO stage 0");
+        }
+        if (zero != null) {
+            // a rank whose restored moments belong to another place in another ring is refused before it trains
+            ((dev.dice.gpu.ShardedAdamW) trainer.optimizer()).bind(ring.rank(), ring.world());
+        }
     }
 
     /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
     public Trainer.StepReport step() {
+        Trainer.StepReport report;
+        if (zero != null) {
+            report = zero.run();
+            gradientBytes = zero.peakGradientBytes();
+        } else {
+            report = allReduceThenStep();
+        }
+        return stepped(report);
+    }
+
+    /**
+     * The most bytes of flat gradient buffers (the buckets, and with ZeRO stage 2 the parts) this rank held at once
+     * during its last step; the parameters' {@code .grad} not included.
+     */
+    public long gradientBufferBytes() {
+        return gradientBytes;
+    }
+
+    private Trainer.StepReport allReduceThenStep() {
         Trainer.StepReport report;
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
                 reduce(grads.buffer(i), i);
             }
+            gradientBytes = bufferBytes(grads);
             report = trainer.apply(grads);
         }
-        return stepped(report);
+        return report;
     }
 
     /**
@@ -92,7 +127,7 @@ public final class DataParallel {
      * Without, this is {@code lastBackward} then {@link #step()}.
      */
     public Trainer.StepReport step(Runnable lastBackward) {
-        if (!overlap || ring.world() == 1) {
+        if (!overlap || zero != null || ring.world() == 1) {
             lastBackward.run();
             return step();
         }
@@ -101,10 +136,19 @@ public final class DataParallel {
                 BucketSender sender = new BucketSender(ring, this::reduce)) {
             try (GradBuckets grads = trainer.gradients(scratch, lastBackward, (g, i) -> sender.send(g.buffer(i), i))) {
                 sender.finish();
+                gradientBytes = bufferBytes(grads);
                 report = trainer.apply(grads);
             }
         }
         return stepped(report);
+    }
+
+    private static long bufferBytes(GradBuckets grads) {
+        long bytes = 0;
+        for (int i = 0; i < grads.size(); i++) {
+            bytes += grads.buffer(i).capacity();
+        }
+        return bytes;
     }
 
     /** The mean of one gradient bucket over the ranks, in place in the tensor's own memory. */
