@@ -202,10 +202,14 @@ public final class PlacementBench {
     }
 
     private List<PromptShard> shards() {
-        List<Prompt> prompts = new BuiltinTask(1).prompts("round1", 4 * shape.prompts()).stream()
-                .filter(p -> p.text().getBytes(StandardCharsets.UTF_8).length + shape.maxNewTokens() + 3
-                        <= config.maxPositionEmbeddings())
-                .limit(shape.prompts()).toList();
+        // Only prompts leaving room for the whole limit (+ BOS, newline, EOS) fit; the round splits hold enough of them.
+        List<Prompt> prompts = new ArrayList<>();
+        for (int r = 1; prompts.size() < shape.prompts() && r <= 4; r++) {
+            new BuiltinTask(1).prompts("round" + r, 1000).stream()
+                    .filter(p -> p.text().getBytes(StandardCharsets.UTF_8).length + shape.maxNewTokens() + 3
+                            <= config.maxPositionEmbeddings())
+                    .limit(shape.prompts() - prompts.size()).forEach(prompts::add);
+        }
         List<PromptShard> shards = new ArrayList<>();
         for (int from = 0; from < prompts.size(); from += shape.shardSize()) {
             PromptShard.Builder shard = PromptShard.newBuilder().setJob("bench").setShard(shards.size())
