@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -103,7 +104,8 @@ public final class AdamW implements Optimizer {
         NDList parts = new NDList();
         for (String name : names) {
             NDArray r = restored.get(prefix + name);
-            parts.add(r == null ? owner.zeros(params.get(name).getShape()).flatten() : r.flatten());
+            // zeros made flat: a flattened view's close would leave the tensor under it alive on the model's manager
+            parts.add(r == null ? owner.zeros(new Shape(params.get(name).size())) : r.flatten());
         }
         NDArray flat = NDArrays.concat(parts);
         flat.attach(owner);
@@ -112,9 +114,11 @@ public final class AdamW implements Optimizer {
     }
 
     private static NDArray view(NDArray flat, long offset, NDArray like, NDManager owner) {
-        NDArray v = flat.get(offset + ":" + (offset + like.size())).reshape(like.getShape());
-        v.attach(owner);
-        return v;
+        try (NDArray slice = flat.get(offset + ":" + (offset + like.size()))) {
+            NDArray v = slice.reshape(like.getShape());
+            v.attach(owner);
+            return v;
+        }
     }
 
     @Override
