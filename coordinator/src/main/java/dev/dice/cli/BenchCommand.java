@@ -7,6 +7,7 @@ import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
 import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
+import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
@@ -16,6 +17,7 @@ import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -29,8 +31,19 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync, overlap")
     String what;
 
-    @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
-    int repeats;
+    @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
+    Integer repeats;
+
+    @Option(names = "--placements", split = ",", paramLabel = "WxT", description = "round: placements of the model"
+            + " workers to compare, alternating: W generators and W scorers of T intra-op threads each (default: the"
+            + " configuration's, dice.cluster.generators x dice.cluster.threads-per-worker).")
+    List<String> placements;
+
+    @Option(names = "--prompts", description = "round: the round's prompts (default: the configuration's).")
+    Integer prompts;
+
+    @Option(names = "--sweep", description = "round: instead, each stage's cost alone at 64-256 prompts and K = 4, 8.")
+    boolean sweep;
 
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
@@ -84,6 +97,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Map<String, Object> result;
+        int repeats = this.repeats != null ? this.repeats : what.equals("round") ? 1 : 7;
         switch (what) {
             case "runtime" -> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
@@ -114,7 +128,7 @@ final class BenchCommand implements Callable<Integer> {
             case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
                     : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
                     bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES, linkMbit);
-            case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
+            case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
@@ -122,6 +136,18 @@ final class BenchCommand implements Callable<Integer> {
         }
         System.out.println(Json.write(result));
         return 0;
+    }
+
+    /** The default configuration's round, for each placement asked for (default: the configuration's). */
+    private Map<String, Object> placementRound(int repeats) {
+        RunConfig config = RunConfig.from(DiceRun.configure(ConfigFactory.empty(), null, "default"));
+        PlacementBench.Shape shape = new PlacementBench.Shape(prompts != null ? prompts : config.rounds().prompts(),
+                config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
+                config.cluster().batchRows());
+        List<PlacementBench.Placement> compared = placements == null
+                ? List.of(new PlacementBench.Placement(config.cluster().generators(), config.cluster().threadsPerWorker()))
+                : placements.stream().map(PlacementBench.Placement::parse).toList();
+        return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }
 
     /** The embedded default's model, as the default configuration shapes it. */
