@@ -39,7 +39,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
     Integer mb;
 
-    @Option(names = "--link-mbit", defaultValue = "1000",
+    @Option(names = "--link-mbit", defaultValue = "250",
             description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
     int linkMbit;
 
