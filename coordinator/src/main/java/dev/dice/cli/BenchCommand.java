@@ -5,43 +5,64 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
+import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
+import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync, overlap")
     String what;
 
-    @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
-    int repeats;
+    @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
+    Integer repeats;
+
+    @Option(names = "--placements", split = ",", paramLabel = "WxT", description = "round: placements of the model"
+            + " workers to compare, alternating: W generators and W scorers of T intra-op threads each (default: the"
+            + " configuration's, dice.cluster.generators x dice.cluster.threads-per-worker).")
+    List<String> placements;
+
+    @Option(names = "--prompts", description = "round: the round's prompts (default: the configuration's).")
+    Integer prompts;
+
+    @Option(names = "--sweep", description = "round: instead, each stage's cost alone at 64-256 prompts and K = 4, 8.")
+    boolean sweep;
 
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
 
-    @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
+    @Option(names = "--ranks", defaultValue = "2", description = "allreduce, overlap: ranks (separate processes on loopback).")
     int ranks;
 
     @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
     Integer mb;
 
-    @Option(names = "--link-mbit", defaultValue = "250",
-            description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
-    int linkMbit;
+    @Option(names = "--link-mbit", description = "sync (250), overlap (1000): every node's uplink in Mbit/s (0: loopback"
+            + " unshaped).")
+    Integer linkMbit;
+
+    @Option(names = "--pairs", defaultValue = "32", description = "overlap: DPO pairs per step over all ranks.")
+    int pairs;
+
+    @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
+    Long bucketKb;
 
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
@@ -52,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
-    @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
+    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory instead"
             + " of the built-in model's shapes.")
     Path model;
 
@@ -76,6 +97,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Map<String, Object> result;
+        int repeats = this.repeats != null ? this.repeats : what.equals("round") ? 1 : 7;
         switch (what) {
             case "runtime" -> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
@@ -102,15 +124,31 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
-            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
-            case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
+            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit != null ? linkMbit : 250);
+            case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES,
+                    linkMbit != null ? linkMbit : 1000);
+            case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap)");
         }
         System.out.println(Json.write(result));
         return 0;
+    }
+
+    /** The default configuration's round, for each placement asked for (default: the configuration's). */
+    private Map<String, Object> placementRound(int repeats) {
+        RunConfig config = RunConfig.from(DiceRun.configure(ConfigFactory.empty(), null, "default"));
+        PlacementBench.Shape shape = new PlacementBench.Shape(prompts != null ? prompts : config.rounds().prompts(),
+                config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
+                config.cluster().batchRows());
+        List<PlacementBench.Placement> compared = placements == null
+                ? List.of(new PlacementBench.Placement(config.cluster().generators(), config.cluster().threadsPerWorker()))
+                : placements.stream().map(PlacementBench.Placement::parse).toList();
+        return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }
 
     /** The embedded default's model, as the default configuration shapes it. */

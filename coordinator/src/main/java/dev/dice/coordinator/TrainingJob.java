@@ -67,8 +67,11 @@ public final class TrainingJob {
     /** DPO from {@code initDir} on pairs that carry their reference log-probs. */
     public record Dpo(Path initDir, List<PreferencePair> data) implements Start {}
 
-    /** The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16. */
-    public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients) {}
+    /**
+     * The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16, gradients
+     * all-reduced while backward runs.
+     */
+    public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients, boolean overlapGradients) {}
 
     /**
      * The stage is trained: where and as what its model is served, the trainers still alive, how many rings it took
@@ -151,7 +154,7 @@ public final class TrainingJob {
         members.forEach(t -> trainerNodes.add(nodeOf(t)));
         for (int rank = 0; rank < members.size(); rank++) {
             TrainerActor.Ring place = new TrainerActor.Ring(ringId, ring, rank, settings.timeout(), settings.checkEvery(),
-                    settings.fp16Gradients());
+                    settings.fp16Gradients(), settings.overlapGradients());
             members.get(rank).tell(fromStep >= 0 ? new TrainerActor.Resume(fromStep, place, replies) : begin(place));
         }
         context.getLog().info("{}: ring {} of {} trainer(s) {} {}", task.stage(), ringId, members.size(),
@@ -225,6 +228,10 @@ public final class TrainingJob {
                 .build();
     }
 
+    private static int rankIn(TrainerActor.Reply report) {
+        return report instanceof TrainerActor.RankFailed f ? f.rank() : ((TrainerActor.RankFinished) report).rank();
+    }
+
     private Duration giveUpAfter() {
         return settings.timeout().multipliedBy(2);
     }
@@ -254,7 +261,10 @@ public final class TrainingJob {
                     members.size(), task.settings().steps(), weights.iterator().next().substring(0, 12));
             return publishing(members);
         }
+        // In their ranks' order: a ring re-formed with every member gives each its old rank, which is what lets ZeRO
+        // ranks (each holding its part of the optimizer state) go on.
         List<ActorRef<TrainerActor.Command>> survivors = new ArrayList<>(reports.keySet());
+        survivors.sort(java.util.Comparator.comparingInt(t -> rankIn(reports.get(t))));
         requireSurvivors(survivors);
         int from = Integer.MAX_VALUE;
         List<String> why = new ArrayList<>();

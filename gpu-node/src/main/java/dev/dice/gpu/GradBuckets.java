@@ -28,16 +28,41 @@ public final class GradBuckets implements AutoCloseable {
     private final List<NDArray> buckets = new ArrayList<>();
     private final List<List<String>> names = new ArrayList<>();
     private final Map<String, NDArray> views = new LinkedHashMap<>();
+    private final Map<String, NDArray> params;
+    private final NDManager manager;
 
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        this(params, manager, layout(params, bucketBytes));
+        while (packed() < size()) {
+            packNext();
+        }
+    }
+
+    private GradBuckets(Map<String, NDArray> params, NDManager manager, List<List<String>> layout) {
+        this.params = params;
+        this.manager = manager;
+        this.names.addAll(layout);
+    }
+
+    /** The buckets of {@code params}' gradients laid out, none packed yet: {@link #packNext} packs them in order. */
+    static GradBuckets unpacked(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        return new GradBuckets(params, manager, layout(params, bucketBytes));
+    }
+
+    /**
+     * The parameters of each bucket: the parameters in reverse order, cut before one that would take a bucket past
+     * {@code bucketBytes} (a parameter larger than that has a bucket of its own).
+     */
+    public static List<List<String>> layout(Map<String, NDArray> params, long bucketBytes) {
         List<String> names = new ArrayList<>(params.keySet());
         java.util.Collections.reverse(names);
+        List<List<String>> layout = new ArrayList<>();
         List<String> group = new ArrayList<>();
         long bytes = 0;
         for (String name : names) {
             long size = params.get(name).size() * 4;
             if (!group.isEmpty() && bytes + size > bucketBytes) {
-                pack(group, params, manager);
+                layout.add(List.copyOf(group));
                 group.clear();
                 bytes = 0;
             }
@@ -45,26 +70,23 @@ public final class GradBuckets implements AutoCloseable {
             bytes += size;
         }
         if (!group.isEmpty()) {
-            pack(group, params, manager);
+            layout.add(List.copyOf(group));
         }
+        return layout;
     }
 
-    private void pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
-        NDArray flat;
-        try (NDScope scope = new NDScope()) {
-            NDList grads = new NDList();
-            for (String name : names) {
-                NDArray g = Autograd.gradient(params.get(name));
-                grads.add(g == null ? params.get(name).zerosLike().flatten() : g.flatten());
-            }
-            flat = NDArrays.concat(grads);
-            flat.attach(manager);
-            NDScope.unregister(flat);
-        }
+    /** Buckets packed so far: those before this index. */
+    int packed() {
+        return buckets.size();
+    }
+
+    /** Packs the next bucket from its parameters' gradients as they are now. */
+    void packNext() {
+        List<String> group = names.get(buckets.size());
+        NDArray flat = pack(group, params, manager);
         buckets.add(flat);
-        this.names.add(List.copyOf(names));
         long offset = 0;
-        for (String name : names) {
+        for (String name : group) {
             NDArray p = params.get(name);
             NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
             view.attach(manager);
@@ -73,8 +95,23 @@ public final class GradBuckets implements AutoCloseable {
         }
     }
 
+    /** One bucket: a flat copy of the accumulated gradients of {@code names} (zeros for a parameter without one). */
+    public static NDArray pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
+        try (NDScope scope = new NDScope()) {
+            NDList grads = new NDList();
+            for (String name : names) {
+                NDArray g = Autograd.gradient(params.get(name));
+                grads.add(g == null ? params.get(name).zerosLike().flatten() : g.flatten());
+            }
+            NDArray flat = NDArrays.concat(grads);
+            flat.attach(manager);
+            NDScope.unregister(flat);
+            return flat;
+        }
+    }
+
     public int size() {
-        return buckets.size();
+        return names.size();
     }
 
     /** Bucket {@code i} as native-order bytes over the tensor's own memory; writes go straight to it. */

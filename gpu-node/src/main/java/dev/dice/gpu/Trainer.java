@@ -3,6 +3,7 @@ package dev.dice.gpu;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,9 +17,28 @@ import org.slf4j.LoggerFactory;
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
 
-    public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
+    /**
+     * {@code zeroStage} 1 or 2: the optimizer is a {@link ShardedAdamW} and steps through
+     * {@link dev.dice.gpu.collective.DataParallel} (ZeRO, docs/data-parallel.md); 0: {@link AdamW}.
+     */
+    public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes,
+            int zeroStage) {
+        public Settings {
+            if (zeroStage < 0 || zeroStage > 2) {
+                throw new IllegalArgumentException("ZeRO stage must be 0, 1 or 2, not " + zeroStage);
+            }
+        }
+
+        public Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
+            this(schedule, adam, maxGradNorm, bucketBytes, 0);
+        }
+
         public static Settings of(LrSchedule schedule, double maxGradNorm) {
             return new Settings(schedule, AdamW.Settings.defaults(), maxGradNorm, GradBuckets.DEFAULT_BUCKET_BYTES);
+        }
+
+        public Settings withZeroStage(int stage) {
+            return new Settings(schedule, adam, maxGradNorm, bucketBytes, stage);
         }
     }
 
@@ -31,22 +51,28 @@ public final class Trainer {
 
     private final Llama model;
     private final Settings settings;
-    private final AdamW adam;
+    private final Optimizer optimizer;
     private int skipped;
+    private GradBuckets streaming; // the buckets a streamed step's last backward pass packs
+    private IntConsumer layersFinished;
 
     public Trainer(Llama model, Settings settings) {
         this.model = model;
         this.settings = settings;
-        this.adam = new AdamW(settings.adam());
+        this.optimizer = settings.zeroStage() == 0 ? new AdamW(settings.adam()) : new ShardedAdamW(settings.adam());
         model.requireGradients();
+    }
+
+    public Settings settings() {
+        return settings;
     }
 
     public Llama model() {
         return model;
     }
 
-    public AdamW optimizer() {
-        return adam;
+    public Optimizer optimizer() {
+        return optimizer;
     }
 
     /** SFT on one micro-batch; its loss enters the gradient with {@code weight} (1 / micro-batches). */
@@ -81,10 +107,14 @@ public final class Trainer {
     }
 
     private NDArray backward(Supplier<NDArray> lossOf, double weight) {
+        if (streaming != null && streaming.packed() > 0) {
+            throw new IllegalStateException("a streamed step's last micro-batch runs one backward pass, not several");
+        }
         NDArray[] loss = new NDArray[1];
         NDArray weighted = Autograd.recording(() -> Scalars.mul(loss[0] = lossOf.get(), weight));
         Autograd.backward(weighted);
-        model.backwardCheckpoints(); // the layers a checkpointed forward pass left (none without checkpointing)
+        // the layers a checkpointed or segmented forward pass left (none otherwise)
+        model.backwardLayers(streaming == null ? layer -> {} : layersFinished);
         return loss[0];
     }
 
@@ -93,25 +123,86 @@ public final class Trainer {
         return new GradBuckets(model.parameters(), manager, settings.bucketBytes());
     }
 
+    /** Hears each gradient bucket once it is packed, in bucket order, on the thread running backward. */
+    @FunctionalInterface
+    public interface BucketSink {
+        void packed(GradBuckets grads, int bucket);
+    }
+
+    /**
+     * {@link #gradients(NDManager)} with the step's last micro-batch run in between: {@code lastBackward} runs one
+     * forward and backward pass through this trainer, one decoder layer at a time from the top ({@link
+     * Llama#backwardLayers}), and each bucket is packed and handed to {@code sink} as soon as backward has finished
+     * every gradient in it, while backward goes on with the layers below (buckets run in reverse layer order). The
+     * micro-batches before it have simply accumulated. The buckets hold what {@link #gradients(NDManager)} would.
+     */
+    public GradBuckets gradients(NDManager manager, Runnable lastBackward, BucketSink sink) {
+        GradBuckets grads = GradBuckets.unpacked(model.parameters(), manager, settings.bucketBytes());
+        int[] lowest = new int[grads.size()]; // the backward turn that finishes each bucket
+        for (int i = 0; i < grads.size(); i++) {
+            lowest[i] = grads.names(i).stream().mapToInt(model::layerOf).min().orElse(-1);
+        }
+        layersFinished = layer -> {
+            while (grads.packed() < grads.size() && lowest[grads.packed()] >= layer) {
+                int bucket = grads.packed();
+                grads.packNext();
+                sink.packed(grads, bucket);
+            }
+        };
+        streaming = grads;
+        model.segmentLayers(true);
+        try {
+            lastBackward.run();
+        } finally {
+            model.segmentLayers(false);
+            streaming = null;
+        }
+        layersFinished.accept(-1); // a pass that ran no backward leaves every bucket to pack now
+        return grads;
+    }
+
     /**
      * Clips, steps the optimizer with {@code grads} and zeroes the parameters' gradients. A step whose gradient is
      * not finite (a NaN or an overflow anywhere) is skipped, not applied: one bad batch must not poison the weights.
      */
     public StepReport apply(GradBuckets grads) {
+        if (!(optimizer instanceof AdamW adam)) {
+            throw new IllegalStateException("ZeRO stage " + settings.zeroStage() + " steps through DataParallel");
+        }
         double norm = grads.globalNorm();
-        int step = adam.steps();
-        double lr = settings.schedule().at(step);
+        double lr = learningRate();
         if (!Double.isFinite(norm)) {
-            skipped++;
-            log.warn("step {}: gradient norm is {}; step skipped ({} so far)", step + 1, norm, skipped);
+            skip(norm);
         } else {
             if (settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()) {
-                grads.scale(settings.maxGradNorm() / (norm + 1e-6));
+                grads.scale(clipFactor(norm));
             }
             adam.step(model.parameters(), grads, lr);
         }
-        model.parameters().values().forEach(Autograd::zeroGradient);
+        zeroGradients();
         return new StepReport(adam.steps(), lr, norm);
+    }
+
+    /** The learning rate of the next optimizer step. */
+    public double learningRate() {
+        return settings.schedule().at(optimizer.steps());
+    }
+
+    /** What the gradients are multiplied by when their global norm is {@code norm}: 1 unless clipped. */
+    public double clipFactor(double norm) {
+        return settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()
+                ? settings.maxGradNorm() / (norm + 1e-6) : 1;
+    }
+
+    /** Counts a step not taken because its gradient norm is not finite. */
+    public void skip(double norm) {
+        skipped++;
+        log.warn("step {}: gradient norm is {}; step skipped ({} so far)", optimizer.steps() + 1, norm, skipped);
+    }
+
+    /** Zeroes every parameter's accumulated gradient, in place, for the next step's backward passes. */
+    public void zeroGradients() {
+        model.parameters().values().forEach(Autograd::zeroGradient);
     }
 
     /** Steps skipped because their gradient was not finite. */

@@ -19,6 +19,10 @@ import java.util.zip.CRC32C;
  * <p>Gradients may travel as fp16 ({@link Collective.Precision#FP16}: half the bytes, sums still in fp32);
  * every rank still takes the identical step, but training is no longer equal to one rank's.
  *
+ * <p>With {@link Trainer.Settings#zeroStage} 1 or 2 the step is {@link ZeroStep}'s: gradients are reduce-scattered,
+ * each rank keeps optimizer moments for its part of every bucket only, and the new weights are all-gathered (ZeRO,
+ * docs/data-parallel.md). Every rank still ends with the same weights.
+ *
  * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
  * of their parameters; a difference means they are training different models and fails loudly.
  */
@@ -38,6 +42,9 @@ public final class DataParallel {
     private final int checkEvery;
     private final Collective.Precision gradients;
     private final Traffic traffic;
+    private final boolean overlap;
+    private final ZeroStep zero;
+    private long gradientBytes;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
@@ -56,28 +63,105 @@ public final class DataParallel {
     /** @param traffic told the bytes and time of each gradient bucket's all-reduce (metrics) */
     public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
             Traffic traffic) {
+        this(trainer, ring, checkEvery, gradients, traffic, false);
+    }
+
+    /** @param overlap {@link #step(Runnable)} all-reduces the gradient buckets while backward runs */
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
+            Traffic traffic, boolean overlap) {
+        this.overlap = overlap;
         this.trainer = trainer;
         this.ring = ring;
         this.checkEvery = checkEvery;
         this.gradients = gradients;
         this.traffic = traffic;
+        this.zero = trainer.settings().zeroStage() == 0 ? null : new ZeroStep(trainer, ring, traffic);
+        if (zero != null && gradients != Collective.Precision.FP32) {
+            throw new IllegalArgumentException("ZeRO stage " + trainer.settings().zeroStage() + " reduce-scatters fp32 "
+                    + "gradients; " + gradients + " gradients need ZeRO stage 0");
+        }
+        if (zero != null) {
+            // a rank whose restored moments belong to another place in another ring is refused before it trains
+            ((dev.dice.gpu.ShardedAdamW) trainer.optimizer()).bind(ring.rank(), ring.world());
+        }
     }
 
     /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
     public Trainer.StepReport step() {
         Trainer.StepReport report;
+        if (zero != null) {
+            report = zero.run();
+            gradientBytes = zero.peakGradientBytes();
+        } else {
+            report = allReduceThenStep();
+        }
+        return stepped(report);
+    }
+
+    /**
+     * The most bytes of flat gradient buffers (the buckets, and with ZeRO stage 2 the parts) this rank held at once
+     * during its last step; the parameters' {@code .grad} not included.
+     */
+    public long gradientBufferBytes() {
+        return gradientBytes;
+    }
+
+    private Trainer.StepReport allReduceThenStep() {
+        Trainer.StepReport report;
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
-                long bytes = ring.bytesSent();
-                long t0 = System.nanoTime();
-                ring.allReduceMean(grads.buffer(i), i, gradients); // in place, in the tensor's own memory
-                if (ring.world() > 1) {
-                    traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
-                }
+                reduce(grads.buffer(i), i);
             }
+            gradientBytes = bufferBytes(grads);
             report = trainer.apply(grads);
         }
+        return report;
+    }
+
+    /**
+     * {@link #step()} with the step's last micro-batch inside it: {@code lastBackward} runs one forward and backward
+     * pass through the trainer. With overlap, each gradient bucket is all-reduced on this rank's communication thread
+     * as soon as backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them);
+     * the ranks issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
+     * Without, this is {@code lastBackward} then {@link #step()}.
+     */
+    public Trainer.StepReport step(Runnable lastBackward) {
+        if (!overlap || zero != null || ring.world() == 1) {
+            lastBackward.run();
+            return step();
+        }
+        Trainer.StepReport report;
+        try (NDManager scratch = trainer.model().manager().newSubManager();
+                BucketSender sender = new BucketSender(ring, this::reduce)) {
+            try (GradBuckets grads = trainer.gradients(scratch, lastBackward, (g, i) -> sender.send(g.buffer(i), i))) {
+                sender.finish();
+                gradientBytes = bufferBytes(grads);
+                report = trainer.apply(grads);
+            }
+        }
+        return stepped(report);
+    }
+
+    private static long bufferBytes(GradBuckets grads) {
+        long bytes = 0;
+        for (int i = 0; i < grads.size(); i++) {
+            bytes += grads.buffer(i).capacity();
+        }
+        return bytes;
+    }
+
+    /** The mean of one gradient bucket over the ranks, in place in the tensor's own memory. */
+    private void reduce(ByteBuffer bucket, int index) {
+        long bytes = ring.bytesSent();
+        long t0 = System.nanoTime();
+        ring.allReduceMean(bucket, index, gradients);
+        if (ring.world() > 1) {
+            traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    private Trainer.StepReport stepped(Trainer.StepReport report) {
         steps++;
         if (checkEvery > 0 && steps % checkEvery == 0) {
             checkWeights();
