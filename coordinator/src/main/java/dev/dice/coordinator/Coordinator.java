@@ -269,7 +269,7 @@ public final class Coordinator {
     }
 
     private Behavior<Coordination.Command> record(StageResult result) {
-        StageResult withFacts = result.withCluster(stageFacts);
+        StageResult withFacts = result.withCluster(stageFacts).withCpu(observer.stageCpu());
         plan.dir().saveResult(withFacts);
         results.add(withFacts);
         observer.stageFinished(withFacts);

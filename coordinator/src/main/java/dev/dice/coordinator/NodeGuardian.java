@@ -117,7 +117,7 @@ final class NodeGuardian {
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),
-                    config.cluster().generatorMemory());
+                    config.cluster().generatorMemory(), config.cluster().threadsPerWorker());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
                         current.generation(), config.trainers().weightFetchTimeout(),
@@ -128,7 +128,7 @@ final class NodeGuardian {
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
-                        new Scoring(config.cluster().batchRows()), current.scoring(),
+                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), current.scoring(),
                         config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
                         "scorer-" + i, model));
             }

@@ -58,8 +58,12 @@ public record RunConfig(
 
     public record Eval(int prompts, double temperature, double topP, int agreementPrompts) {}
 
-    /** {@code generatorMemory}: bytes a generator may fill, 0 for {@code batchRows} rows in flight. */
-    public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory) {}
+    /**
+     * {@code generatorMemory}: bytes a generator may fill, 0 for {@code batchRows} rows in flight;
+     * {@code threadsPerWorker}: libtorch intra-op threads of each generator and scorer (0: the JVM's).
+     */
+    public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory,
+            int threadsPerWorker) {}
 
     /**
      * Data-parallel training (every stage): {@code count} trainers in the run's ring, {@code perNode} of them offered
@@ -128,7 +132,8 @@ public record RunConfig(
                     new Eval(c.getInt("eval.prompts"), c.getDouble("eval.temperature"), c.getDouble("eval.top-p"),
                             c.getInt("eval.agreement-prompts")),
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
-                            c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory")),
+                            c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory"),
+                            c.getInt("cluster.threads-per-worker")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.node-trainers"),
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
@@ -182,6 +187,8 @@ public record RunConfig(
         require(eval.topP() > 0 && eval.topP() <= 1, "dice.eval.top-p", "in (0, 1]", eval.topP());
         require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
         require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
+        require(cluster.threadsPerWorker() >= 0, "dice.cluster.threads-per-worker", ">= 0 (0: the JVM's)",
+                cluster.threadsPerWorker());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());
         // Each stage before the trainers: a batch of 0 is the stage's mistake, not the number of trainers'.
         String[] names = {"sft", "dpo", "rounds"};
