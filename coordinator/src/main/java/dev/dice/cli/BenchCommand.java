@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
+import dev.dice.bench.MemoryBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
@@ -12,6 +13,7 @@ import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
@@ -22,11 +24,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|memory}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync,"
+            + " memory")
     String what;
 
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
@@ -66,8 +69,22 @@ final class BenchCommand implements Callable<Integer> {
     String peer;
 
     @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
-            + " of the built-in model's shapes.")
+            + " of the built-in model's shapes; memory: measure its config.json's shape (random weights) instead of"
+            + " three sizes of Llama-3-8B's proportions.")
     Path model;
+
+    @Option(names = "--trainers", defaultValue = "4", description = "memory: trainer processes of the data-parallel"
+            + " settings (default ${DEFAULT-VALUE}; 1: single-trainer settings only).")
+    int trainers;
+
+    @Option(names = "--pairs", defaultValue = "2", description = "memory: DPO pairs per trainer's step.")
+    int pairs;
+
+    @Option(names = "--positions", defaultValue = "256", description = "memory: positions of every row.")
+    int positions;
+
+    @Option(names = "--steps", defaultValue = "3", description = "memory: DPO steps per trainer (the first not timed).")
+    int steps;
 
     @Option(names = "--rows-in-flight", defaultValue = "32", description = "generate: rows decoded at once.")
     int rowsInFlight;
@@ -117,11 +134,15 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
             case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
+            case "memory" -> result = MemoryBench.run(model != null
+                    ? List.of(new MemoryBench.Size(model.getFileName().toString(),
+                            LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE))))
+                    : MemoryBench.defaultSizes(), trainers, new MemoryBench.Workload(pairs, positions, steps));
             case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, memory)");
         }
         System.out.println(Json.write(result));
         return 0;
