@@ -6,6 +6,7 @@ import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
 import dev.dice.bench.MemoryBench;
+import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
@@ -14,6 +15,7 @@ import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
 import dev.dice.gpu.Checkpoint;
+import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
@@ -24,12 +26,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|memory}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap|memory}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
     @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync,"
-            + " memory")
+            + " overlap, memory")
     String what;
 
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
@@ -49,15 +51,22 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
 
-    @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
+    @Option(names = "--ranks", defaultValue = "2", description = "allreduce, overlap: ranks (separate processes on loopback).")
     int ranks;
 
     @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
     Integer mb;
 
     @Option(names = "--link-mbit", defaultValue = "1000",
-            description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
+            description = "sync, overlap: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
     int linkMbit;
+
+    @Option(names = "--pairs", description = "overlap: DPO pairs per step over all ranks (default 32); memory: DPO"
+            + " pairs per trainer's step (default 2).")
+    Integer pairs;
+
+    @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
+    Long bucketKb;
 
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
@@ -68,17 +77,14 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
-    @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
-            + " of the built-in model's shapes; memory: measure its config.json's shape (random weights) instead of"
-            + " three sizes of Llama-3-8B's proportions.")
+    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory"
+            + " instead of the built-in model's shapes; memory: measure its config.json's shape (random weights) instead"
+            + " of three sizes of Llama-3-8B's proportions.")
     Path model;
 
     @Option(names = "--trainers", defaultValue = "4", description = "memory: trainer processes of the data-parallel"
             + " settings (default ${DEFAULT-VALUE}; 1: single-trainer settings only).")
     int trainers;
-
-    @Option(names = "--pairs", defaultValue = "2", description = "memory: DPO pairs per trainer's step.")
-    int pairs;
 
     @Option(names = "--positions", defaultValue = "256", description = "memory: positions of every row.")
     int positions;
@@ -137,12 +143,17 @@ final class BenchCommand implements Callable<Integer> {
             case "memory" -> result = MemoryBench.run(model != null
                     ? List.of(new MemoryBench.Size(model.getFileName().toString(),
                             LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE))))
-                    : MemoryBench.defaultSizes(), trainers, new MemoryBench.Workload(pairs, positions, steps));
+                    : MemoryBench.defaultSizes(), trainers,
+                    new MemoryBench.Workload(pairs != null ? pairs : 2, positions, steps));
+            case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks,
+                    pairs != null ? pairs : 32, repeats,
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES, linkMbit);
             case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, memory)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap, memory)");
         }
         System.out.println(Json.write(result));
         return 0;

@@ -115,7 +115,8 @@ final class RunPlan {
     /** How a DPO stage's ring of trainers runs. */
     TrainingJob.RingSettings ringSettings() {
         RunConfig.Trainers ring = config.trainers();
-        return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients());
+        return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients(),
+                ring.overlapGradients());
     }
 
     long seed(String what) {
