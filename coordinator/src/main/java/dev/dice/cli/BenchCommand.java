@@ -57,9 +57,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
     Integer mb;
 
-    @Option(names = "--link-mbit", defaultValue = "1000",
-            description = "sync, overlap: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
-    int linkMbit;
+    @Option(names = "--link-mbit", description = "sync (250), overlap (1000): every node's uplink in Mbit/s (0: loopback"
+            + " unshaped).")
+    Integer linkMbit;
 
     @Option(names = "--pairs", description = "overlap: DPO pairs per step over all ranks (default 32); memory: DPO"
             + " pairs per trainer's step (default 2).")
@@ -139,7 +139,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
-            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
+            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit != null ? linkMbit : 250);
             case "memory" -> result = MemoryBench.run(model != null
                     ? List.of(new MemoryBench.Size(model.getFileName().toString(),
                             LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE))))
@@ -148,7 +148,8 @@ final class BenchCommand implements Callable<Integer> {
             case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
                     : builtinModel(), model != null ? model.toString() : "built-in", ranks,
                     pairs != null ? pairs : 32, repeats,
-                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES, linkMbit);
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES,
+                    linkMbit != null ? linkMbit : 1000);
             case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
