@@ -11,12 +11,14 @@ import dev.dice.ops.DiceMetrics;
 import dev.dice.work.Policy;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.slf4j.Logger;
 
 /**
  * How a generator or scorer takes a newly trained model: fetched from the trainer's weight publisher and verified
- * (CRC32C per chunk, SHA-256 of the whole) — or, when that fails, read from the checkpoint the trainer wrote.
+ * (CRC32C per chunk, SHA-256 of the whole) — or, when that fails, read from the checkpoint the trainer wrote (or, on a
+ * node without it, fetched from another source: {@link ModelSource}).
  * One receiver per publisher, reused while the publisher stays the same.
  */
 final class WeightFetch implements AutoCloseable {
@@ -35,9 +37,16 @@ final class WeightFetch implements AutoCloseable {
     record Fetched(Policy policy, String source) {}
 
     Fetched fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
+        return fetch(weights, () -> new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()),
+                checkpoint.toString()), timeout, tokenizer, device);
+    }
+
+    /** Fetches {@code weights}; when they are not served, too large for a snapshot or the fetch fails: {@code otherwise}. */
+    Fetched fetch(PublishedWeights weights, Supplier<Fetched> otherwise, Duration timeout, Tokenizer tokenizer,
+            NDManager device) {
         if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)
                 || !WeightSnapshot.fits(4 * weights.config().parameterCount())) {
-            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
+            return otherwise.get();
         }
         long start = System.nanoTime();
         try {
@@ -49,9 +58,9 @@ final class WeightFetch implements AutoCloseable {
             DiceMetrics.get().recordWeightSync(weights.version(), (System.nanoTime() - start) / 1e9);
             return new Fetched(policy, weights.publisher() + " in " + (System.nanoTime() - start) / 1_000_000 + " ms");
         } catch (CollectiveException e) {
-            log.warn("weight fetch of v{} from {} failed ({}); reading the checkpoint {} instead", weights.version(),
-                    weights.publisher(), e.getMessage(), checkpoint);
-            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
+            log.warn("weight fetch of v{} from {} failed ({}); falling back", weights.version(), weights.publisher(),
+                    e.getMessage());
+            return otherwise.get();
         }
     }
 
