@@ -92,7 +92,7 @@ class OwnDirectoriesTest {
 
     private static Config config(Path out) throws Exception {
         Path file = Path.of(OwnDirectoriesTest.class.getResource("/tiny-cluster.conf").toURI());
-        return DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 17,
-                "dice.cluster.trainers", 2)), file, "smoke");
+        return DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 13,
+                "dice.cluster.trainers", 2, "dice.dpo.lr", 5e-5, "dice.rounds.lr", 5e-5)), file, "smoke");
     }
 }
