@@ -1,15 +1,17 @@
 # PyTorch-eager peer of the runtime's sampling and scoring, at the embedded default's shapes: a Llama (RMSNorm, RoPE,
 # SwiGLU, tied head; 3 layers, d_model 128, 4 heads, FFN 384, vocab 259) with a KV cache.
 # Sampling: batch 64, a 16-token prompt, 32 new tokens per row (no stop token), temperature 0.7, top-p 0.9.
-# Scoring: 64 sequences of 64 tokens, summed log-probs of the last 32.
+# Scoring: 64 sequences of 64 tokens, summed log-probs of the last 32; with k > 1 each run of k rows shares its first
+# 32 tokens (a prompt's K sampled responses), which eager PyTorch scores like any other rows.
 # Each figure is the median of `repeats` timed runs after one warm-up run; the JSON names are those of
 # `./dice bench runtime` (`decode_tokens_per_s_kv`, `score_sequences_per_s`), so the two can be read side by side.
 # Run (Debian's torch: apt-get install python3-torch libopenblas0-pthread):
-#   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/peer/peer_generate.py [threads=1] [repeats=5]
+#   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/peer/peer_generate.py [threads=1] [repeats=5] [k=1]
 import json, math, sys, time
 import torch, torch.nn.functional as F
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 REPEATS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+K = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 V, D, H, L, FF, CTX = 259, 128, 4, 3, 384, 96
 HD = D // H
 torch.manual_seed(0)
@@ -74,6 +76,7 @@ def generate(batch=64, prompt=16, new=32):
 @torch.no_grad()
 def score(batch=64, length=64, response=32):
     ids = torch.randint(3, V, (batch, length))
+    ids[:, :length - response] = ids[::K, :length - response].repeat_interleave(K, 0)
     lp = F.log_softmax(forward(ids[:, :-1], 0, None), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
     return lp[:, -response:].sum(-1).shape[0]
 

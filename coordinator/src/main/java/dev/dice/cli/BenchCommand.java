@@ -8,6 +8,7 @@ import dev.dice.bench.GenerateBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
+import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
 import dev.dice.gpu.LlamaConfig;
@@ -19,11 +20,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync")
     String what;
 
     @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
@@ -35,15 +36,20 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
     int ranks;
 
-    @Option(names = "--mb", defaultValue = "16", description = "allreduce: MiB of fp32 reduced and broadcast.")
-    int mb;
+    @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
+    Integer mb;
+
+    @Option(names = "--link-mbit", defaultValue = "1000",
+            description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
+    int linkMbit;
 
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
 
     @Option(names = "--peer", arity = "0..1", fallbackValue = PeerComparison.DEFAULT_SCRIPT, paramLabel = "SCRIPT",
             description = "runtime: also time a PyTorch-eager peer script (without SCRIPT: the repository's "
-            + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step and report the speed-up.")
+            + PeerComparison.DEFAULT_SCRIPT + ") in alternation with our DPO step, and its sibling "
+            + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
     @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
@@ -78,8 +84,13 @@ final class BenchCommand implements Callable<Integer> {
                     result = model != null ? bench.runCheckpoint(model) : bench.run(builtinModel());
                     if (peer != null) {
                         Path script = PeerComparison.locate(peer, System.getenv("DICE_HOME"));
-                        result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds,
-                                peerThreads != null ? peerThreads : Math.max(1, threads), 30));
+                        int theirs = peerThreads != null ? peerThreads : Math.max(1, threads);
+                        result.put("peer", PeerComparison.run(bench, script, peerPython, peerRounds, theirs, 30));
+                        if (model == null) {
+                            result.put("peer_generate", PeerComparison.runGenerate(bench, builtinModel(),
+                                    script.resolveSibling(PeerComparison.GENERATE_SCRIPT), peerPython, peerRounds,
+                                    theirs));
+                        }
                     }
                 }
                 result.put("threads", threads);
@@ -90,12 +101,13 @@ final class BenchCommand implements Callable<Integer> {
                             maxNewTokens);
                 }
             }
-            case "allreduce" -> result = AllReduceBench.run(ranks, mb, repeats, fp16);
+            case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
+            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
             case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync)");
         }
         System.out.println(Json.write(result));
         return 0;

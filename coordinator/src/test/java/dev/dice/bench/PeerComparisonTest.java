@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,5 +44,18 @@ class PeerComparisonTest {
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
                 () -> PeerComparison.peerStepMs(script, "/no/such/python", 1, 30));
         assertTrue(missing.getMessage().contains("--peer-python"), missing.getMessage());
+    }
+
+    @Test
+    void readsTheGenerationPeersJsonLine() throws Exception {
+        Path script = dir.resolve("peer.sh");
+        Files.writeString(script, "echo warming up\necho '{\"threads\": '$1', \"score_sequences_per_s\": '$3'00.5}'\n");
+        Map<String, Object> json = PeerComparison.peerJson(script, "sh", 1, 4);
+        assertEquals(400.5, ((Number) json.get("score_sequences_per_s")).doubleValue(), 1e-9);
+        assertEquals(1, ((Number) json.get("threads")).intValue());
+        Files.writeString(script, "echo no json here\n");
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> PeerComparison.peerJson(script, "sh", 1, 4));
+        assertTrue(e.getMessage().contains("no JSON") && e.getMessage().contains("no json here"), e.getMessage());
     }
 }

@@ -8,11 +8,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 
 /**
  * Replaces a file all at once: write a sibling temp file, then rename it over the target. A crash mid-write
  * leaves the previous checkpoint intact, and a reader that still has the old file memory-mapped keeps a
- * valid mapping (it holds the old inode) instead of getting SIGBUS from a truncated file.
+ * valid mapping (it holds the old inode) instead of getting SIGBUS from a truncated file. The temp file is created
+ * like any other file (the process's umask decides its permissions, not {@code createTempFile}'s owner-only 0600), so
+ * a checkpoint can be read by whoever may read its directory.
  */
 final class AtomicFiles {
 
@@ -21,6 +24,8 @@ final class AtomicFiles {
         void writeTo(FileChannel out) throws IOException;
     }
 
+    private static final SecureRandom RANDOM = new SecureRandom();
+
     private AtomicFiles() {}
 
     static void write(Path target, Body body) {
@@ -28,8 +33,8 @@ final class AtomicFiles {
         Path temp = null;
         try {
             Files.createDirectories(dir);
-            temp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            temp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 body.writeTo(out);
                 out.force(true);
             }

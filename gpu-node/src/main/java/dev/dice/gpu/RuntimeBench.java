@@ -86,7 +86,8 @@ public final class RuntimeBench {
         out.put("decode_tokens_per_s_kv", round(kv));
         out.put("decode_tokens_per_s_recompute", round(recompute));
         out.put("kv_speedup", round(kv / recompute));
-        out.put("score_sequences_per_s", round(scoreSequencesPerSecond(builtin, 64, 64)));
+        out.put("score_sequences_per_s", round(scoreSequencesPerSecond(builtin, 64, 64, 1)));
+        out.put("score_sequences_per_s_k4", round(scoreSequencesPerSecond(builtin, 64, 64, 4)));
         return out;
     }
 
@@ -204,7 +205,7 @@ public final class RuntimeBench {
     }
 
     /** Batch 64, 32 new tokens after a 16-token prompt; EOS disabled so every row decodes all 32. */
-    double decodeTokensPerSecond(LlamaConfig config, boolean cache) {
+    public double decodeTokensPerSecond(LlamaConfig config, boolean cache) {
         try (Llama model = Llama.init(config, root.newSubManager(), 3)) {
             return decodeTokensPerSecond(model, cache, 64, 32);
         }
@@ -229,18 +230,22 @@ public final class RuntimeBench {
         return rows * newTokens / seconds;
     }
 
-    double scoreSequencesPerSecond(LlamaConfig config, int batch, int length) {
+    /**
+     * Sequences of {@code length} tokens, the second half scored, as a scorer runs them: {@code k} consecutive rows share
+     * a random prompt (a prompt's K sampled responses; 1: every prompt distinct), and each distinct prompt runs once.
+     */
+    public double scoreSequencesPerSecond(LlamaConfig config, int batch, int length, int k) {
         try (Llama model = Llama.init(config, root.newSubManager(), 4)) {
-            return scoreSequencesPerSecond(model, batch, length);
+            return scoreSequencesPerSecond(model, batch, length, k);
         }
     }
 
-    private double scoreSequencesPerSecond(Llama model, int batch, int length) {
-        SequenceBatch data = randomBatch(model.config(), batch, length / 2, length / 2);
+    private double scoreSequencesPerSecond(Llama model, int batch, int length, int k) {
+        SequenceBatch data = sharedPromptBatch(model.config(), batch, k, length / 2, length / 2);
         double seconds = median(() -> {
             Autograd.off();
             try (NDScope scope = new NDScope()) {
-                data.responseLogProbs(model).toFloatArray();
+                data.sharedPromptLogProbs(model).toFloatArray();
             }
         });
         return batch / seconds;
@@ -263,7 +268,8 @@ public final class RuntimeBench {
         // A fresh copy of the weights per training figure: the optimizer's state lives as long as the model does.
         try (Llama model = load(dir, config)) {
             out.put("load_s", round((System.nanoTime() - start) / 1e9));
-            out.put("score_sequences_per_s", round(scoreSequencesPerSecond(model, 8, 128)));
+            out.put("score_sequences_per_s", round(scoreSequencesPerSecond(model, 8, 128, 1)));
+            out.put("score_sequences_per_s_k4", round(scoreSequencesPerSecond(model, 8, 128, 4)));
             out.put("decode_tokens_per_s_kv", round(decodeTokensPerSecond(model, true, 8, 32)));
         }
         try (Llama model = load(dir, config)) {
@@ -310,11 +316,17 @@ public final class RuntimeBench {
     }
 
     private static SequenceBatch randomBatch(LlamaConfig config, int rows, int promptLength, int responseLength) {
+        return sharedPromptBatch(config, rows, 1, promptLength, responseLength);
+    }
+
+    /** Each run of {@code k} consecutive rows shares a random prompt; every response is random. */
+    private static SequenceBatch sharedPromptBatch(LlamaConfig config, int rows, int k, int promptLength,
+            int responseLength) {
         Random rng = new Random(rows * 31L + promptLength);
         List<int[]> prompts = new ArrayList<>();
         List<int[]> responses = new ArrayList<>();
         for (int i = 0; i < rows; i++) {
-            prompts.add(rng.ints(promptLength, 0, config.vocabSize()).toArray());
+            prompts.add(i % k == 0 ? rng.ints(promptLength, 0, config.vocabSize()).toArray() : prompts.get(i - 1));
             responses.add(rng.ints(responseLength, 0, config.vocabSize()).toArray());
         }
         return SequenceBatch.of(prompts, responses, 0);

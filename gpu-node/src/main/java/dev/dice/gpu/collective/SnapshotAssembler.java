@@ -12,7 +12,8 @@ import java.util.zip.CRC32C;
  * Rebuilds one snapshot from its frames in order (header, then chunks 0..n−1), checking each chunk's place,
  * size and CRC32C as it arrives, and the CRC32C of the whole (computed as the chunks stream in) at the end,
  * plus the SHA-256 when the sender sent one. Any failure names the chunk and the sender, and no snapshot comes
- * out. With a relay, every verified chunk is served on at once.
+ * out. With a relay, every verified chunk is served on at once. A transfer can resume from another source that
+ * sends the same header (a relay whose parent failed).
  */
 final class SnapshotAssembler {
     private final String source;
@@ -22,6 +23,8 @@ final class SnapshotAssembler {
     private final CRC32C whole = new CRC32C();
     private WeightPublisher.Published relayed;
     private int nextChunk;
+    private boolean resuming;
+    private volatile boolean failed;
 
     SnapshotAssembler(String source) {
         this(source, null);
@@ -51,6 +54,14 @@ final class SnapshotAssembler {
                             + ": the stream did not start with a header");
                 }
                 start(h.header());
+                return;
+            }
+            if (resuming) {
+                if (!(frame instanceof SnapshotWire.Header h) || !h.header().equals(header)) {
+                    throw new CollectiveException(where() + ": resumed from another source, which sent another"
+                            + " snapshot");
+                }
+                resuming = false;
                 return;
             }
             if (!(frame instanceof SnapshotWire.Chunk c)) {
@@ -106,6 +117,29 @@ final class SnapshotAssembler {
         }
     }
 
+    /**
+     * The rest comes from another source: a stream that starts with the same header, then chunk
+     * {@link #nextChunk()} on.
+     */
+    void resume() {
+        resuming = header != null;
+    }
+
+    /** The header received, or null before it. */
+    SnapshotHeader header() {
+        return header;
+    }
+
+    /** Whether the transfer failed for good (the relayed copy too). */
+    boolean failed() {
+        return failed;
+    }
+
+    /** The first chunk not yet received. */
+    int nextChunk() {
+        return nextChunk;
+    }
+
     WeightSnapshot finish() {
         try {
             if (header == null) {
@@ -136,6 +170,7 @@ final class SnapshotAssembler {
 
     /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too. */
     void fail(String why) {
+        failed = true;
         if (relayed != null) {
             relayed.fail(why);
         }

@@ -2,6 +2,8 @@ package dev.dice.gpu.collective;
 
 import com.google.protobuf.ByteString;
 import dev.dice.proto.collective.FetchRequest;
+import dev.dice.proto.collective.RouteReply;
+import dev.dice.proto.collective.RouteRequest;
 import dev.dice.proto.collective.SnapshotChunk;
 import dev.dice.proto.collective.SnapshotFrame;
 import dev.dice.proto.collective.SnapshotHeader;
@@ -29,7 +31,8 @@ import java.util.zip.CRC32C;
  *
  * <p>A publisher can also relay (see {@link WeightReceiver#relayThrough}): it then serves a snapshot while
  * it is still arriving, each chunk as soon as it verified, so that a chain of ranks moves the weights over
- * all its links at once.
+ * all its links at once. It also routes relays ({@code WeightSync.Route}, see {@link WeightRelay}): which node
+ * each one fetches a version from, so that it sends each version once, however many nodes fetch it.
  */
 public final class WeightPublisher implements AutoCloseable {
     public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -139,17 +142,26 @@ public final class WeightPublisher implements AutoCloseable {
     private static final class Feed {
         private final ServerCallStreamObserver<SnapshotWire.Frame> out;
         private final long minVersion;
+        private final int fromChunk;
         private Published p; // guarded by this: null while waiting for a new enough version
         private int next = -1; // guarded by this: -1, the header is next
 
         /** Must run while gRPC calls {@code fetch}: handlers can only be set then. */
-        Feed(ServerCallStreamObserver<SnapshotWire.Frame> out, long minVersion) {
+        Feed(ServerCallStreamObserver<SnapshotWire.Frame> out, FetchRequest request) {
             this.out = out;
-            this.minVersion = minVersion;
+            this.minVersion = request.getMinVersion();
+            this.fromChunk = request.getFromChunk();
             out.setOnReadyHandler(this::pump);
         }
 
         void start(Published published) {
+            if (fromChunk != 0 && (published.version() != minVersion || fromChunk < 0
+                    || fromChunk > published.header().getChunks())) {
+                out.onError(Status.FAILED_PRECONDITION.withDescription("cannot resume v" + minVersion + " at chunk "
+                        + fromChunk + ": serving v" + published.version() + " of " + published.header().getChunks()
+                        + " chunks").asRuntimeException());
+                return;
+            }
             synchronized (this) {
                 p = published;
             }
@@ -169,6 +181,8 @@ public final class WeightPublisher implements AutoCloseable {
                 }
                 if (next == -1) {
                     out.onNext(new SnapshotWire.Header(p.header()));
+                    next = fromChunk;
+                    continue;
                 } else if (next < chunks) {
                     if (next >= p.available) {
                         p.whenMoreThan(next, this::pump);
@@ -183,10 +197,16 @@ public final class WeightPublisher implements AutoCloseable {
         }
     }
 
+    /** Children per relay below the publisher's one child (1: a chain). */
+    public static final int DEFAULT_RELAY_FAN_OUT = 1;
+
     private final int chunkBytes;
     private final Server server;
     private final List<Feed> waiting = new ArrayList<>(); // guarded by this: fetches of a version not here yet
     private volatile Published current;
+    private long routedVersion = -1; // guarded by this: the version relayTree routes
+    private RelayTree relayTree; // guarded by this
+    private int relayFanOut = DEFAULT_RELAY_FAN_OUT; // guarded by this
 
     /** Listens on {@code host:port} (port 0 picks a free one, see {@link #port}), plaintext. */
     public WeightPublisher(String host, int port, int chunkBytes) {
@@ -196,7 +216,8 @@ public final class WeightPublisher implements AutoCloseable {
     public WeightPublisher(String host, int port, int chunkBytes, GrpcTransport transport) {
         this.chunkBytes = chunkBytes;
         ServerServiceDefinition service = ServerServiceDefinition.builder(WeightSyncGrpc.SERVICE_NAME)
-                .addMethod(SnapshotWire.FETCH, ServerCalls.asyncServerStreamingCall(this::fetch)).build();
+                .addMethod(SnapshotWire.FETCH, ServerCalls.asyncServerStreamingCall(this::fetch))
+                .addMethod(WeightSyncGrpc.getRouteMethod(), ServerCalls.asyncUnaryCall(this::route)).build();
         try {
             server = transport.server(new InetSocketAddress(host, port)).directExecutor()
                     .flowControlWindow(Math.max(16 << 20, 4 * chunkBytes)).addService(service).build().start();
@@ -243,7 +264,7 @@ public final class WeightPublisher implements AutoCloseable {
 
     private void fetch(FetchRequest request, StreamObserver<SnapshotWire.Frame> responses) {
         ServerCallStreamObserver<SnapshotWire.Frame> out = (ServerCallStreamObserver<SnapshotWire.Frame>) responses;
-        Feed feed = new Feed(out, request.getMinVersion());
+        Feed feed = new Feed(out, request);
         out.setOnCancelHandler(() -> {
             synchronized (this) {
                 waiting.remove(feed);
@@ -263,6 +284,41 @@ public final class WeightPublisher implements AutoCloseable {
             }
         }
         feed.start(p);
+    }
+
+    /** Children per relay from the next version on (the publisher itself always has one). */
+    public synchronized WeightPublisher relayFanOut(int fanOut) {
+        new RelayTree(fanOut); // checks it
+        relayFanOut = fanOut;
+        return this;
+    }
+
+    /**
+     * Where {@code relay} should fetch {@code version} from ({@link RelayTree#ROOT}: here), given the parents that
+     * failed it. One tree per version: asking for a newer version starts a new one.
+     */
+    synchronized String route(long version, String relay, List<String> failed) {
+        if (version > routedVersion || relayTree == null) {
+            routedVersion = version;
+            relayTree = new RelayTree(relayFanOut);
+        }
+        return version < routedVersion ? RelayTree.ROOT : relayTree.parentOf(relay, failed);
+    }
+
+    /** The relays of {@code version} in the order they asked (empty for another version): logs and tests. */
+    public synchronized List<String> relays(long version) {
+        return version == routedVersion && relayTree != null ? relayTree.members() : List.of();
+    }
+
+    private void route(RouteRequest request, StreamObserver<RouteReply> reply) {
+        if (request.getRelay().isEmpty()) {
+            reply.onError(Status.INVALID_ARGUMENT.withDescription("route request without the relay's address")
+                    .asRuntimeException());
+            return;
+        }
+        reply.onNext(RouteReply.newBuilder().setParent(route(request.getVersion(), request.getRelay(),
+                request.getFailedList())).build());
+        reply.onCompleted();
     }
 
     @Override
