@@ -2,6 +2,7 @@ package dev.dice.actors;
 
 import ai.djl.ndarray.NDManager;
 import dev.dice.gpu.Checkpoint;
+import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.Llama;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.Tokenizer;
@@ -284,6 +285,7 @@ public final class TrainerActor {
         Training.Step step;
         long t0 = System.nanoTime();
         try {
+            IntraOpThreads.use(0); // a trainer trains alone: the JVM's threads, whatever the thread's last work set
             step = stage.replica.step();
         } catch (RuntimeException e) {
             return failed(stage, stage.place, e);

@@ -31,7 +31,8 @@ import java.util.Map;
  * start and every check that passes is a <em>sync point</em>: the rank keeps a copy of its weights and optimizer state there.
  * After the ring fails, the survivors roll back to a common sync point and go on in a new ring. When a ring
  * breaks one rank may be a collective ahead of another (it received its last chunk, its neighbour did not), so
- * each keeps the last two sync points.
+ * each keeps the last two sync points. With ZeRO ({@link Training.Settings#zeroStage}) a sync point holds this rank's
+ * part of the optimizer moments only: it resumes in a ring of the same ranks, and a ring without them refuses it.
  */
 public final class Replica<T> implements AutoCloseable {
     /** Bucket tag of the all-reduce that averages the step's loss and reward figures. */

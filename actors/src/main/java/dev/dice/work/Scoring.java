@@ -2,6 +2,7 @@ package dev.dice.work;
 
 import ai.djl.ndarray.NDScope;
 import dev.dice.gpu.Autograd;
+import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.SequenceBatch;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
@@ -16,9 +17,16 @@ import java.util.Map;
 /** Summed response log-probs, log π(y|x), without gradients, in batches; rows that share a prompt run it once. */
 public final class Scoring {
     private final int batchRows;
+    private final int threads;
 
     public Scoring(int batchRows) {
+        this(batchRows, 0);
+    }
+
+    /** {@code threads}: libtorch intra-op threads of the scoring thread (0: the JVM's). */
+    public Scoring(int batchRows, int threads) {
         this.batchRows = batchRows;
+        this.threads = threads;
     }
 
     /**
@@ -52,6 +60,7 @@ public final class Scoring {
     /** log π(response_i | prompt_i) for each i; {@code withEos.get(i)} appends EOS to response i. */
     public double[] logProbs(Policy policy, List<String> prompts, List<String> responses, List<Boolean> withEos) {
         Autograd.off();
+        IntraOpThreads.use(threads);
         double[] out = new double[prompts.size()];
         for (int from = 0; from < prompts.size(); from += batchRows) {
             int to = Math.min(prompts.size(), from + batchRows);

@@ -2,6 +2,7 @@ package dev.dice.work;
 
 import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Generator;
+import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.MemoryPlan;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.Prompt;
@@ -19,19 +20,26 @@ import java.util.List;
 public final class ShardGeneration {
     private final int batchRows;
     private final long memoryBytes;
+    private final int threads;
 
     /** {@code batchRows}: rows in flight (a finished row's slot takes the next row of the shard at once). */
     public ShardGeneration(int batchRows) {
-        this(batchRows, 0);
+        this(batchRows, 0, 0);
     }
 
-    /** {@code memoryBytes} > 0: as many rows in flight as that memory holds for the shard's prompts and limit. */
-    public ShardGeneration(int batchRows, long memoryBytes) {
+    /**
+     * {@code memoryBytes} > 0: as many rows in flight as that memory holds for the shard's prompts and limit;
+     * {@code threads}: libtorch intra-op threads of the generating thread (0: the JVM's). Responses do not depend on
+     * either.
+     */
+    public ShardGeneration(int batchRows, long memoryBytes, int threads) {
         this.batchRows = batchRows;
         this.memoryBytes = memoryBytes;
+        this.threads = threads;
     }
 
     public GeneratedShard generate(Policy policy, PromptShard shard) {
+        IntraOpThreads.use(threads);
         Sampling sampling = shard.getSampling();
         Generator.Params params = new Generator.Params(sampling.getTemperature(), sampling.getTopP(),
                 sampling.getMaxNewTokens());

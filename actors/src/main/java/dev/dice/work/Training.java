@@ -19,12 +19,20 @@ import java.util.function.Consumer;
  */
 public final class Training {
 
-    /** Settings of one training stage. */
-    /** {@code activationCheckpointing}: each decoder layer's activations are recomputed in backward, not kept. */
+    /**
+     * Settings of one training stage. {@code activationCheckpointing}: each decoder layer's activations are recomputed
+     * in backward, not kept. {@code zeroStage}: 1 shards the optimizer moments over a ring's ranks, 2 the gradient
+     * buckets too (ZeRO, docs/data-parallel.md); a trainer alone steps unsharded.
+     */
     public record Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed,
-            boolean activationCheckpointing) {
+            boolean activationCheckpointing, int zeroStage) {
         public Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed) {
-            this(steps, batch, lr, warmup, maxGradNorm, beta, seed, false);
+            this(steps, batch, lr, warmup, maxGradNorm, beta, seed, false, 0);
+        }
+
+        public Settings(int steps, int batch, double lr, int warmup, double maxGradNorm, double beta, long seed,
+                boolean activationCheckpointing) {
+            this(steps, batch, lr, warmup, maxGradNorm, beta, seed, activationCheckpointing, 0);
         }
     }
 
@@ -38,7 +46,7 @@ public final class Training {
     private Training() {}
 
     public static List<Step> sft(Policy policy, List<Example> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = trainer(policy.model(), s);
+        Trainer trainer = alone(policy.model(), s);
         List<Step> log = new ArrayList<>();
         Batches<Example> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
@@ -59,7 +67,7 @@ public final class Training {
 
     /** DPO from the policy's current weights, in this process alone; each pair carries its frozen reference log-probs. */
     public static List<Step> dpo(Policy policy, List<PreferencePair> data, Settings s, Consumer<Step> progress) {
-        Trainer trainer = trainer(policy.model(), s);
+        Trainer trainer = alone(policy.model(), s);
         List<Step> log = new ArrayList<>();
         Batches<PreferencePair> batches = new Batches<>(data, s.batch(), s.seed());
         for (int step = 0; step < s.steps(); step++) {
@@ -149,6 +157,13 @@ public final class Training {
 
     /** A trainer of {@code model} with these settings, the model checkpointing its activations if they say so. */
     static Trainer trainer(Llama model, Settings s) {
+        model.checkpointActivations(s.activationCheckpointing());
+        return new Trainer(model, Trainer.Settings.of(LrSchedule.constant(s.lr(), s.warmup()), s.maxGradNorm())
+                .withZeroStage(s.zeroStage()));
+    }
+
+    /** A trainer for a loop without a ring: nothing to shard over, so its optimizer is unsharded. */
+    private static Trainer alone(Llama model, Settings s) {
         model.checkpointActivations(s.activationCheckpointing());
         return new Trainer(model, Trainer.Settings.of(LrSchedule.constant(s.lr(), s.warmup()), s.maxGradNorm()));
     }

@@ -130,7 +130,7 @@ public final class AllReduceBench {
     }
 
     /** The 1-minute load average (/proc/loadavg), or -1 where there is none. */
-    private static double loadAverage() {
+    static double loadAverage() {
         try {
             return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
         } catch (IOException | RuntimeException e) {

@@ -126,7 +126,7 @@ public final class RoundBench {
      * sampling its end-of-sequence id is one no sample can produce, so every row decodes in full; training appends
      * the real one.
      */
-    private record Latin1(int eosId) implements dev.dice.gpu.Tokenizer {
+    record Latin1(int eosId) implements dev.dice.gpu.Tokenizer {
         private static final ByteTokenizer BYTES = new ByteTokenizer();
 
         public int[] encode(String text) {

@@ -6,6 +6,7 @@ import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
 import dev.dice.bench.PeerComparison;
+import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
@@ -14,6 +15,7 @@ import dev.dice.coordinator.RunConfig;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -27,8 +29,19 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync")
     String what;
 
-    @Option(names = "--repeats", defaultValue = "7", description = "Timed repetitions per figure (median reported).")
-    int repeats;
+    @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
+    Integer repeats;
+
+    @Option(names = "--placements", split = ",", paramLabel = "WxT", description = "round: placements of the model"
+            + " workers to compare, alternating: W generators and W scorers of T intra-op threads each (default: the"
+            + " configuration's, dice.cluster.generators x dice.cluster.threads-per-worker).")
+    List<String> placements;
+
+    @Option(names = "--prompts", description = "round: the round's prompts (default: the configuration's).")
+    Integer prompts;
+
+    @Option(names = "--sweep", description = "round: instead, each stage's cost alone at 64-256 prompts and K = 4, 8.")
+    boolean sweep;
 
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
@@ -76,6 +89,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Map<String, Object> result;
+        int repeats = this.repeats != null ? this.repeats : what.equals("round") ? 1 : 7;
         switch (what) {
             case "runtime" -> {
                 int threads = Integer.getInteger("ai.djl.pytorch.num_threads", -1);
@@ -103,7 +117,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
             case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
-            case "round" -> result = new RoundBench(builtinModel(), 32, 128).sweep();
+            case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
@@ -111,6 +125,18 @@ final class BenchCommand implements Callable<Integer> {
         }
         System.out.println(Json.write(result));
         return 0;
+    }
+
+    /** The default configuration's round, for each placement asked for (default: the configuration's). */
+    private Map<String, Object> placementRound(int repeats) {
+        RunConfig config = RunConfig.from(DiceRun.configure(ConfigFactory.empty(), null, "default"));
+        PlacementBench.Shape shape = new PlacementBench.Shape(prompts != null ? prompts : config.rounds().prompts(),
+                config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
+                config.cluster().batchRows());
+        List<PlacementBench.Placement> compared = placements == null
+                ? List.of(new PlacementBench.Placement(config.cluster().generators(), config.cluster().threadsPerWorker()))
+                : placements.stream().map(PlacementBench.Placement::parse).toList();
+        return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }
 
     /** The embedded default's model, as the default configuration shapes it. */

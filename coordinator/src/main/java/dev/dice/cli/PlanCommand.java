@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "plan", mixinStandardHelpOptions = true,
         description = "Print the memory plan per trainer, generator and scorer for --model's config.json (a table, then"
-                + " JSON on the last line). Figures are what today's code allocates (fp32); --zero-stage is what ZeRO"
-                + " would give (not implemented yet).")
+                + " JSON on the last line). Figures are what the code allocates (fp32), ZeRO stages"
+                + " (dice.train.zero-stage) included.")
 final class PlanCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Checkpoint directory (or its config.json).")
@@ -112,7 +112,7 @@ final class PlanCommand implements Callable<Integer> {
         out.printf(row, "GiB (fp32)", "trainer", "generator", "scorer");
         out.printf(row, "weights", gib(t.weights()), gib(g.weights()), gib(sc.weights()) + "*");
         out.printf(row, "gradients (.grad)", gib(t.gradients()), "-", "-");
-        out.printf(row, "gradient buckets (flat copy)", gib(t.gradientBuckets()), "-", "-");
+        out.printf(row, "gradient buckets (flat; ZeRO-2 parts)", gib(t.gradientBuckets()), "-", "-");
         out.printf(row, "optimizer state (AdamW m, v)", gib(t.optimizer()), "-", "-");
         out.printf(row, "optimizer step scratch", gib(t.optimizerScratch()), "-", "-");
         out.printf(row, "activations", gib(t.activations()), gib(g.prefillActivations()) + "p", gib(sc.activations()));

@@ -49,6 +49,10 @@ final class RunOptions {
             + " backward instead of keeping them (less memory, one more forward pass).")
     Boolean activationCheckpointing;
 
+    @Option(names = "--zero-stage", description = "Shard the optimizer moments (1), and the gradients too (2), over"
+            + " the trainers (ZeRO); 0: every trainer holds all of them.")
+    Integer zeroStage;
+
     @Option(names = "--float32-weights", description = "Write every stage's weights as float32, not in the model's"
             + " released dtype.")
     Boolean float32Weights;
@@ -98,6 +102,7 @@ final class RunOptions {
         put(overrides, "dice.model.system-prompt", systemPrompt);
         put(overrides, "dice.model.float32-weights", float32Weights);
         put(overrides, "dice.train.activation-checkpointing", activationCheckpointing);
+        put(overrides, "dice.train.zero-stage", zeroStage);
         put(overrides, "dice.data.prompts", prompts == null ? null : prompts.toString());
         put(overrides, "dice.data.offline-pairs", offlinePairs == null ? null : offlinePairs.toString());
         put(overrides, "dice.device", device);

@@ -116,7 +116,7 @@ final class NodeGuardian {
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),
-                    config.cluster().generatorMemory());
+                    config.cluster().generatorMemory(), config.cluster().threadsPerWorker());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
                         null, config.trainers().weightFetchTimeout(),
@@ -127,7 +127,11 @@ final class NodeGuardian {
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
+<<<<<<< HEAD
                         new Scoring(config.cluster().batchRows()), null,
+=======
+                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), current.scoring(),
+>>>>>>> main
                         config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
                         "scorer-" + i, model));
             }

@@ -41,9 +41,10 @@ public record RunConfig(
 
     /** A training stage. {@code steps} 0 means {@code epochs} passes over the stage's data, rounded up. */
     public record Stage(int steps, double epochs, int batch, double lr, int warmup, double beta, double maxGradNorm) {
-        public Training.Settings settings(long seed, int examples, boolean activationCheckpointing) {
+        public Training.Settings settings(long seed, int examples, Trainers trainers) {
             int n = steps > 0 ? steps : Math.max(1, (int) Math.ceil(epochs * examples / batch));
-            return new Training.Settings(n, batch, lr, warmup, maxGradNorm, beta, seed, activationCheckpointing);
+            return new Training.Settings(n, batch, lr, warmup, maxGradNorm, beta, seed,
+                    trainers.activationCheckpointing(), trainers.zeroStage());
         }
     }
 
@@ -57,8 +58,12 @@ public record RunConfig(
 
     public record Eval(int prompts, double temperature, double topP, int agreementPrompts) {}
 
-    /** {@code generatorMemory}: bytes a generator may fill, 0 for {@code batchRows} rows in flight. */
-    public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory) {}
+    /**
+     * {@code generatorMemory}: bytes a generator may fill, 0 for {@code batchRows} rows in flight;
+     * {@code threadsPerWorker}: libtorch intra-op threads of each generator and scorer (0: the JVM's).
+     */
+    public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory,
+            int threadsPerWorker) {}
 
     /**
      * Data-parallel training (every stage): {@code count} trainers in the run's ring, {@code perNode} of them offered
@@ -66,10 +71,11 @@ public record RunConfig(
      * (the sync points a failed ring resumes from), {@code ringTimeoutMillis} the longest wait for a peer,
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
      * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each
-     * decoder layer's activations in backward instead of keeping them.
+     * decoder layer's activations in backward instead of keeping them; {@code zeroStage} 1 shards the optimizer
+     * moments over the ring's ranks, 2 the gradient buckets too (ZeRO).
      */
     public record Trainers(int count, int perNode, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
-            long weightFetchTimeoutMillis, boolean activationCheckpointing) {
+            long weightFetchTimeoutMillis, boolean activationCheckpointing, int zeroStage) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
         }
@@ -126,12 +132,13 @@ public record RunConfig(
                     new Eval(c.getInt("eval.prompts"), c.getDouble("eval.temperature"), c.getDouble("eval.top-p"),
                             c.getInt("eval.agreement-prompts")),
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
-                            c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory")),
+                            c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory"),
+                            c.getInt("cluster.threads-per-worker")),
                     new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.node-trainers"),
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
-                            c.getBoolean("train.activation-checkpointing")),
+                            c.getBoolean("train.activation-checkpointing"), c.getInt("train.zero-stage")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")),
                     new Waits(c.getInt("cluster.min-nodes"), c.getDuration("cluster.queue-store-timeout").toMillis(),
@@ -180,6 +187,8 @@ public record RunConfig(
         require(eval.topP() > 0 && eval.topP() <= 1, "dice.eval.top-p", "in (0, 1]", eval.topP());
         require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
         require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
+        require(cluster.threadsPerWorker() >= 0, "dice.cluster.threads-per-worker", ">= 0 (0: the JVM's)",
+                cluster.threadsPerWorker());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());
         // Each stage before the trainers: a batch of 0 is the stage's mistake, not the number of trainers'.
         String[] names = {"sft", "dpo", "rounds"};
@@ -196,6 +205,10 @@ public record RunConfig(
         require(trainers.count() >= 1 && trainers.count() <= smallestDpoBatch, "dice.cluster.trainers (--trainers)",
                 "between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
                 trainers.count());
+        require(trainers.zeroStage() >= 0 && trainers.zeroStage() <= 2, "dice.train.zero-stage (--zero-stage)",
+                "0, 1 or 2", trainers.zeroStage());
+        require(trainers.zeroStage() == 0 || !trainers.fp16Gradients(), "dice.train.zero-stage (--zero-stage)",
+                "0 with dice.cluster.fp16-gradients = true (ZeRO reduce-scatters fp32 gradients)", trainers.zeroStage());
         require(trainers.perNode() >= 1, "dice.cluster.node-trainers", ">= 1", trainers.perNode());
         require(trainers.checkEvery() >= 1, "dice.cluster.weight-check-every", ">= 1", trainers.checkEvery());
         require(trainers.ringTimeoutMillis() > 0, "dice.cluster.ring-timeout", "> 0", trainers.ringTimeout());

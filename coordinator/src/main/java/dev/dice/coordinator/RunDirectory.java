@@ -59,8 +59,8 @@ final class RunDirectory {
         // How long to wait and where metrics go change nothing a run computes.
         node.remove("waits");
         node.remove("metrics");
-        // Rows in flight do not change what a row samples.
-        ((ObjectNode) node.get("cluster")).remove("generatorMemory");
+        // Rows in flight do not change what a row samples, nor where and on how many threads it is sampled and scored.
+        ((ObjectNode) node.get("cluster")).remove(List.of("generatorMemory", "generators", "scorers", "threadsPerWorker"));
         ((ObjectNode) node.get("rounds")).remove("count");
         node.set("inputs", InputDigests.of(config));
         return node;

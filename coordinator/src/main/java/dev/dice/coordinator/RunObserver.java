@@ -25,6 +25,8 @@ final class RunObserver {
 
     /** The stage running, whose {@code stage_active} gauge the next stage clears. */
     private String currentStage;
+    /** The JVM's CPU and wall time when the stage running started. */
+    private CpuClock stageClock;
 
     // ---- run lifecycle ------------------------------------------------------------------------------------
 
@@ -43,6 +45,7 @@ final class RunObserver {
     // ---- stages -------------------------------------------------------------------------------------------
 
     void stageStarted(String stage) {
+        stageClock = CpuClock.start();
         guard("stageStarted", () -> {
             DiceMetrics m = DiceMetrics.get();
             String previous = currentStage;
@@ -53,6 +56,11 @@ final class RunObserver {
             m.stageActive.labelValues(stage).set(1);
             m.round.set(roundNumber(stage));
         });
+    }
+
+    /** What the stage running used so far (null if no stage started). */
+    StageResult.Cpu stageCpu() {
+        return stageClock == null ? null : StageResult.Cpu.of(stageClock.since());
     }
 
     void stageFinished(StageResult result) {

@@ -18,7 +18,7 @@ import java.util.TreeSet;
  * sees characters.
  */
 public record StageResult(String name, Evaluated evaluation, Trained training, RoundFacts round, double seconds,
-        ClusterFacts cluster) {
+        ClusterFacts cluster, Cpu cpu) {
 
     /**
      * The stage's model on the eval prompts against π0's responses (win rates and quality null without a judge), and
@@ -86,21 +86,36 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
         }
     }
 
-    /** An evaluation-only row, before training, round and cluster facts are known. */
+    /**
+     * The CPU the coordinator's JVM spent from the stage's start to its row: CPU seconds, and those / wall seconds /
+     * cores (1: every core busy throughout). In a single-process run that is all the run's work; on a cluster, the
+     * coordinator's node only. Null when not measured (a row written before it was).
+     */
+    public record Cpu(Double cpuSeconds, Double cpuUtilization) {
+        static Cpu of(CpuClock.Use use) {
+            return new Cpu(use.cpuSeconds(), use.utilization());
+        }
+    }
+
+    /** An evaluation-only row, before training, round, cluster and CPU facts are known. */
     static StageResult evaluated(String name, Evaluated evaluation, double seconds) {
-        return new StageResult(name, evaluation, null, null, seconds, null);
+        return new StageResult(name, evaluation, null, null, seconds, null, null);
     }
 
     StageResult withTraining(Trained trained) {
-        return new StageResult(name, evaluation, trained, round, seconds, cluster);
+        return new StageResult(name, evaluation, trained, round, seconds, cluster, cpu);
     }
 
     StageResult withRound(RoundFacts facts) {
-        return new StageResult(name, evaluation, training, facts, seconds, cluster);
+        return new StageResult(name, evaluation, training, facts, seconds, cluster, cpu);
     }
 
     StageResult withCluster(ClusterFacts facts) {
-        return new StageResult(name, evaluation, training, round, seconds, facts);
+        return new StageResult(name, evaluation, training, round, seconds, facts, cpu);
+    }
+
+    StageResult withCpu(Cpu used) {
+        return new StageResult(name, evaluation, training, round, seconds, cluster, used);
     }
 
     /** A number of the row by its field name in {@code summary.json} ({@code lc_win_rate}, {@code alpha}), or null. */
@@ -120,7 +135,7 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
             "mean_length_gap_at_zero", "reward_corr_quality", "reward_corr_ref_logp", "valid_fraction",
             "generated_pairs", "offline_pairs", "final_loss", "final_reward_accuracy", "dpo_delta_logp_chosen",
             "dpo_delta_logp_rejected", "kl_to_previous", "sample_quality", "chosen_quality", "rejected_quality",
-            "seconds", "cluster");
+            "seconds", "cpu_seconds", "cpu_utilization", "cluster");
 
     @JsonValue
     ObjectNode row() {
@@ -132,6 +147,7 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
         spread(fields, round == null ? null : round.reward(), RoundFacts.Reward.class);
         spread(fields, round == null ? null : round.judged(), RoundFacts.Judged.class);
         fields.put("seconds", seconds);
+        spread(fields, cpu, Cpu.class);
         fields.set("cluster", Jsonl.JSON.valueToTree(cluster));
         ObjectNode row = Jsonl.JSON.createObjectNode();
         for (String field : FIELDS) {
@@ -150,7 +166,7 @@ public record StageResult(String name, Evaluated evaluation, Trained training, R
                 part(row, RoundFacts.Judged.class));
         ClusterFacts cluster = row.path("cluster").isObject() ? read(row.get("cluster"), ClusterFacts.class) : null;
         return new StageResult(row.get("name").asText(), read(row, Evaluated.class), part(row, Trained.class), round,
-                row.get("seconds").asDouble(), cluster);
+                row.get("seconds").asDouble(), cluster, part(row, Cpu.class));
     }
 
     /** A part's fields into the flat row: nulls when the part does not apply. */

@@ -79,7 +79,7 @@ public final class Summary {
             List.of("agree", "reward_agreement"), List.of("pairs+", "pair_accuracy"), List.of("pairs-", "pair_worse"),
             List.of("r~q", "reward_corr_quality"), List.of("r~ref", "reward_corr_ref_logp"),
             List.of("kl_prev", "kl_to_previous"), List.of("dlp_ch", "dpo_delta_logp_chosen"),
-            List.of("dlp_rej", "dpo_delta_logp_rejected"));
+            List.of("dlp_rej", "dpo_delta_logp_rejected"), List.of("cpu", "cpu_utilization"));
 
     public static String table(List<StageResult> stages) {
         StringBuilder b = new StringBuilder(String.format("%-8s", "stage"));

@@ -230,6 +230,10 @@ public final class TrainingJob {
                 .build();
     }
 
+    private static int rankIn(TrainerActor.Reply report) {
+        return report instanceof TrainerActor.RankFailed f ? f.rank() : ((TrainerActor.RankFinished) report).rank();
+    }
+
     private Duration giveUpAfter() {
         return settings.timeout().multipliedBy(2);
     }
@@ -259,7 +263,10 @@ public final class TrainingJob {
                     members.size(), task.settings().steps(), weights.iterator().next().substring(0, 12));
             return publishing(members);
         }
+        // In their ranks' order: a ring re-formed with every member gives each its old rank, which is what lets ZeRO
+        // ranks (each holding its part of the optimizer state) go on.
         List<ActorRef<TrainerActor.Command>> survivors = new ArrayList<>(reports.keySet());
+        survivors.sort(java.util.Comparator.comparingInt(t -> rankIn(reports.get(t))));
         requireSurvivors(survivors);
         int from = Integer.MAX_VALUE;
         List<String> why = new ArrayList<>();

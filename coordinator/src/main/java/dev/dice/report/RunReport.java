@@ -294,11 +294,11 @@ public final class RunReport {
     private static String stageTable(List<JsonNode> stages) {
         StringBuilder b = new StringBuilder("<table>\n<tr><th>stage</th><th>win</th><th>LC win</th><th>quality</th>"
                 + "<th>length</th><th>α</th><th>reward agreement</th><th>pairs better</th><th>pairs worse</th>"
-                + "<th>final loss</th><th>final reward acc.</th><th>seconds</th></tr>\n");
+                + "<th>final loss</th><th>final reward acc.</th><th>seconds</th><th>CPU (share of cores)</th></tr>\n");
         for (JsonNode s : stages) {
             b.append("<tr><td>").append(esc(s.path("name").asText())).append("</td>");
             for (String f : List.of("win_rate", "lc_win_rate", "quality", "mean_length", "alpha", "reward_agreement",
-                    "pair_accuracy", "pair_worse", "final_loss", "final_reward_accuracy", "seconds")) {
+                    "pair_accuracy", "pair_worse", "final_loss", "final_reward_accuracy", "seconds", "cpu_utilization")) {
                 double v = num(s, f);
                 b.append("<td>").append(Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.4g", v)).append("</td>");
             }

@@ -23,4 +23,15 @@ class BenchCommandTest {
         new CommandLine(none).parseArgs("runtime");
         assertNull(none.peer);
     }
+
+    @Test
+    void syncTakesTheLinkRateAndLeavesTheSizeToEachBenchmark() {
+        BenchCommand sync = new BenchCommand();
+        new CommandLine(sync).parseArgs("sync", "--link-mbit", "250");
+        assertEquals(250, sync.linkMbit);
+        assertNull(sync.mb, "sync's own default (64 MiB), not allreduce's (16)");
+        BenchCommand shaped = new BenchCommand();
+        new CommandLine(shaped).parseArgs("sync");
+        assertEquals(1000, shaped.linkMbit);
+    }
 }

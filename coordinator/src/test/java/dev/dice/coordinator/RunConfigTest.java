@@ -48,6 +48,16 @@ class RunConfigTest {
         refused(Map.of("dice.rounds.k", "eight"), "rounds.k");
         refused(Map.of("dice.cluster.queue-store-timeout", "0s"), "dice.cluster.queue-store-timeout");
         refused(Map.of("dice.cluster.result-resend-after", "0s"), "dice.cluster.result-resend-after");
+        refused(Map.of("dice.train.zero-stage", 3), "dice.train.zero-stage");
+        refused(Map.of("dice.train.zero-stage", 1, "dice.cluster.fp16-gradients", true), "dice.train.zero-stage");
+    }
+
+    @Test
+    void zeroStageReachesEveryTrainingStage() {
+        RunConfig.Trainers trainers = with(Map.of("dice.train.zero-stage", 2)).trainers();
+        assertEquals(2, trainers.zeroStage());
+        assertEquals(2, with(Map.of()).dpo().settings(1, 10, trainers).zeroStage());
+        assertEquals(0, with(Map.of()).trainers().zeroStage());
     }
 
     @Test

@@ -18,7 +18,8 @@ class StageResultTest {
              "reward_corr_ref_logp": null, "valid_fraction": null, "generated_pairs": null, "offline_pairs": null,
              "final_loss": 1.303999920686086, "final_reward_accuracy": null, "dpo_delta_logp_chosen": null,
              "dpo_delta_logp_rejected": null, "kl_to_previous": null, "sample_quality": null, "chosen_quality": null,
-             "rejected_quality": null, "seconds": 14.042883716, "cluster": {"prompts_dispatched": 128, "prompts_completed": 128,
+             "rejected_quality": null, "seconds": 14.042883716, "cpu_seconds": 25.3, "cpu_utilization": 0.9,
+             "cluster": {"prompts_dispatched": 128, "prompts_completed": 128,
              "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0,
              "trainer_nodes": ["127.0.0.1:2551", "127.0.0.1:2552"], "ring_reforms": 0, "train_steps_replayed": 0}}""";
     private static final String ROUND = """
@@ -31,7 +32,7 @@ class StageResultTest {
              "final_loss": 0.6926064491271973, "final_reward_accuracy": 0.875, "dpo_delta_logp_chosen": 0.005774080636911094,
              "dpo_delta_logp_rejected": -0.0050469639245420694, "kl_to_previous": -0.005169174887917258,
              "sample_quality": 0.17339129972819814, "chosen_quality": 0.1807032942902508, "rejected_quality": 0.17872654129047993,
-             "seconds": 2.52964084, "cluster": {"prompts_dispatched": 112, "prompts_completed": 112,
+             "seconds": 2.52964084, "cpu_seconds": null, "cpu_utilization": null, "cluster": {"prompts_dispatched": 112, "prompts_completed": 112,
              "duplicate_results_dropped": 0, "stale_results_rejected": 0, "duplicates_in_pairs": 0,
              "trainer_nodes": ["127.0.0.1:2552"], "ring_reforms": 1, "train_steps_replayed": 2}}""";
 
@@ -63,11 +64,13 @@ class StageResultTest {
         assertNull(sft.round());
         assertEquals(new StageResult.Trained(1.303999920686086, null, null, null), sft.training());
         assertNull(sft.number("alpha"));
+        assertEquals(new StageResult.Cpu(25.3, 0.9), sft.cpu());
         StageResult round = Jsonl.JSON.readValue(ROUND, StageResult.class);
         assertEquals(46, round.round().selection().generatedPairs());
         assertEquals(-0.005169174887917258, round.round().reward().klToPrevious());
         assertNotNull(round.round().judged());
         assertEquals(0.009694329897562663, round.number("alpha"));
+        assertNull(round.cpu(), "a row written before the CPU was measured");
     }
 
     /** A re-run with fewer rounds rewrites summary.json with its own stages and keeps the rows of the others. */

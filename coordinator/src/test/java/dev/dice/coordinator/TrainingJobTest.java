@@ -145,6 +145,45 @@ class TrainingJobTest {
         assertClose(sftInitial, sftOneTrainer, weights(done.trained().dir()), "SFT: 3 trainers, one lost mid-stage, vs 1");
     }
 
+    @Test
+    void zeroStagesOnThreeTrainersTrainLikeOne() {
+        for (int stage = 1; stage <= 2; stage++) {
+            TrainingJob.Done done = train("zero" + stage, 3, null, dpo(), zero(stage));
+            assertEquals(1, done.rings());
+            assertClose(initial, oneTrainer, weights(done.trained().dir()), "ZeRO-" + stage + ", 3 trainers vs 1");
+        }
+    }
+
+    /**
+     * Stopped after the sync point at step 8 (so every survivor's latest sync point holds moments): the two
+     * survivors' parts are a third of the moments each, the third is gone, and the stage fails rather than going on
+     * with moments that are not there.
+     */
+    @Test
+    void aZeroRingThatLosesATrainerFailsTheStage() {
+        List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer()), "zero-lost-trainer-" + i,
+                    DispatcherSelector.fromConfig("dice.model-dispatcher")));
+        }
+        TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();
+        TestProbe<TrainingJob.Done> done = kit.createTestProbe();
+        ActorRef<TrainingJob.Command> job = kit.spawn(TrainingJob.create(new TrainingJob.Task("zero-lost", dpo(),
+                zero(1), 1, dir.resolve("zero-lost"), false), trainers, RING, progress.getRef(), done.getRef()),
+                "zero-lost-job");
+        fishSteps(progress, "zero-lost", new ArrayList<>(), 9);
+        kit.stop(trainers.get(2), WAIT);
+        done.expectTerminated(job, WAIT);
+        done.expectNoMessage(Duration.ofMillis(100));
+        trainers.subList(0, 2).forEach(t -> kit.stop(t, WAIT));
+    }
+
+    private static Training.Settings zero(int stage) {
+        Training.Settings s = SETTINGS;
+        return new Training.Settings(s.steps(), s.batch(), s.lr(), s.warmup(), s.maxGradNorm(), s.beta(), s.seed(),
+                s.activationCheckpointing(), stage);
+    }
+
     private static TrainingJob.Start dpo() {
         return new TrainingJob.Dpo(dev.dice.actors.ModelSource.onDisk(0, init), pairs);
     }
@@ -159,6 +198,11 @@ class TrainingJobTest {
      * reported that step.
      */
     private static TrainingJob.Done train(String name, int n, Integer stopAt, TrainingJob.Start start) {
+        return train(name, n, stopAt, start, SETTINGS);
+    }
+
+    private static TrainingJob.Done train(String name, int n, Integer stopAt, TrainingJob.Start start,
+            Training.Settings settings) {
         List<ActorRef<TrainerActor.Command>> trainers = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             trainers.add(kit.spawn(TrainerActor.create(root, new ByteTokenizer()), name + "-trainer-" + i,
@@ -166,7 +210,7 @@ class TrainingJobTest {
         }
         TestProbe<TrainerActor.Reply> progress = kit.createTestProbe();
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
-        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, start, SETTINGS, 1, dir.resolve(name), false), trainers,
+        kit.spawn(TrainingJob.create(new TrainingJob.Task(name, start, settings, 1, dir.resolve(name), false), trainers,
                 RING, progress.getRef(), done.getRef()), name + "-job");
         List<Integer> steps = new ArrayList<>();
         if (stopAt != null) {

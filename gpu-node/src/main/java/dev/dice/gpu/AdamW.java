@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,7 +19,7 @@ import java.util.Map;
  * few long buffers rather than the same ops on every small parameter (PyTorch's "foreach" idea); each parameter
  * then takes its slice of the update. They are created on the parameters' manager at the first step.
  */
-public final class AdamW {
+public final class AdamW implements Optimizer {
     public record Settings(double beta1, double beta2, double eps, double weightDecay) {
         public static Settings defaults() {
             return new Settings(0.9, 0.999, 1e-8, 0.0);
@@ -103,7 +104,8 @@ public final class AdamW {
         NDList parts = new NDList();
         for (String name : names) {
             NDArray r = restored.get(prefix + name);
-            parts.add(r == null ? owner.zeros(params.get(name).getShape()).flatten() : r.flatten());
+            // zeros made flat: a flattened view's close would leave the tensor under it alive on the model's manager
+            parts.add(r == null ? owner.zeros(new Shape(params.get(name).size())) : r.flatten());
         }
         NDArray flat = NDArrays.concat(parts);
         flat.attach(owner);
@@ -112,16 +114,25 @@ public final class AdamW {
     }
 
     private static NDArray view(NDArray flat, long offset, NDArray like, NDManager owner) {
-        NDArray v = flat.get(offset + ":" + (offset + like.size())).reshape(like.getShape());
-        v.attach(owner);
-        return v;
+        try (NDArray slice = flat.get(offset + ":" + (offset + like.size()))) {
+            NDArray v = slice.reshape(like.getShape());
+            v.attach(owner);
+            return v;
+        }
     }
 
+    @Override
     public int steps() {
         return steps;
     }
 
+    @Override
+    public long bytes() {
+        return moments.stream().mapToLong(m -> 2L * MemoryPlan.FLOAT * m.avg().size()).sum();
+    }
+
     /** Moments under PyTorch's state names, for checkpoints (views of the flat moments, or the restored ones). */
+    @Override
     public Map<String, NDArray> state() {
         if (moments.isEmpty()) {
             return new LinkedHashMap<>(restored);
@@ -133,6 +144,7 @@ public final class AdamW {
     }
 
     /** Restores moments saved by {@link #state} and the step count that drives bias correction. */
+    @Override
     public void restore(Map<String, NDArray> state, int steps, Map<String, NDArray> params) {
         Map<String, NDArray> pending = new LinkedHashMap<>();
         params.forEach((name, p) -> {

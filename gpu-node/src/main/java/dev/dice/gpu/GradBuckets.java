@@ -30,14 +30,35 @@ public final class GradBuckets implements AutoCloseable {
     private final Map<String, NDArray> views = new LinkedHashMap<>();
 
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        for (List<String> group : layout(params, bucketBytes)) {
+            NDArray flat = pack(group, params, manager);
+            buckets.add(flat);
+            this.names.add(group);
+            long offset = 0;
+            for (String name : group) {
+                NDArray p = params.get(name);
+                NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+                view.attach(manager);
+                views.put(name, view);
+                offset += p.size();
+            }
+        }
+    }
+
+    /**
+     * The parameters of each bucket: the parameters in reverse order, cut before one that would take a bucket past
+     * {@code bucketBytes} (a parameter larger than that has a bucket of its own).
+     */
+    public static List<List<String>> layout(Map<String, NDArray> params, long bucketBytes) {
         List<String> names = new ArrayList<>(params.keySet());
         java.util.Collections.reverse(names);
+        List<List<String>> layout = new ArrayList<>();
         List<String> group = new ArrayList<>();
         long bytes = 0;
         for (String name : names) {
             long size = params.get(name).size() * 4;
             if (!group.isEmpty() && bytes + size > bucketBytes) {
-                pack(group, params, manager);
+                layout.add(List.copyOf(group));
                 group.clear();
                 bytes = 0;
             }
@@ -45,31 +66,23 @@ public final class GradBuckets implements AutoCloseable {
             bytes += size;
         }
         if (!group.isEmpty()) {
-            pack(group, params, manager);
+            layout.add(List.copyOf(group));
         }
+        return layout;
     }
 
-    private void pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
-        NDArray flat;
+    /** One bucket: a flat copy of the accumulated gradients of {@code names} (zeros for a parameter without one). */
+    public static NDArray pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
         try (NDScope scope = new NDScope()) {
             NDList grads = new NDList();
             for (String name : names) {
                 NDArray g = Autograd.gradient(params.get(name));
                 grads.add(g == null ? params.get(name).zerosLike().flatten() : g.flatten());
             }
-            flat = NDArrays.concat(grads);
+            NDArray flat = NDArrays.concat(grads);
             flat.attach(manager);
             NDScope.unregister(flat);
-        }
-        buckets.add(flat);
-        this.names.add(List.copyOf(names));
-        long offset = 0;
-        for (String name : names) {
-            NDArray p = params.get(name);
-            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
-            view.attach(manager);
-            views.put(name, view);
-            offset += p.size();
+            return flat;
         }
     }
 

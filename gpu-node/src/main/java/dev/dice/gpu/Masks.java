@@ -3,6 +3,7 @@ package dev.dice.gpu;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
 
 /** Additive attention masks: 0 where a query may attend, {@link Llama#MASKED} where it may not. */
 final class Masks {
@@ -40,19 +41,26 @@ final class Masks {
     }
 
     /**
-     * [B, 1, T, P + T] for T new queries after a shared prefix cache of width P of which row b may see the
-     * first {@code visible[b]} keys (the rest is padding); causal over the T new positions.
+     * [B, 1, T, P + T] for packed rows after a prefix cache of width P: row b may see the first {@code visible[b]}
+     * prefix keys, and each of its T positions sees the earlier positions of the same segment only
+     * ({@code segment[b·T + i]}: which sequence position i belongs to; -1 for padding, which sees itself).
      */
-    static NDArray afterPrefix(NDManager manager, int[] visible, int p, int t) {
+    static NDArray packedAfterPrefix(NDManager manager, int[] visible, int p, int[] segment, int t) {
         int rows = visible.length;
         int s = p + t;
         float[] mask = new float[rows * t * s];
+        Arrays.fill(mask, Llama.MASKED);
         for (int b = 0; b < rows; b++) {
             for (int i = 0; i < t; i++) {
-                for (int j = 0; j < s; j++) {
-                    boolean seen = j < p ? j < visible[b] : j - p <= i;
-                    if (!seen) {
-                        mask[(b * t + i) * s + j] = Llama.MASKED;
+                int query = segment[b * t + i];
+                int at = (b * t + i) * s;
+                if (query >= 0) {
+                    Arrays.fill(mask, at, at + visible[b], 0f);
+                }
+                for (int j = i; j >= 0 && segment[b * t + j] == query; j--) {
+                    mask[at + p + j] = 0f;
+                    if (query < 0) {
+                        break;
                     }
                 }
             }

@@ -19,9 +19,10 @@ import java.util.function.IntPredicate;
  * <p>A trainer's peak is the larger of two phases. Backward: weights, the parameters' {@code .grad}, the AdamW
  * moments, all activations, the logits and their log-softmax, and backward's working set. Optimizer step (activations
  * freed): weights, {@code .grad}, the flat copy {@link GradBuckets} makes of it, the moments, and the step's two
- * bucket-sized temporaries. ZeRO stages are what {@code dice.train.zero-stage} <em>would</em> give; the code has no
- * ZeRO yet (stage 1: moments for 1/R of the parameters; stage 2: also only 1/R of the gradients plus one full bucket in
- * flight).
+ * bucket-sized temporaries. ZeRO ({@code dice.train.zero-stage}, counted for the rank with the largest parts): stage 1
+ * keeps the moments of 1/R of every bucket, and the step's temporaries are part-sized; stage 2 also packs and reduces
+ * one bucket at a time, keeping only its part, instead of the flat copy of every gradient. The parameters' {@code
+ * .grad} stays whole in every stage: backward accumulates into it.
  */
 public final class MemoryPlan {
     public static final int FLOAT = 4;
@@ -90,20 +91,24 @@ public final class MemoryPlan {
     public static Plan of(LlamaConfig c, Settings s) {
         long p = c.parameterCount();
         long r = s.trainers();
-        long maxBucket = largestBucketFloats(c, s.bucketBytes());
+        List<Long> bucketFloats = bucketFloats(c, s.bucketBytes());
+        long maxBucket = bucketFloats.stream().mapToLong(Long::longValue).max().orElse(0);
 
         // Trainer
         long weights = FLOAT * p;
-        long grads;
+        long grads = FLOAT * p; // every parameter's .grad, accumulated by backward, zeroed in place after a step
         long buckets;
-        long optimizer = 2L * FLOAT * (s.zeroStage() >= 1 ? ceilDiv(p, r) : p);
-        long scratch = 2L * FLOAT * (s.zeroStage() >= 1 ? ceilDiv(maxBucket, r) : maxBucket);
-        if (s.zeroStage() >= 2 && r > 1) {
-            grads = FLOAT * (ceilDiv(p, r) + maxBucket); // the owned part, and one full bucket being reduced
-            buckets = 0;
-        } else {
-            grads = FLOAT * p; // every parameter's .grad, accumulated by backward, zeroed in place after a step
+        long optimizer;
+        long scratch;
+        if (s.zeroStage() == 0) {
             buckets = FLOAT * p; // GradBuckets' flat concatenation of the .grad tensors
+            optimizer = 2L * FLOAT * p;
+            scratch = 2L * FLOAT * maxBucket; // the update's two bucket-sized temporaries
+        } else {
+            long[] parts = bucketFloats.stream().mapToLong(f -> ceilDiv(f, r)).toArray();
+            optimizer = 2L * FLOAT * java.util.Arrays.stream(parts).sum();
+            scratch = 3L * FLOAT * ceilDiv(maxBucket, r); // a part's weights and two part-sized temporaries
+            buckets = FLOAT * (s.zeroStage() == 1 ? p : zero2Buckets(bucketFloats, parts));
         }
         long b = s.rows();
         long t = s.sequenceLength();
@@ -182,26 +187,50 @@ public final class MemoryPlan {
         return FLOAT * c.numHiddenLayers() * 2L * c.numKeyValueHeads() * c.headDim() * rows * positions;
     }
 
-    /** The largest flat gradient bucket, in floats, grouped as {@link GradBuckets} groups (reverse order, ≤ bytes). */
-    public static long largestBucketFloats(LlamaConfig c, long bucketBytes) {
+    /**
+     * ZeRO stage 2's most floats of gradient buffers at once: packing bucket i while the parts of the buckets before it
+     * are kept, and its part copied out before it is freed; then gathering bucket i's new weights in a bucket-sized
+     * buffer while the parts from i on are still to be stepped.
+     */
+    private static long zero2Buckets(List<Long> buckets, long[] parts) {
+        long peak = 0;
+        long before = 0;
+        long after = java.util.Arrays.stream(parts).sum();
+        for (int i = 0; i < parts.length; i++) {
+            before += parts[i];
+            peak = Math.max(peak, Math.max(before, after) + buckets.get(i));
+            after -= parts[i];
+        }
+        return peak;
+    }
+
+    /** The flat gradient buckets' sizes, in floats, grouped as {@link GradBuckets} groups (reverse order, ≤ bytes). */
+    public static List<Long> bucketFloats(LlamaConfig c, long bucketBytes) {
         List<Long> sizes = new ArrayList<>();
         for (Map.Entry<String, Shape> e : c.parameterShapes().entrySet()) {
             sizes.add(e.getValue().size());
         }
         java.util.Collections.reverse(sizes);
-        long largest = 0;
+        List<Long> buckets = new ArrayList<>();
         long group = 0;
         boolean empty = true;
         for (long size : sizes) {
             if (!empty && (group + size) * FLOAT > bucketBytes) {
-                largest = Math.max(largest, group);
+                buckets.add(group);
                 group = 0;
-                empty = true;
             }
             group += size;
             empty = false;
         }
-        return Math.max(largest, group);
+        if (!empty) {
+            buckets.add(group);
+        }
+        return buckets;
+    }
+
+    /** The largest flat gradient bucket, in floats. */
+    public static long largestBucketFloats(LlamaConfig c, long bucketBytes) {
+        return bucketFloats(c, bucketBytes).stream().mapToLong(Long::longValue).max().orElse(0);
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.dice.gpu;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
@@ -100,40 +101,50 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
             int r = firstRows.get(u);
             System.arraycopy(tokens, r * length, prefix, u * width, prompt[r] - 1);
         }
-        // Response pass: from each row's last prompt token on, as many positions as its longest response has targets.
-        int steps = 1;
+        // Response pass, packed: each response from its prompt's last token on (so every position predicts a response
+        // token), seeing the prompt's cached keys and its own earlier tokens only; responses of one prompt share a row
+        // of the pass where they fit (ResponsePacking), so short ones do not each take a row as wide as the longest.
+        int[] targets = new int[rows];
         for (int i = 0; i < rows; i++) {
-            int targets = 0;
             for (int j = 0; j < length - 1; j++) {
-                targets += (int) responseMask[i * (length - 1) + j];
+                targets[i] += (int) responseMask[i * (length - 1) + j];
             }
-            steps = Math.max(steps, targets);
         }
-        long[] input = new long[rows * steps];
-        long[] target = new long[rows * steps];
-        long[] positions = new long[rows * steps];
-        float[] mask = new float[rows * steps];
-        int[] visible = new int[rows];
+        ResponsePacking packing = ResponsePacking.of(group, targets);
+        int packed = packing.rows();
+        int steps = packing.width();
+        long[] input = new long[packed * steps];
+        long[] target = new long[packed * steps];
+        long[] positions = new long[packed * steps];
+        int[] segment = new int[packed * steps];
+        Arrays.fill(segment, -1);
+        float[] rowMask = new float[rows * steps];
+        int[] visible = new int[packed];
         for (int i = 0; i < rows; i++) {
-            visible[i] = prompt[i] - 1;
-            for (int j = 0; j < steps; j++) {
+            visible[packing.rowOf()[i]] = prompt[i] - 1;
+            for (int j = 0; j < targets[i]; j++) {
                 int at = prompt[i] - 1 + j; // index into the row's inputs
-                if (at < length - 1) {
-                    input[i * steps + j] = tokens[i * length + at];
-                    target[i * steps + j] = tokens[i * length + at + 1];
-                    positions[i * steps + j] = at;
-                    mask[i * steps + j] = responseMask[i * (length - 1) + at];
-                }
+                int slot = packing.rowOf()[i] * steps + packing.offset()[i] + j;
+                input[slot] = tokens[i * length + at];
+                target[slot] = tokens[i * length + at + 1];
+                positions[slot] = at;
+                segment[slot] = i;
+                rowMask[i * steps + packing.offset()[i] + j] = 1f;
             }
         }
         try (KvCache cache = new KvCache()) {
             model.hidden(m.create(prefix, new Shape(distinct, width)),
                     m.arange(0L, width, 1L, DataType.INT64).reshape(1, width), Masks.causal(m, width), cache);
-            cache.keepRows(group);
-            NDArray hidden = model.hidden(m.create(input, new Shape(rows, steps)),
-                    m.create(positions, new Shape(rows, steps)), Masks.afterPrefix(m, visible, width, steps), cache);
-            return targetLogProbs(model, hidden, m.create(target, new Shape(rows, steps)),
-                    m.create(mask, new Shape(rows, steps)));
+            cache.keepRows(packing.promptOf());
+            NDArray hidden = model.hidden(m.create(input, new Shape(packed, steps)),
+                    m.create(positions, new Shape(packed, steps)), Masks.packedAfterPrefix(m, visible, width,
+                            segment, steps), cache);
+            NDArray logp = model.head(hidden).logSoftmax(-1).gather(m.create(target, new Shape(packed, steps))
+                    .expandDims(-1), -1).squeeze(-1); // [packed, steps]
+            // Each response's sum over its own segment of its packed row.
+            NDArray perRow = logp.get(new NDIndex("{}", m.create(Arrays.stream(packing.rowOf()).asLongStream()
+                    .toArray())));
+            return perRow.mul(m.create(rowMask, new Shape(rows, steps))).sum(new int[] {1});
         }
     }
 

@@ -16,9 +16,28 @@ import org.slf4j.LoggerFactory;
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
 
-    public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
+    /**
+     * {@code zeroStage} 1 or 2: the optimizer is a {@link ShardedAdamW} and steps through
+     * {@link dev.dice.gpu.collective.DataParallel} (ZeRO, docs/data-parallel.md); 0: {@link AdamW}.
+     */
+    public record Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes,
+            int zeroStage) {
+        public Settings {
+            if (zeroStage < 0 || zeroStage > 2) {
+                throw new IllegalArgumentException("ZeRO stage must be 0, 1 or 2, not " + zeroStage);
+            }
+        }
+
+        public Settings(LrSchedule schedule, AdamW.Settings adam, double maxGradNorm, long bucketBytes) {
+            this(schedule, adam, maxGradNorm, bucketBytes, 0);
+        }
+
         public static Settings of(LrSchedule schedule, double maxGradNorm) {
             return new Settings(schedule, AdamW.Settings.defaults(), maxGradNorm, GradBuckets.DEFAULT_BUCKET_BYTES);
+        }
+
+        public Settings withZeroStage(int stage) {
+            return new Settings(schedule, adam, maxGradNorm, bucketBytes, stage);
         }
     }
 
@@ -31,22 +50,26 @@ public final class Trainer {
 
     private final Llama model;
     private final Settings settings;
-    private final AdamW adam;
+    private final Optimizer optimizer;
     private int skipped;
 
     public Trainer(Llama model, Settings settings) {
         this.model = model;
         this.settings = settings;
-        this.adam = new AdamW(settings.adam());
+        this.optimizer = settings.zeroStage() == 0 ? new AdamW(settings.adam()) : new ShardedAdamW(settings.adam());
         model.requireGradients();
+    }
+
+    public Settings settings() {
+        return settings;
     }
 
     public Llama model() {
         return model;
     }
 
-    public AdamW optimizer() {
-        return adam;
+    public Optimizer optimizer() {
+        return optimizer;
     }
 
     /** SFT on one micro-batch; its loss enters the gradient with {@code weight} (1 / micro-batches). */
@@ -98,20 +121,43 @@ public final class Trainer {
      * not finite (a NaN or an overflow anywhere) is skipped, not applied: one bad batch must not poison the weights.
      */
     public StepReport apply(GradBuckets grads) {
+        if (!(optimizer instanceof AdamW adam)) {
+            throw new IllegalStateException("ZeRO stage " + settings.zeroStage() + " steps through DataParallel");
+        }
         double norm = grads.globalNorm();
-        int step = adam.steps();
-        double lr = settings.schedule().at(step);
+        double lr = learningRate();
         if (!Double.isFinite(norm)) {
-            skipped++;
-            log.warn("step {}: gradient norm is {}; step skipped ({} so far)", step + 1, norm, skipped);
+            skip(norm);
         } else {
             if (settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()) {
-                grads.scale(settings.maxGradNorm() / (norm + 1e-6));
+                grads.scale(clipFactor(norm));
             }
             adam.step(model.parameters(), grads, lr);
         }
-        model.parameters().values().forEach(Autograd::zeroGradient);
+        zeroGradients();
         return new StepReport(adam.steps(), lr, norm);
+    }
+
+    /** The learning rate of the next optimizer step. */
+    public double learningRate() {
+        return settings.schedule().at(optimizer.steps());
+    }
+
+    /** What the gradients are multiplied by when their global norm is {@code norm}: 1 unless clipped. */
+    public double clipFactor(double norm) {
+        return settings.maxGradNorm() > 0 && norm > settings.maxGradNorm()
+                ? settings.maxGradNorm() / (norm + 1e-6) : 1;
+    }
+
+    /** Counts a step not taken because its gradient norm is not finite. */
+    public void skip(double norm) {
+        skipped++;
+        log.warn("step {}: gradient norm is {}; step skipped ({} so far)", optimizer.steps() + 1, norm, skipped);
+    }
+
+    /** Zeroes every parameter's accumulated gradient, in place, for the next step's backward passes. */
+    public void zeroGradients() {
+        model.parameters().values().forEach(Autograd::zeroGradient);
     }
 
     /** Steps skipped because their gradient was not finite. */

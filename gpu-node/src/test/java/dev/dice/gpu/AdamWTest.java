@@ -60,6 +60,27 @@ class AdamWTest {
         }
     }
 
+    /** The first step leaves the two flat moments per bucket and each parameter's views of them, nothing else. */
+    @Test
+    void theFirstStepKeepsOnlyTheMoments() {
+        try (Llama model = TinyModels.model(root, 43)) {
+            Trainer trainer = trainer(model);
+            int params = model.parameters().size();
+            int buckets;
+            trainer.sft(batch(1), 1.0);
+            int before = model.manager().getManagedArrays().size();
+            try (NDManager scratch = root.newSubManager(); GradBuckets grads = trainer.gradients(scratch)) {
+                buckets = grads.size();
+                trainer.apply(grads);
+            }
+            int after = model.manager().getManagedArrays().size();
+            assertEquals(2 * buckets + 2 * params, after - before, "flat moments and their per-parameter views");
+            trainer.sft(batch(2), 1.0);
+            trainer.step();
+            assertEquals(after, model.manager().getManagedArrays().size(), "later steps keep nothing more");
+        }
+    }
+
     @Test
     void restoredStateContinuesExactly() {
         try (Llama a = TinyModels.model(root, 42); Llama b = TinyModels.model(root, 42)) {

@@ -18,16 +18,17 @@ import org.junit.jupiter.api.Test;
  * steps on 4 rows of 256 tokens with libtorch on the CPU, and the growth of the process's peak resident memory (VmHWM,
  * reset through /proc/self/clear_refs after the weights exist) is compared with the plan: the first forward pass
  * (activations, logits) and the first backward pass (+ .grad, backward's working set) within 15 %, the peak over four
- * steps at least the planned trainer peak and at most 1.35 times it (see {@link #RETAINED}).
+ * steps at least the planned trainer peak and at most 1.25 times it (see {@link #RETAINED}).
  */
 class MemoryPlanMeasuredTest {
     /** Live bytes of the first forward and backward pass: planned within 15 % of the measured growth (seen: +3 % and +8 %). */
     static final double TOLERANCE = 0.15;
     /**
-     * Over several steps the process keeps more than the live peak (measured 1.27x here): the allocator holds on to
-     * blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within 1.35x.
+     * Over several steps the process keeps a little more than the live peak (measured 1.04x and 1.08x): glibc holds on
+     * to some blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within
+     * 1.25x.
      */
-    static final double RETAINED = 1.35;
+    static final double RETAINED = 1.25;
     /**
      * With activation checkpointing ({@code -Ddice.test.checkpointing=true}) the live peak is smaller and the memory the
      * optimizer step used is not reused by the next backward pass: measured 1.64x the plan.

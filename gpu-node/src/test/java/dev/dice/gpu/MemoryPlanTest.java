@@ -74,11 +74,25 @@ class MemoryPlanTest {
         assertEquals(8 * 5160, z1.optimizer());
         assertEquals(4 * 20640, z1.gradients());
         assertEquals(4 * 20640, z1.gradientBuckets());
+        assertEquals(3 * 4 * 5160, z1.optimizerScratch()); // a quarter's weights and two quarter-sized temporaries
         MemoryPlan.Trainer z2 = MemoryPlan.of(TINY, settings(4, 2, false)).trainer();
-        assertEquals(4 * (5160 + 20640), z2.gradients()); // owned quarter + the one (whole-model) bucket in flight
-        assertEquals(0, z2.gradientBuckets());
-        // one trainer: stage 2 has nothing to shard the gradients over
-        assertEquals(4 * 20640, MemoryPlan.of(TINY, settings(1, 2, false)).trainer().gradientBuckets());
+        assertEquals(4 * 20640, z2.gradients()); // .grad: backward accumulates into every parameter's
+        assertEquals(4 * (5160 + 20640), z2.gradientBuckets()); // the owned quarter + the one (whole-model) bucket
+        // one trainer: stage 2 has nothing to shard over, and copies its one part out of the bucket
+        assertEquals(4 * 2 * 20640, MemoryPlan.of(TINY, settings(1, 2, false)).trainer().gradientBuckets());
+    }
+
+    @Test
+    void zeroTwoHoldsOneBucketBesideTheParts() {
+        // 2048-float buckets (MemoryPlanTest.bucketsGroupAsGradBucketsDoes) over 3 ranks: each part ceil(b / 3)
+        java.util.List<Long> buckets = MemoryPlan.bucketFloats(TINY, 4 * 2048);
+        assertEquals(20640, buckets.stream().mapToLong(Long::longValue).sum());
+        long parts = buckets.stream().mapToLong(b -> (b + 2) / 3).sum();
+        MemoryPlan.Trainer z2 = MemoryPlan.of(TINY, new MemoryPlan.Settings(3, 1L << 30, 2, false, 16, 8, 3, 6, 4, 3,
+                4 * 2048)).trainer();
+        assertEquals(8 * parts, z2.optimizer());
+        assertTrue(z2.gradientBuckets() > 4 * parts && z2.gradientBuckets() <= 4 * (parts + 2048),
+                "parts + at most one bucket: " + z2.gradientBuckets());
     }
 
     @Test

@@ -18,14 +18,16 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code dice run --trainers 2}: the DPO stage trained by two trainers in a ring gives the weights one trainer gives
  * on the same data, the evaluation's generators take them from the trainer rather than from disk, and the trainers
- * record their all-reduce traffic; with {@code --fp16-gradients} half the bytes travel and the weights stay close.
+ * record their all-reduce traffic; with {@code --fp16-gradients} half the bytes travel and the weights stay close; with
+ * {@code --zero-stage 2} the same bytes travel (reduce-scatter, then the new weights all-gathered) and the weights are
+ * one trainer's.
  */
 class DataParallelRunTest {
 
     @Test
     void twoTrainersGiveTheDpoWeightsOfOne(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("run");
-        List<StageResult> one = run(out, 1, false);
+        List<StageResult> one = run(out, 1, false, 0);
         assertEquals(List.of("sft", "dpo"), one.stream().map(StageResult::name).toList());
 
         // Keep one trainer's π1 aside and train the DPO stage again on two: same π0, same D_off (dpo/offline.jsonl).
@@ -33,7 +35,7 @@ class DataParallelRunTest {
         Files.move(out.resolve("dpo/model"), oneTrainer);
         Files.delete(out.resolve("dpo/stage.json"));
         double syncsBefore = DiceMetrics.get().weightSyncs.get();
-        Traffic fp32 = Traffic.during(() -> run(out, 2, false));
+        Traffic fp32 = Traffic.during(() -> run(out, 2, false, 0));
         assertTrue(DiceMetrics.get().weightSyncs.get() > syncsBefore, "the generators fetched π1 from the trainer");
 
         Map<String, float[]> expected = SavedWeights.of(oneTrainer);
@@ -56,7 +58,7 @@ class DataParallelRunTest {
         // The same stage with fp16 gradients: half the bytes, weights close to fp32's
         Files.move(out.resolve("dpo/model"), dir.resolve("two-trainers-model"));
         Files.delete(out.resolve("dpo/stage.json"));
-        Traffic fp16 = Traffic.during(() -> run(out, 2, true));
+        Traffic fp16 = Traffic.during(() -> run(out, 2, true, 0));
         assertEquals(fp32.bytes / 2, fp16.bytes, 0.0, "fp16 gradients: half the bytes");
         assertEquals(fp32.operations, fp16.operations, 0.0);
         Map<String, float[]> fp16Weights = SavedWeights.of(out.resolve("dpo/model"));
@@ -64,6 +66,16 @@ class DataParallelRunTest {
         System.out.printf("dpo: 2 trainers, fp16 gradients, vs 1 (fp32): max |Δw| = %.3g, |Δw| / |DPO's move| = %.3g%n",
                 maxDiff(expected, fp16Weights), fp16Gap);
         assertTrue(fp16Gap > 0 && fp16Gap < 0.005, "fp16 gradients vs fp32: |Δw| / |DPO's move| = " + fp16Gap);
+
+        // ZeRO-2: optimizer moments and gradient buffers sharded over the two trainers
+        Files.move(out.resolve("dpo/model"), dir.resolve("fp16-model"));
+        Files.delete(out.resolve("dpo/stage.json"));
+        Traffic zero = Traffic.during(() -> run(out, 2, false, 2));
+        assertEquals(fp32.bytes, zero.bytes, 0.0, "ZeRO-2: the bytes of an all-reduce");
+        assertEquals(fp32.operations, zero.operations, 0.0);
+        double zeroDiff = maxDiff(expected, SavedWeights.of(out.resolve("dpo/model")));
+        System.out.printf("dpo: 2 trainers, ZeRO-2, vs 1: max |Δw| = %.3g%n", zeroDiff);
+        assertTrue(zeroDiff < 1e-5, "ZeRO-2 vs 1 trainer: max |Δw| = " + zeroDiff);
     }
 
     /** What this JVM's trainers recorded in {@code dice_allreduce_*} while {@code action} ran. */
@@ -102,11 +114,12 @@ class DataParallelRunTest {
     }
 
     /** The smoke preset, cut to SFT and DPO on small counts; every message goes through its wire format. */
-    private static List<StageResult> run(Path out, int trainers, boolean fp16Gradients) {
+    private static List<StageResult> run(Path out, int trainers, boolean fp16Gradients, int zeroStage) {
         Map<String, Object> overrides = new HashMap<>(Map.of("dice.out", out.toString(), "dice.seed", 3,
                 "dice.rounds.count", 0, "dice.sft.steps", 10, "dice.dpo.steps", 8, "dice.data.offline-prompts", 32,
                 "dice.eval.prompts", 8, "dice.eval.agreement-prompts", 8, "dice.cluster.trainers", trainers));
         overrides.put("dice.cluster.fp16-gradients", fp16Gradients);
+        overrides.put("dice.train.zero-stage", zeroStage);
         overrides.put("pekko.actor.serialize-messages", "on");
         return DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(overrides), null, "smoke"));
     }

@@ -46,6 +46,10 @@ class EndToEndSmokeTest {
             }
             double win = row.get("win_rate").asDouble();
             assertTrue(win > 0 && win < 1, "win rate " + win);
+            // The stage's CPU in this JVM, a share of all cores (the run is all in this JVM).
+            double cpu = row.get("cpu_utilization").asDouble();
+            assertTrue(row.get("cpu_utilization").isNumber() && cpu > 0 && cpu <= 1.05, row.get("name") + " cpu " + cpu);
+            assertTrue(row.get("cpu_seconds").asDouble() > 0, row.get("name") + " cpu seconds");
         }
         assertTrue(rows.get(0).get("alpha").isNull(), "sft has no alpha");
         assertTrue(rows.get(1).get("reward_agreement").isNumber(), "dpo has an implicit reward");

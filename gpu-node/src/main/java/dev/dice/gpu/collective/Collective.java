@@ -41,6 +41,12 @@ public interface Collective extends AutoCloseable {
     }
 
     /**
+     * The segment of a buffer of {@code floats} that {@code rank} owns after {@link #reduceScatterMean} (and contributes
+     * to {@link #allGather}): the same on every rank, whatever the buffer holds.
+     */
+    Segment part(int floats, int rank);
+
+    /**
      * The first half of an all-reduce: afterwards this rank's {@link Segment} of {@code data} holds the element-wise
      * mean over the ranks (the rest of the buffer holds partial sums). The segments of the ranks tile the buffer.
      */

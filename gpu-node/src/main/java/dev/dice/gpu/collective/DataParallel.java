@@ -19,6 +19,10 @@ import java.util.zip.CRC32C;
  * <p>Gradients may travel as fp16 ({@link Collective.Precision#FP16}: half the bytes, sums still in fp32);
  * every rank still takes the identical step, but training is no longer equal to one rank's.
  *
+ * <p>With {@link Trainer.Settings#zeroStage} 1 or 2 the step is {@link ZeroStep}'s: gradients are reduce-scattered,
+ * each rank keeps optimizer moments for its part of every bucket only, and the new weights are all-gathered (ZeRO,
+ * docs/data-parallel.md). Every rank still ends with the same weights.
+ *
  * <p>Replicas must start from identical weights. Every {@code checkEvery} steps the ranks compare a CRC32C
  * of their parameters; a difference means they are training different models and fails loudly.
  */
@@ -38,6 +42,8 @@ public final class DataParallel {
     private final int checkEvery;
     private final Collective.Precision gradients;
     private final Traffic traffic;
+    private final ZeroStep zero;
+    private long gradientBytes;
     private int steps;
 
     /** @param checkEvery compare weight checksums every this many steps (0: never) */
@@ -61,10 +67,42 @@ public final class DataParallel {
         this.checkEvery = checkEvery;
         this.gradients = gradients;
         this.traffic = traffic;
+        this.zero = trainer.settings().zeroStage() == 0 ? null : new ZeroStep(trainer, ring, traffic);
+        if (zero != null && gradients != Collective.Precision.FP32) {
+            throw new IllegalArgumentException("ZeRO stage " + trainer.settings().zeroStage() + " reduce-scatters fp32 "
+                    + "gradients; " + gradients + " gradients need ZeRO stage 0");
+        }
+        if (zero != null) {
+            // a rank whose restored moments belong to another place in another ring is refused before it trains
+            ((dev.dice.gpu.ShardedAdamW) trainer.optimizer()).bind(ring.rank(), ring.world());
+        }
     }
 
     /** All-reduces the accumulated gradients (mean), then clips and steps; every rank must call it. */
     public Trainer.StepReport step() {
+        Trainer.StepReport report;
+        if (zero != null) {
+            report = zero.run();
+            gradientBytes = zero.peakGradientBytes();
+        } else {
+            report = allReduceThenStep();
+        }
+        steps++;
+        if (checkEvery > 0 && steps % checkEvery == 0) {
+            checkWeights();
+        }
+        return report;
+    }
+
+    /**
+     * The most bytes of flat gradient buffers (the buckets, and with ZeRO stage 2 the parts) this rank held at once
+     * during its last step; the parameters' {@code .grad} not included.
+     */
+    public long gradientBufferBytes() {
+        return gradientBytes;
+    }
+
+    private Trainer.StepReport allReduceThenStep() {
         Trainer.StepReport report;
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
@@ -76,11 +114,11 @@ public final class DataParallel {
                     traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
                 }
             }
+            gradientBytes = 0;
+            for (int i = 0; i < grads.size(); i++) {
+                gradientBytes += grads.buffer(i).capacity();
+            }
             report = trainer.apply(grads);
-        }
-        steps++;
-        if (checkEvery > 0 && steps % checkEvery == 0) {
-            checkWeights();
         }
         return report;
     }

@@ -169,16 +169,9 @@ public final class RingAllReduce implements Collective {
     }
 
     /**
-     * Like {@link #allReduceMean(ByteBuffer)}, tagging the messages with {@code bucket} so that ranks reducing
-     * different buckets at the same step fail instead of mixing them up. Every rank must call with the same
-     * number of floats, buckets in the same order.
+     * Tags the messages with {@code bucket} so that ranks reducing different buckets at the same step fail instead of
+     * mixing them up; every rank must call with the same number of floats, buckets in the same order.
      */
-    @Override
-    public void allReduceMean(ByteBuffer data, int bucket) {
-        allReduceMean(data, bucket, Precision.FP32);
-    }
-
-    /** Like {@link #allReduceMean(ByteBuffer, int)}, with the values on the wire in {@code precision}. */
     @Override
     public void allReduceMean(ByteBuffer data, int bucket, Precision precision) {
         run(data, (bytes, op) -> new Reduction(bytes, op, bucket, precision, 0, 2 * (world - 1)).run());
@@ -188,7 +181,13 @@ public final class RingAllReduce implements Collective {
     @Override
     public Segment reduceScatterMean(ByteBuffer data, int bucket) {
         run(data, (bytes, op) -> new Reduction(bytes, op, bucket, Precision.FP32, 0, world - 1).run());
-        RingSchedule schedule = new RingSchedule(world, rank, data.remaining() / 4, settings.chunkBytes() / 4);
+        return part(data.remaining() / 4, rank);
+    }
+
+    /** Rank r finishes segment r + 1 (mod R) of the ring schedule. */
+    @Override
+    public Segment part(int floats, int rank) {
+        RingSchedule schedule = new RingSchedule(world, rank, floats, settings.chunkBytes() / 4);
         int owned = (rank + 1) % world;
         return new Segment(schedule.segmentStart(owned), schedule.segmentLength(owned));
     }

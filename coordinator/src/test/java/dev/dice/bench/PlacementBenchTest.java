@@ -1,0 +1,44 @@
+package dev.dice.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dice.gpu.LlamaConfig;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * `dice bench round` at small shapes: every placement runs the round's stages, samples the same responses, and
+ * reports a CPU utilisation that is a share of the machine's cores.
+ */
+class PlacementBenchTest {
+
+    @Test
+    void placementsSampleTheSameRoundAndReportTheirCpu() {
+        PlacementBench bench = new PlacementBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256,
+                257), new PlacementBench.Shape(24, 2, 8, 8, 16));
+        Map<String, Object> result = bench.run(List.of(new PlacementBench.Placement(1, 0),
+                new PlacementBench.Placement(2, 1)), 1);
+        assertEquals(true, result.get("same_responses"), result.toString());
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) result.get("placements");
+        assertEquals("2x1", rows.get(1).get("placement"));
+        for (Map<String, Object> row : rows) {
+            double utilization = (double) row.get("cpu_utilization");
+            assertTrue(utilization > 0 && utilization <= 1.1, row.toString());
+            assertTrue((double) row.get("round_s") > 0, row.toString());
+        }
+        assertEquals(rows.get(0).get("cpu_utilization"), result.get("cpu_utilization"));
+    }
+
+    @Test
+    void aPlacementIsWorkersByThreads() {
+        assertEquals(new PlacementBench.Placement(2, 1), PlacementBench.Placement.parse("2x1"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> PlacementBench.Placement.parse("two"));
+        assertTrue(e.getMessage().startsWith("--placements: expected WORKERSxTHREADS"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> PlacementBench.Placement.parse("0x1"));
+    }
+}
