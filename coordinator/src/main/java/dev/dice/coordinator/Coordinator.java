@@ -156,16 +156,7 @@ public final class Coordinator {
             context.getLog().info("stage sft: using the given model {} as π0", plan.userModel());
             return evaluate(0, started, null, null);
         }
-<<<<<<< HEAD
         return trainOnRing(plan.sftTask(), log -> evaluate(0, started, log, null));
-=======
-        List<Training.Example> examples = plan.sftExamples();
-        Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size(),
-                plan.config().trainers());
-        // The model's own dtype (float32Weights false): SFT's model is the release's π0.
-        return trainOnRing(new TrainingJob.Task("sft", new TrainingJob.Sft(null, plan.config().model().builtin(),
-                examples), settings, 0, plan.dir().model("sft"), false), log -> evaluate(0, started, log, null));
->>>>>>> main
     }
 
     private Behavior<Coordination.Command> dpo() {
@@ -178,14 +169,7 @@ public final class Coordinator {
         long started = System.nanoTime();
         return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
-<<<<<<< HEAD
             return trainOnRing(plan.dpoTask("dpo", models.source(0), pairs), log -> evaluate(1, started, log, null));
-=======
-            Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
-                    plan.config().trainers());
-            return trainOnRing(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
-                    plan.config().model().float32Weights()), log -> evaluate(1, started, log, null));
->>>>>>> main
         });
     }
 
@@ -241,15 +225,8 @@ public final class Coordinator {
                             message.contents().pairs().size(), message.contents().totalPairs());
                     observer.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     List<PreferencePair> pairs = message.contents().pairs();
-<<<<<<< HEAD
                     return trainOnRing(plan.dpoTask(name, models.source(t), pairs),
                             log -> evaluate(t + 1, started, log, facts));
-=======
-                    Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name),
-                            pairs.size(), plan.config().trainers());
-                    return trainOnRing(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
-                            plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
->>>>>>> main
                 })
                 .build();
     }

@@ -127,11 +127,7 @@ final class NodeGuardian {
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
-<<<<<<< HEAD
-                        new Scoring(config.cluster().batchRows()), null,
-=======
-                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), current.scoring(),
->>>>>>> main
+                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), null,
                         config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
                         "scorer-" + i, model));
             }

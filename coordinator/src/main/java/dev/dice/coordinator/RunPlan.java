@@ -122,8 +122,7 @@ final class RunPlan {
     /** SFT from a fresh model of the built-in shape, written as π0 in the model's own dtype (the release's π0). */
     TrainingJob.Task sftTask() {
         List<Training.Example> examples = sftExamples();
-        Training.Settings settings = config.sft().settings(seed("sft"), examples.size(),
-                config.trainers().activationCheckpointing());
+        Training.Settings settings = config.sft().settings(seed("sft"), examples.size(), config.trainers());
         return new TrainingJob.Task("sft", new TrainingJob.Sft(null, config.model().builtin(), examples), settings, 0,
                 dir.stored(dir.model("sft")), false);
     }
@@ -134,8 +133,7 @@ final class RunPlan {
      */
     TrainingJob.Task dpoTask(String stage, ModelSource init, List<PreferencePair> pairs) {
         RunConfig.Stage training = stage.equals("dpo") ? config.dpo() : config.rounds().training();
-        Training.Settings settings = training.settings(seed(stage), pairs.size(),
-                config.trainers().activationCheckpointing());
+        Training.Settings settings = training.settings(seed(stage), pairs.size(), config.trainers());
         return new TrainingJob.Task(stage, init, pairs, settings, init.version() + 1, dir.stored(dir.model(stage)),
                 config.model().float32Weights());
     }
