@@ -59,10 +59,11 @@ public final class TrainerActor {
 
     /**
      * A rank's place in a ring: every member's "host:port" in rank order, this rank, and the ring's settings
-     * ({@code fp16Gradients}: the gradients travel as fp16).
+     * ({@code fp16Gradients}: the gradients travel as fp16; {@code overlapGradients}: they are all-reduced while
+     * backward runs).
      */
     public record Ring(String id, List<String> members, int rank, Duration timeout, int checkEvery,
-            boolean fp16Gradients) {}
+            boolean fp16Gradients, boolean overlapGradients) {}
 
     /** Starts a DPO stage on this rank: load {@code init} (read or fetched, see {@link ModelSource}), join the ring, train. */
     public record TrainDpo(ModelSource init, List<PreferencePair> data, Training.Settings settings, long version, Ring ring,
@@ -270,7 +271,7 @@ public final class TrainerActor {
                     RingAllReduce.Settings.of(place.timeout()).withRingId(place.id()).withTransport(transport));
             stage.replica.join(stage.ring, place.checkEvery(),
                     place.fp16Gradients() ? Collective.Precision.FP16 : Collective.Precision.FP32,
-                    DiceMetrics.get()::recordAllReduce);
+                    DiceMetrics.get()::recordAllReduce, place.overlapGradients());
         } catch (RuntimeException e) {
             return failed(stage, place, e);
         }

@@ -85,22 +85,28 @@ public final class Replica<T> implements AutoCloseable {
      * @param checkEvery compare weight checksums every this many steps (at least 1)
      * @param gradients how the gradients travel (FP16 halves the bytes; the ranks stay identical)
      * @param traffic told the bytes and time of every gradient all-reduce
+     * @param overlap all-reduce the gradient buckets while backward runs ({@link DataParallel#step(Runnable)})
      * @throws dev.dice.gpu.collective.CollectiveException the ring failed, or the replicas differ
      */
-    public void join(Collective ring, int checkEvery, Collective.Precision gradients, DataParallel.Traffic traffic) {
+    public void join(Collective ring, int checkEvery, Collective.Precision gradients, DataParallel.Traffic traffic,
+            boolean overlap) {
         if (checkEvery < 1) {
             throw new IllegalArgumentException("checkEvery must be at least 1, not " + checkEvery);
         }
         this.ring = ring;
         this.checkEvery = checkEvery;
-        this.parallel = new DataParallel(trainer, ring, 0, gradients, traffic);
+        this.parallel = new DataParallel(trainer, ring, 0, gradients, traffic, overlap);
         synchronize();
     }
 
     /** Runs the next step on this rank's share of its global batch; every rank of the ring must call it. */
     public Training.Step step() {
-        float[] figures = mean(objective.backward(policy, trainer, batches.next(), ring.rank(), ring.world()));
-        Trainer.StepReport report = parallel.step();
+        List<T> batch = batches.next();
+        double[][] weighted = new double[1][];
+        // with overlap, the gradient buckets are all-reduced while backward still runs; then the figures
+        Trainer.StepReport report = parallel.step(
+                () -> weighted[0] = objective.backward(policy, trainer, batch, ring.rank(), ring.world()));
+        float[] figures = mean(weighted[0]);
         step++;
         Training.Step logged = objective.logged(step, figures, report.learningRate());
         log.add(logged);

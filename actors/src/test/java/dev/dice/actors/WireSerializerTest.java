@@ -89,7 +89,7 @@ class WireSerializerTest {
                         1, 4, 8192), true, false, 0, List.of(128001, 128008, 128009)));
         PublishedWeights release = new PublishedWeights("127.0.0.1:4711", 3, "cd34", llama31);
         TrainerActor.Ring ring = new TrainerActor.Ring("round1-ring2", List.of("127.0.0.1:5001", "127.0.0.1:5002"), 1,
-                java.time.Duration.ofSeconds(60), 10, true);
+                java.time.Duration.ofSeconds(60), 10, true, true);
         List<Object> messages = List.of(
                 new Coordination.Generated(generated, "127.0.0.1:2552/generator-0", ref.unsafeUpcast()),
                 new Coordination.Scored(scored, "127.0.0.1:2552/scorer-0", ref.unsafeUpcast()),

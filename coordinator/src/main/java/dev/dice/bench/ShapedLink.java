@@ -16,19 +16,28 @@ import java.util.concurrent.locks.LockSupport;
  * A node's network uplink on loopback: a TCP forwarder in front of one of the node's servers whose replies (what the
  * node sends) leave at most {@code bytesPerSecond} in total, however many connections share it, as through one NIC.
  * Loopback alone has no such limit, only the cores, so without it a benchmark of who sends how many copies would
- * measure the CPU instead of the links. Requests pass unshaped; 0 bytes per second forwards unshaped both ways.
+ * measure the CPU instead of the links. Requests pass unshaped (unless the link shapes requests instead: the uplink of
+ * the one client in front of the server, such as a ring rank streaming to its neighbour); 0 bytes per second forwards
+ * unshaped both ways.
  */
 public final class ShapedLink implements AutoCloseable {
     private static final int BUFFER = 64 << 10;
 
     private final InetSocketAddress target;
     private final long bytesPerSecond;
+    private final boolean requests;
     private final ServerSocket listener;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private final AtomicLong sent = new AtomicLong();
     private long nextFree; // guarded by this: when the link is free to send again (System.nanoTime)
 
     public ShapedLink(int targetPort, long bytesPerSecond) {
+        this(targetPort, bytesPerSecond, false);
+    }
+
+    /** @param requests shape what clients send through the link instead of what the target replies */
+    public ShapedLink(int targetPort, long bytesPerSecond, boolean requests) {
+        this.requests = requests;
         this.target = new InetSocketAddress(InetAddress.getLoopbackAddress(), targetPort);
         this.bytesPerSecond = bytesPerSecond;
         try {
@@ -61,8 +70,8 @@ public final class ShapedLink implements AutoCloseable {
                 server.setTcpNoDelay(true);
                 sockets.add(client);
                 sockets.add(server);
-                pipe(client, server, false);
-                pipe(server, client, true);
+                pipe(client, server, requests);
+                pipe(server, client, !requests);
             } catch (IOException e) {
                 // the listener closed, or the target refused this one connection: the client sees it closed
             }

@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
+import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
@@ -12,6 +13,7 @@ import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
 import java.nio.file.Path;
@@ -22,11 +24,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync, overlap")
     String what;
 
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
@@ -46,15 +48,21 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--postgres-url", description = "replay: also measure on this PostgreSQL JDBC URL (user postgres).")
     String postgresUrl;
 
-    @Option(names = "--ranks", defaultValue = "2", description = "allreduce: ranks (separate processes on loopback).")
+    @Option(names = "--ranks", defaultValue = "2", description = "allreduce, overlap: ranks (separate processes on loopback).")
     int ranks;
 
     @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
     Integer mb;
 
-    @Option(names = "--link-mbit", defaultValue = "1000",
-            description = "sync: every node's uplink in Mbit/s (0: loopback unshaped; default: ${DEFAULT-VALUE}).")
-    int linkMbit;
+    @Option(names = "--link-mbit", description = "sync (250), overlap (1000): every node's uplink in Mbit/s (0: loopback"
+            + " unshaped).")
+    Integer linkMbit;
+
+    @Option(names = "--pairs", defaultValue = "32", description = "overlap: DPO pairs per step over all ranks.")
+    int pairs;
+
+    @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
+    Long bucketKb;
 
     @Option(names = "--fp16", description = "allreduce: send the gradients as fp16 (sums stay fp32).")
     boolean fp16;
@@ -65,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
-    @Option(names = "--model", description = "runtime, generate: time this Hugging Face checkpoint directory instead"
+    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory instead"
             + " of the built-in model's shapes.")
     Path model;
 
@@ -116,12 +124,16 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
-            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit);
+            case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit != null ? linkMbit : 250);
+            case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
+                    bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES,
+                    linkMbit != null ? linkMbit : 1000);
             case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap)");
         }
         System.out.println(Json.write(result));
         return 0;

@@ -72,10 +72,11 @@ public record RunConfig(
      * {@code fp16Gradients} the gradients travel as fp16; {@code weightFetchTimeoutMillis} the longest wait of a worker
      * for the weights the trainers published; {@code activationCheckpointing} every training stage recomputes each
      * decoder layer's activations in backward instead of keeping them; {@code zeroStage} 1 shards the optimizer
-     * moments over the ring's ranks, 2 the gradient buckets too (ZeRO).
+     * moments over the ring's ranks, 2 the gradient buckets too (ZeRO); {@code overlapGradients} the gradients are
+     * all-reduced while backward runs.
      */
     public record Trainers(int count, int perNode, int checkEvery, long ringTimeoutMillis, boolean fp16Gradients,
-            long weightFetchTimeoutMillis, boolean activationCheckpointing, int zeroStage) {
+            long weightFetchTimeoutMillis, boolean activationCheckpointing, int zeroStage, boolean overlapGradients) {
         public java.time.Duration ringTimeout() {
             return java.time.Duration.ofMillis(ringTimeoutMillis);
         }
@@ -138,7 +139,8 @@ public record RunConfig(
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
-                            c.getBoolean("train.activation-checkpointing"), c.getInt("train.zero-stage")),
+                            c.getBoolean("train.activation-checkpointing"), c.getInt("train.zero-stage"),
+                            c.getBoolean("train.overlap-gradients")),
                     new JournalSettings(c.getString("journal.kind"), c.getString("journal.url"),
                             c.getString("journal.user"), c.getString("journal.password")),
                     new Waits(c.getInt("cluster.min-nodes"), c.getDuration("cluster.queue-store-timeout").toMillis(),

@@ -116,7 +116,8 @@ final class RunPlan {
     /** How a DPO stage's ring of trainers runs. */
     TrainingJob.RingSettings ringSettings() {
         RunConfig.Trainers ring = config.trainers();
-        return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients());
+        return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients(),
+                ring.overlapGradients());
     }
 
     /** SFT from a fresh model of the built-in shape, written as π0 in the model's own dtype (the release's π0). */

@@ -72,8 +72,11 @@ public final class TrainingJob {
      */
     public record Dpo(ModelSource init, List<PreferencePair> data) implements Start {}
 
-    /** The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16. */
-    public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients) {}
+    /**
+     * The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16, gradients
+     * all-reduced while backward runs.
+     */
+    public record RingSettings(Duration timeout, int checkEvery, boolean fp16Gradients, boolean overlapGradients) {}
 
     /**
      * The stage is trained: where and as what its model is served, the trainers still alive, how many rings it took
@@ -156,7 +159,7 @@ public final class TrainingJob {
         members.forEach(t -> trainerNodes.add(nodeOf(t)));
         for (int rank = 0; rank < members.size(); rank++) {
             TrainerActor.Ring place = new TrainerActor.Ring(ringId, ring, rank, settings.timeout(), settings.checkEvery(),
-                    settings.fp16Gradients());
+                    settings.fp16Gradients(), settings.overlapGradients());
             members.get(rank).tell(fromStep >= 0 ? new TrainerActor.Resume(fromStep, place, replies) : begin(place));
         }
         context.getLog().info("{}: ring {} of {} trainer(s) {} {}", task.stage(), ringId, members.size(),

@@ -46,7 +46,8 @@ class TrainingJobTest {
     // turns the float rounding of a different summation order into weight differences proportional to lr (about
     // 2e-5 · lr / 1e-3 here, flat over the steps); the stages' own lr are 1e-5 and 5e-6.
     private static final Training.Settings SETTINGS = new Training.Settings(40, 10, 2e-4, 1, 1.0, 0.5, 7);
-    private static final TrainingJob.RingSettings RING = new TrainingJob.RingSettings(Duration.ofSeconds(30), 4, false);
+    private static final TrainingJob.RingSettings RING = new TrainingJob.RingSettings(Duration.ofSeconds(30), 4, false,
+            true);
     private static final Duration WAIT = Duration.ofSeconds(120);
 
     static ActorTestKit kit;

@@ -28,21 +28,25 @@ public final class GradBuckets implements AutoCloseable {
     private final List<NDArray> buckets = new ArrayList<>();
     private final List<List<String>> names = new ArrayList<>();
     private final Map<String, NDArray> views = new LinkedHashMap<>();
+    private final Map<String, NDArray> params;
+    private final NDManager manager;
 
     GradBuckets(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
-        for (List<String> group : layout(params, bucketBytes)) {
-            NDArray flat = pack(group, params, manager);
-            buckets.add(flat);
-            this.names.add(group);
-            long offset = 0;
-            for (String name : group) {
-                NDArray p = params.get(name);
-                NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
-                view.attach(manager);
-                views.put(name, view);
-                offset += p.size();
-            }
+        this(params, manager, layout(params, bucketBytes));
+        while (packed() < size()) {
+            packNext();
         }
+    }
+
+    private GradBuckets(Map<String, NDArray> params, NDManager manager, List<List<String>> layout) {
+        this.params = params;
+        this.manager = manager;
+        this.names.addAll(layout);
+    }
+
+    /** The buckets of {@code params}' gradients laid out, none packed yet: {@link #packNext} packs them in order. */
+    static GradBuckets unpacked(Map<String, NDArray> params, NDManager manager, long bucketBytes) {
+        return new GradBuckets(params, manager, layout(params, bucketBytes));
     }
 
     /**
@@ -71,6 +75,26 @@ public final class GradBuckets implements AutoCloseable {
         return layout;
     }
 
+    /** Buckets packed so far: those before this index. */
+    int packed() {
+        return buckets.size();
+    }
+
+    /** Packs the next bucket from its parameters' gradients as they are now. */
+    void packNext() {
+        List<String> group = names.get(buckets.size());
+        NDArray flat = pack(group, params, manager);
+        buckets.add(flat);
+        long offset = 0;
+        for (String name : group) {
+            NDArray p = params.get(name);
+            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+            view.attach(manager);
+            views.put(name, view);
+            offset += p.size();
+        }
+    }
+
     /** One bucket: a flat copy of the accumulated gradients of {@code names} (zeros for a parameter without one). */
     public static NDArray pack(List<String> names, Map<String, NDArray> params, NDManager manager) {
         try (NDScope scope = new NDScope()) {
@@ -87,7 +111,7 @@ public final class GradBuckets implements AutoCloseable {
     }
 
     public int size() {
-        return buckets.size();
+        return names.size();
     }
 
     /** Bucket {@code i} as native-order bytes over the tensor's own memory; writes go straight to it. */

@@ -9,14 +9,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
-import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.IntConsumer;
 
 /**
  * A decoder-only transformer of the Llama family, written out op by op: RMSNorm, rotary position
@@ -44,6 +42,7 @@ public final class Llama implements AutoCloseable {
         this.config = config;
         this.manager = manager;
         this.params = params;
+        this.tape = new LayerTape(config.numHiddenLayers(), this::layer);
         NDArray[] table = rotaryTables(config, manager);
         this.cos = table[0];
         this.sin = table[1];
@@ -138,7 +137,10 @@ public final class Llama implements AutoCloseable {
         double scale = 1.0 / Math.sqrt(config.headDim());
         NDArray[] queryRotary = {Scalars.mul(rotary[0], scale), Scalars.mul(rotary[1], scale)};
         if (checkpointing && cache == null && JniUtils.isGradMode()) {
-            return rmsNorm(checkpointedLayers(x, queryRotary, rotary, mask), p("model.norm.weight"));
+            return rmsNorm(tape.checkpointed(x, queryRotary, rotary, mask), p("model.norm.weight"));
+        }
+        if (segmenting && JniUtils.isGradMode()) {
+            return rmsNorm(tape.kept(x, queryRotary, rotary, mask, cache), p("model.norm.weight"));
         }
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             x = layer(i, x, queryRotary, rotary, mask, cache);
@@ -147,7 +149,7 @@ public final class Llama implements AutoCloseable {
     }
 
     /** Decoder layer {@code i}: x + attention(norm(x)), then + mlp(norm(·)). */
-    private NDArray layer(int i, NDArray x, NDArray[] queryRotary, NDArray[] rotary, NDArray mask, KvCache cache) {
+    NDArray layer(int i, NDArray x, NDArray[] queryRotary, NDArray[] rotary, NDArray mask, KvCache cache) {
         String layer = "model.layers." + i + ".";
         NDArray h = rmsNorm(x, p(layer + "input_layernorm.weight"));
         x = x.add(attention(h, layer, i, queryRotary, rotary, mask, cache));
@@ -155,47 +157,14 @@ public final class Llama implements AutoCloseable {
         return x.add(mlp(h, layer));
     }
 
-    /**
-     * Activation checkpointing per decoder layer ({@link #checkpointActivations}): a training forward pass without a
-     * KV cache keeps only each layer's input; the layers run with recording off, each in its own scope, so their
-     * intermediates are freed as the layer ends. The last layer's output re-enters the graph as a leaf; after the
-     * loss's backward, {@link #backwardCheckpoints} recomputes each layer from its input with recording on and
-     * carries the gradient down to the embedding.
-     */
-    private NDArray checkpointedLayers(NDArray embedded, NDArray[] queryRotary, NDArray[] rotary, NDArray mask) {
-        List<NDArray> inputs = new ArrayList<>();
-        inputs.add(embedded); // in the graph: its backward reaches the embedding table
-        NDArray x = embedded;
-        for (int i = 0; i < config.numHiddenLayers(); i++) {
-            NDArray in = x;
-            NDArray out;
-            JniUtils.setGradMode(false);
-            try (NDScope scope = new NDScope()) {
-                out = layer(i, in, queryRotary, rotary, mask, null);
-                NDScope.unregister(out);
-            } finally {
-                JniUtils.setGradMode(true);
-            }
-            NDScope.register(out); // the step's scope frees it
-            if (i + 1 < config.numHiddenLayers()) {
-                inputs.add(out);
-            }
-            x = out;
-        }
-        NDArray last = x.stopGradient();
-        last.setRequiresGradient(true);
-        tape.add(new Checkpoints(inputs, last, queryRotary, rotary, mask));
-        return last;
-    }
-
-    /** What a checkpointed forward pass left for its backward: layer inputs, the output leaf, rotary tables, mask. */
-    private record Checkpoints(List<NDArray> inputs, NDArray output, NDArray[] queryRotary, NDArray[] rotary,
-            NDArray mask) {}
-
-    private final List<Checkpoints> tape = new ArrayList<>();
+    private final LayerTape tape;
     private boolean checkpointing;
+    private boolean segmenting;
 
-    /** Turns activation checkpointing per decoder layer on or off for training passes without a KV cache. */
+    /**
+     * Turns activation checkpointing per decoder layer on or off for training passes without a KV cache: a forward
+     * pass keeps only each layer's input ({@link LayerTape}); {@link #backwardLayers} recomputes each layer from it.
+     */
     public void checkpointActivations(boolean on) {
         checkpointing = on;
     }
@@ -205,42 +174,38 @@ public final class Llama implements AutoCloseable {
     }
 
     /**
-     * The rest of a backward pass through checkpointed layers: call after backward of a loss whose forward pass
-     * checkpointed (the {@link Trainer} does). Recomputes layer i from its input, one layer at a time, back-propagates
-     * the gradient of its output into the parameters and into its input, and finally into the embedding table.
-     * Clears what the forward passes left even when nothing reached them.
+     * Turns per-layer backward segments on or off for training passes: each decoder layer's graph is kept apart
+     * ({@link LayerTape}), so that {@link #backwardLayers} can report each layer as its gradients become final.
+     * Checkpointed passes are segmented anyway.
      */
+    void segmentLayers(boolean on) {
+        segmenting = on;
+    }
+
+    /**
+     * The rest of a backward pass through checkpointed or segmented layers: call after backward of a loss whose
+     * forward pass recorded them (the {@link Trainer} does). Back-propagates one decoder layer at a time from the top,
+     * recomputing checkpointed layers from their inputs, and finally into the embedding table; {@code finished} hears
+     * the lowest layer whose parameters are final after each turn (the layer count, each layer down to 0, then −1).
+     */
+    public void backwardLayers(IntConsumer finished) {
+        tape.backward(finished);
+    }
+
+    /** {@link #backwardLayers} without listening. */
     public void backwardCheckpoints() {
-        try {
-            for (int t = tape.size() - 1; t >= 0; t--) {
-                Checkpoints c = tape.get(t);
-                NDArray g = Autograd.gradient(c.output());
-                if (g == null) {
-                    continue;
-                }
-                g = g.duplicate();
-                for (int i = config.numHiddenLayers() - 1; i >= 0; i--) {
-                    NDArray below;
-                    int index = i;
-                    try (NDScope scope = new NDScope()) {
-                        NDArray in = c.inputs().get(i).stopGradient();
-                        in.setRequiresGradient(true);
-                        NDArray out = Autograd.recording(
-                                () -> layer(index, in, c.queryRotary(), c.rotary(), c.mask(), null));
-                        JniUtils.backward((PtNDArray) out, (PtNDArray) g, false, false);
-                        below = Autograd.gradient(in).duplicate();
-                        NDScope.unregister(below);
-                    }
-                    g.close();
-                    g = below;
-                }
-                // the first input is the embedding's output, still in the graph
-                JniUtils.backward((PtNDArray) c.inputs().get(0), (PtNDArray) g, false, false);
-                g.close();
-            }
-        } finally {
-            tape.clear();
+        backwardLayers(layer -> {});
+    }
+
+    /**
+     * The backward turn of {@link #backwardLayers} after which parameter {@code name}'s gradient is final: its decoder
+     * layer, the layer count for the final norm and an untied head, −1 for the embedding table (a tied head's too).
+     */
+    public int layerOf(String name) {
+        if (name.startsWith("model.layers.")) {
+            return Integer.parseInt(name.substring(13, name.indexOf('.', 13)));
         }
+        return name.equals("model.norm.weight") || name.equals("lm_head.weight") ? config.numHiddenLayers() : -1;
     }
 
     /**

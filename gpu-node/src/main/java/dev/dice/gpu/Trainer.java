@@ -3,6 +3,7 @@ package dev.dice.gpu;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,6 +53,8 @@ public final class Trainer {
     private final Settings settings;
     private final Optimizer optimizer;
     private int skipped;
+    private GradBuckets streaming; // the buckets a streamed step's last backward pass packs
+    private IntConsumer layersFinished;
 
     public Trainer(Llama model, Settings settings) {
         this.model = model;
@@ -104,16 +107,58 @@ public final class Trainer {
     }
 
     private NDArray backward(Supplier<NDArray> lossOf, double weight) {
+        if (streaming != null && streaming.packed() > 0) {
+            throw new IllegalStateException("a streamed step's last micro-batch runs one backward pass, not several");
+        }
         NDArray[] loss = new NDArray[1];
         NDArray weighted = Autograd.recording(() -> Scalars.mul(loss[0] = lossOf.get(), weight));
         Autograd.backward(weighted);
-        model.backwardCheckpoints(); // the layers a checkpointed forward pass left (none without checkpointing)
+        // the layers a checkpointed or segmented forward pass left (none otherwise)
+        model.backwardLayers(streaming == null ? layer -> {} : layersFinished);
         return loss[0];
     }
 
     /** The accumulated gradients as flat buckets, owned by {@code manager} (close them after {@link #apply}). */
     public GradBuckets gradients(NDManager manager) {
         return new GradBuckets(model.parameters(), manager, settings.bucketBytes());
+    }
+
+    /** Hears each gradient bucket once it is packed, in bucket order, on the thread running backward. */
+    @FunctionalInterface
+    public interface BucketSink {
+        void packed(GradBuckets grads, int bucket);
+    }
+
+    /**
+     * {@link #gradients(NDManager)} with the step's last micro-batch run in between: {@code lastBackward} runs one
+     * forward and backward pass through this trainer, one decoder layer at a time from the top ({@link
+     * Llama#backwardLayers}), and each bucket is packed and handed to {@code sink} as soon as backward has finished
+     * every gradient in it, while backward goes on with the layers below (buckets run in reverse layer order). The
+     * micro-batches before it have simply accumulated. The buckets hold what {@link #gradients(NDManager)} would.
+     */
+    public GradBuckets gradients(NDManager manager, Runnable lastBackward, BucketSink sink) {
+        GradBuckets grads = GradBuckets.unpacked(model.parameters(), manager, settings.bucketBytes());
+        int[] lowest = new int[grads.size()]; // the backward turn that finishes each bucket
+        for (int i = 0; i < grads.size(); i++) {
+            lowest[i] = grads.names(i).stream().mapToInt(model::layerOf).min().orElse(-1);
+        }
+        layersFinished = layer -> {
+            while (grads.packed() < grads.size() && lowest[grads.packed()] >= layer) {
+                int bucket = grads.packed();
+                grads.packNext();
+                sink.packed(grads, bucket);
+            }
+        };
+        streaming = grads;
+        model.segmentLayers(true);
+        try {
+            lastBackward.run();
+        } finally {
+            model.segmentLayers(false);
+            streaming = null;
+        }
+        layersFinished.accept(-1); // a pass that ran no backward leaves every bucket to pack now
+        return grads;
     }
 
     /**

@@ -101,8 +101,8 @@ public final class DiceMetrics {
     public final Gauge trainLearningRate;
 
     // ---- collectives (trainer, generator) ----
-    // Weight sync: generators and scorers fetch each trained model from the trainer (WeightPublisher /
-    // WeightReceiver) and report the version they hold. All-reduce: every data-parallel trainer of the node records
+    // Weight sync: generators and scorers fetch each trained model through the trainer's relay (WeightPublisher /
+    // WeightRelay) and report the version they hold. All-reduce: every data-parallel trainer of the node records
     // each gradient bucket it all-reduces (a trainer alone in its ring moves nothing and records nothing).
     public final Counter allReduceBytes;
     public final Counter allReduceSeconds;

@@ -80,10 +80,11 @@ class RelayedWeightSyncTest {
             root.publish(published);
             waitUntil(() -> uplink.bytesSent() >= bytes / 4);
             Node first = nodes.get(0);
+            long sentAtKill = uplink.bytesSent();
             first.process().destroyForcibly(); // SIGKILL while it holds about a quarter and relays it on
             assertTrue(first.process().waitFor(WAIT_S, TimeUnit.SECONDS));
             assertEquals(137, first.process().exitValue(), "killed by SIGKILL");
-            assertTrue(uplink.bytesSent() < bytes, "killed before rank 0 had sent the whole snapshot");
+            assertTrue(sentAtKill < bytes, "killed before rank 0 had sent the whole snapshot: " + sentAtKill);
             assertDone(nodes.get(1), published, 1); // its parent died: resumed from rank 0
             assertDone(nodes.get(2), published, 0); // its parent resumed: it never noticed
             assertTrue(uplink.bytesSent() < 1.5 * bytes,

@@ -42,6 +42,7 @@ public final class DataParallel {
     private final int checkEvery;
     private final Collective.Precision gradients;
     private final Traffic traffic;
+    private final boolean overlap;
     private final ZeroStep zero;
     private long gradientBytes;
     private int steps;
@@ -62,6 +63,13 @@ public final class DataParallel {
     /** @param traffic told the bytes and time of each gradient bucket's all-reduce (metrics) */
     public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
             Traffic traffic) {
+        this(trainer, ring, checkEvery, gradients, traffic, false);
+    }
+
+    /** @param overlap {@link #step(Runnable)} all-reduces the gradient buckets while backward runs */
+    public DataParallel(Trainer trainer, Collective ring, int checkEvery, Collective.Precision gradients,
+            Traffic traffic, boolean overlap) {
+        this.overlap = overlap;
         this.trainer = trainer;
         this.ring = ring;
         this.checkEvery = checkEvery;
@@ -87,11 +95,7 @@ public final class DataParallel {
         } else {
             report = allReduceThenStep();
         }
-        steps++;
-        if (checkEvery > 0 && steps % checkEvery == 0) {
-            checkWeights();
-        }
-        return report;
+        return stepped(report);
     }
 
     /**
@@ -107,18 +111,60 @@ public final class DataParallel {
         try (NDManager scratch = trainer.model().manager().newSubManager();
                 GradBuckets grads = trainer.gradients(scratch)) {
             for (int i = 0; i < grads.size(); i++) {
-                long bytes = ring.bytesSent();
-                long t0 = System.nanoTime();
-                ring.allReduceMean(grads.buffer(i), i, gradients); // in place, in the tensor's own memory
-                if (ring.world() > 1) {
-                    traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
-                }
+                reduce(grads.buffer(i), i);
             }
-            gradientBytes = 0;
-            for (int i = 0; i < grads.size(); i++) {
-                gradientBytes += grads.buffer(i).capacity();
-            }
+            gradientBytes = bufferBytes(grads);
             report = trainer.apply(grads);
+        }
+        return report;
+    }
+
+    /**
+     * {@link #step()} with the step's last micro-batch inside it: {@code lastBackward} runs one forward and backward
+     * pass through the trainer. With overlap, each gradient bucket is all-reduced on this rank's communication thread
+     * as soon as backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them);
+     * the ranks issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
+     * Without, this is {@code lastBackward} then {@link #step()}.
+     */
+    public Trainer.StepReport step(Runnable lastBackward) {
+        if (!overlap || zero != null || ring.world() == 1) {
+            lastBackward.run();
+            return step();
+        }
+        Trainer.StepReport report;
+        try (NDManager scratch = trainer.model().manager().newSubManager();
+                BucketSender sender = new BucketSender(ring, this::reduce)) {
+            try (GradBuckets grads = trainer.gradients(scratch, lastBackward, (g, i) -> sender.send(g.buffer(i), i))) {
+                sender.finish();
+                gradientBytes = bufferBytes(grads);
+                report = trainer.apply(grads);
+            }
+        }
+        return stepped(report);
+    }
+
+    private static long bufferBytes(GradBuckets grads) {
+        long bytes = 0;
+        for (int i = 0; i < grads.size(); i++) {
+            bytes += grads.buffer(i).capacity();
+        }
+        return bytes;
+    }
+
+    /** The mean of one gradient bucket over the ranks, in place in the tensor's own memory. */
+    private void reduce(ByteBuffer bucket, int index) {
+        long bytes = ring.bytesSent();
+        long t0 = System.nanoTime();
+        ring.allReduceMean(bucket, index, gradients);
+        if (ring.world() > 1) {
+            traffic.allReduced(ring.bytesSent() - bytes, (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    private Trainer.StepReport stepped(Trainer.StepReport report) {
+        steps++;
+        if (checkEvery > 0 && steps % checkEvery == 0) {
+            checkWeights();
         }
         return report;
     }

@@ -38,7 +38,6 @@ public final class WeightRelay implements AutoCloseable {
     private final GrpcTransport transport;
     private final Duration stall;
     private final ManagedChannel rootChannel;
-    private volatile WeightSnapshot installed;
 
     /** A relay serving on {@code host} (a free port), fetching through the publisher at {@code root} ("host:port"). */
     public static WeightRelay on(String host, String root, GrpcTransport transport, Duration stall) {
@@ -70,11 +69,6 @@ public final class WeightRelay implements AutoCloseable {
         return address;
     }
 
-    /** The last verified snapshot, or null before the first. */
-    public WeightSnapshot installed() {
-        return installed;
-    }
-
     /**
      * Fetches exactly {@code version} through the relay tree, serving it on as it arrives.
      *
@@ -91,9 +85,7 @@ public final class WeightRelay implements AutoCloseable {
                 String source = parent.isEmpty() ? root : parent;
                 try {
                     stream(source, version, assembler, deadline);
-                    WeightSnapshot snapshot = assembler.finish();
-                    installed = snapshot;
-                    return new Fetched(snapshot, failed.size());
+                    return new Fetched(assembler.finish(), failed.size());
                 } catch (CorruptSnapshotException e) {
                     throw e;
                 } catch (CollectiveException e) {

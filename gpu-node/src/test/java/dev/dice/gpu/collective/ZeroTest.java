@@ -39,7 +39,7 @@ class ZeroTest {
     private static final long BUCKET_BYTES = 4 * 1000; // 6 buckets
     private static final AdamW.Settings ADAM = new AdamW.Settings(0.9, 0.999, 1e-8, 0.1);
     private static final double MAX_NORM = 1.4;
-    private static final double LR = 1e-3;
+    private static final double LR = 5e-4;
     private static final int STEPS = 20;
     private static final int PAIRS = 6;
     private static final RingAllReduce.Settings RING = RingAllReduce.Settings.of(Duration.ofSeconds(20))
@@ -65,7 +65,8 @@ class ZeroTest {
                     moved = Math.max(moved, Math.abs(start.get(name)[i] - plain.get(0).weights().get(name)[i]));
                 }
             }
-            assertTrue(moved > 1e-2, "training moved the weights: " + moved);
+            System.out.printf("R=%d unsharded: the weights moved up to %.3g%n", world, moved);
+            assertTrue(moved > 5e-3, "training moved the weights: " + moved);
             for (int stage : new int[] {1, 2}) {
                 List<Rank> zero = train(world, stage, 0, STEPS, null, null);
                 for (int r = 0; r < world; r++) {
@@ -91,7 +92,7 @@ class ZeroTest {
 
     @Test
     void planCountsWhatTheTrainerAllocates() {
-        for (int world : new int[] {2, 3}) {
+        for (int world : new int[] {1, 2, 3}) { // a ring of one: one part, the whole bucket
             for (int stage = 0; stage <= 2; stage++) {
                 List<Rank> ranks = train(world, stage, 0, 1, null, null);
                 MemoryPlan.Trainer plan = MemoryPlan.of(ODD, new MemoryPlan.Settings(world, 1L << 40, stage, false,
