@@ -96,8 +96,8 @@ class WeightSyncTest {
         }
         ActorRef<TrainerActor.Command> trainer = kit.spawn(TrainerActor.create(root, BYTES), "trainer");
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
-        kit.spawn(TrainingJob.create(new TrainingJob.Task("dpo", ModelSource.onDisk(0, init), pairs, new Training.Settings(3, 4, 1e-3, 1, 1.0,
-                0.5, 3), 1, dir.resolve("dpo"), false), List.of(trainer), new TrainingJob.RingSettings(WAIT, 2, false, true),
+        kit.spawn(TrainingJob.create(new TrainingJob.Task("dpo", ModelSource.onDisk(0, init), pairs,
+                new Training.Settings(3, 4, 1e-3, 1, 1.0, 0.5, 3), 1, dir.resolve("dpo"), false), List.of(trainer), new TrainingJob.RingSettings(WAIT, 2, false, true),
                 kit.<TrainerActor.Reply>createTestProbe().getRef(), done.getRef()));
         trained = done.receiveMessage(WAIT).trained();
         try (Policy saved = Policy.load(trained.dir(), BYTES, root, 1)) {
