@@ -65,7 +65,12 @@ public final class ShapedLink implements AutoCloseable {
             try {
                 Socket client = listener.accept();
                 Socket server = new Socket();
-                server.connect(target);
+                try {
+                    server.connect(target);
+                } catch (IOException e) {
+                    closeQuietly(client); // a target not listening yet: the client sees it closed, and retries
+                    continue;
+                }
                 client.setTcpNoDelay(true);
                 server.setTcpNoDelay(true);
                 sockets.add(client);
@@ -73,7 +78,7 @@ public final class ShapedLink implements AutoCloseable {
                 pipe(client, server, requests);
                 pipe(server, client, !requests);
             } catch (IOException e) {
-                // the listener closed, or the target refused this one connection: the client sees it closed
+                // the listener closed
             }
         }
     }

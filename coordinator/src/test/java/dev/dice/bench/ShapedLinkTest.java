@@ -64,4 +64,18 @@ class ShapedLinkTest {
         assertTrue(sentAndNanos[1] >= 200_000_000L, "1 MiB at 4 MiB/s takes 0.25 s, less at most one 64 KiB"
                 + " read ahead: " + sentAndNanos[1] / 1e6 + " ms");
     }
+
+    /** A client of a link whose target is not listening sees the connection closed (and can retry), not silence. */
+    @Test
+    void closesTheClientWhenTheTargetIsNotListening() throws Exception {
+        int port;
+        try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = gone.getLocalPort();
+        }
+        try (ShapedLink link = new ShapedLink(port, 0, true);
+                Socket client = new Socket(InetAddress.getLoopbackAddress(), link.port())) {
+            client.setSoTimeout(10_000);
+            assertEquals(-1, client.getInputStream().read());
+        }
+    }
 }
