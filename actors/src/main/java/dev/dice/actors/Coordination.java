@@ -107,6 +107,18 @@ public final class Coordination {
         }
     }
 
+    /** Asks the coordinator for the models its jobs use now: a worker that joins loads them before its first shard. */
+    public record AskCurrentModels(ActorRef<CurrentModels> replyTo) implements Command, Wire {}
+
+    /**
+     * The models the coordinator's jobs use now, each where to get it from (its checkpoint named relative to the run
+     * directory); null until a job uses one.
+     */
+    public record CurrentModels(ModelSource generation, ModelSource scoringPolicy, ModelSource scoringReference)
+            implements Wire {
+        public static final CurrentModels NONE = new CurrentModels(null, null, null);
+    }
+
     /** The end of a run, published to every node of the cluster on {@link #RUN_TOPIC}. */
     public record RunEnded(boolean ok, String message) implements Wire {}
 

@@ -19,7 +19,8 @@ import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 /**
  * A generation worker: holds a policy π_t on its device and samples K responses per prompt of each prompt shard it
  * pulls. A shard names the policy version that must serve it, its checkpoint, and — when the trainer serves that
- * version — the published weights, which the worker fetches rather than reads (the checkpoint if the fetch fails).
+ * version — the published weights, which the worker fetches rather than reads (the checkpoint if the fetch fails), and
+ * the copy the coordinator's node serves, which a node without the checkpoint fetches ({@link ModelSource}).
  * The result carries the version and the SHA-256 of the weights that produced it. Spawn it on the model dispatcher:
  * sampling blocks its thread.
  */
@@ -67,7 +68,14 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     @Override
     protected void preload() {
         if (current != null) {
-            hold(current.version(), current.dir(), null);
+            hold(ModelSource.onDisk(current.version(), current.dir()));
+        }
+    }
+
+    @Override
+    protected void preload(Coordination.CurrentModels models) {
+        if (models.generation() != null) {
+            hold(models.generation().in(runDir));
         }
     }
 
@@ -79,23 +87,23 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
 
     @Override
     protected Coordination.Result perform(PromptShard shard, String worker, ActorRef<Coordination.Ack> replyTo) {
-        hold(shard.getPolicyVersion(), runDir.resolve(shard.getPolicyDir()),
-                shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null);
+        hold(new ModelSource(shard.getPolicyVersion(), Path.of(shard.getPolicyDir()),
+                shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null,
+                shard.hasPolicyCopy() ? PublishedWeights.of(shard.getPolicyCopy()) : null).in(runDir));
         return new Coordination.Generated(generation.generate(policy, shard).toBuilder().setWeightsSha256(sha256).build(),
                 worker, replyTo);
     }
 
     /** Switches to {@code version} unless held: shards are served one at a time, so a shard sees one version only. */
-    private void hold(long version, Path dir, PublishedWeights weights) {
-        if (policy != null && policy.version() == version && dir.equals(policyDir)) {
+    private void hold(ModelSource model) {
+        long version = model.version();
+        if (policy != null && policy.version() == version && model.dir().equals(policyDir)) {
             return;
         }
-        WeightFetch.Fetched fresh = weights != null && weights.version() == version
-                ? fetch.fetch(weights, dir, fetchTimeout, tokenizer, device)
-                : new WeightFetch.Fetched(Policy.load(dir, tokenizer, device, version), dir.toString());
+        WeightFetch.Fetched fresh = model.load(fetch, fetchTimeout, tokenizer, device);
         release();
         policy = fresh.policy();
-        policyDir = dir;
+        policyDir = model.dir();
         sha256 = policy.weightsSha256();
         DiceMetrics.get().weightVersion.set(version);
         getContext().getLog().info("generator holds policy v{} (sha256 {}) from {}", version, sha256.substring(0, 12),

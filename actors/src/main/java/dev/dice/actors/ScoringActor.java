@@ -19,7 +19,8 @@ import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 /**
  * A scoring worker: holds two models — the policy π_t and the reference π_{t−1} — and scores the responses of each
  * generated shard it pulls under both, the two halves of the implicit reward. A request names both versions and their
- * checkpoints (and the policy's published weights, fetched rather than read when the trainer serves them); when the
+ * checkpoints (and the policy's published weights, fetched rather than read when the trainer serves them, and the
+ * copies the coordinator's node serves, which a node without the checkpoints fetches); when the
  * policy held is the new reference it is kept as such, neither copied nor read again. The result carries the policy
  * version and the SHA-256 of its weights. Spawn it on the model dispatcher.
  */
@@ -71,7 +72,15 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     @Override
     protected void preload() {
         if (current != null) {
-            hold(current, null);
+            hold(ModelSource.onDisk(current.policy().version(), current.policy().dir()),
+                    ModelSource.onDisk(current.reference().version(), current.reference().dir()));
+        }
+    }
+
+    @Override
+    protected void preload(Coordination.CurrentModels models) {
+        if (models.scoringPolicy() != null && models.scoringReference() != null) {
+            hold(models.scoringPolicy().in(runDir), models.scoringReference().in(runDir));
         }
     }
 
@@ -83,27 +92,28 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
 
     @Override
     protected Coordination.Result perform(ScoreRequest request, String worker, ActorRef<Coordination.Ack> replyTo) {
-        hold(new Models(new PolicyRef(request.getShard().getPolicyVersion(), runDir.resolve(request.getPolicyDir())),
-                new PolicyRef(request.getReferenceVersion(), runDir.resolve(request.getReferenceDir()))),
-                request.hasPolicyWeights() ? PublishedWeights.of(request.getPolicyWeights()) : null);
+        hold(new ModelSource(request.getShard().getPolicyVersion(), Path.of(request.getPolicyDir()),
+                request.hasPolicyWeights() ? PublishedWeights.of(request.getPolicyWeights()) : null,
+                request.hasPolicyCopy() ? PublishedWeights.of(request.getPolicyCopy()) : null).in(runDir),
+                new ModelSource(request.getReferenceVersion(), Path.of(request.getReferenceDir()), null,
+                        request.hasReferenceCopy() ? PublishedWeights.of(request.getReferenceCopy()) : null).in(runDir));
         return new Coordination.Scored(scoring.score(policy, reference, request.getShard()).toBuilder()
                 .setWeightsSha256(sha256).build(), worker, replyTo);
     }
 
-    private void hold(Models models, PublishedWeights weights) {
+    private void hold(ModelSource policySource, ModelSource referenceSource) {
+        Models models = new Models(policySource.ref(), referenceSource.ref());
         if (models.equals(held)) {
             return;
         }
         PolicyRef p = models.policy();
-        WeightFetch.Fetched fresh = weights != null && weights.version() == p.version()
-                ? fetch.fetch(weights, p.dir(), fetchTimeout, tokenizer, device)
-                : new WeightFetch.Fetched(Policy.load(p.dir(), tokenizer, device, p.version()), p.dir().toString());
+        WeightFetch.Fetched fresh = policySource.load(fetch, fetchTimeout, tokenizer, device);
         Policy ref;
         if (held != null && held.policy().version() == models.reference().version()) {
             ref = policy; // π_t becomes the reference of π_{t+1}: no copy, no disk
             policy = null;
         } else {
-            ref = Policy.load(models.reference().dir(), tokenizer, device, models.reference().version());
+            ref = referenceSource.load(fetch, fetchTimeout, tokenizer, device).policy();
         }
         release();
         policy = fresh.policy();

@@ -25,8 +25,9 @@ import org.apache.pekko.cluster.typed.Cluster;
  * stays unconfirmed, and when this node dies the queue hands it to another worker. Without an answer (the
  * coordinator is moving to another node) the result is sent again.
  *
- * <p>Before it takes work a worker loads the run's current model version ({@link #preload}); a shard of another
- * version makes it load that one first. Subclasses are the model side; spawn them on the model dispatcher.
+ * <p>Before it takes work a worker loads the run's current model version: the one it was given ({@link #preload()}),
+ * or the ones the coordinator names when asked ({@link #preload(Coordination.CurrentModels)}), fetched over the
+ * cluster when this node does not share the run directory. A shard of another version makes it load that one first. Subclasses are the model side; spawn them on the model dispatcher.
  */
 public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Command> {
 
@@ -41,6 +42,8 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     private enum Resend implements Command { INSTANCE }
 
+    private record Current(Coordination.CurrentModels models) implements Command {}
+
     private final TimerScheduler<Command> timers;
     private final String name;
     /** How long a result waits for the coordinator's answer before it is sent again. */
@@ -50,6 +53,9 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
     /** The result waiting for the coordinator's answer, and where to confirm its shard once answered. */
     private Coordination.Result pending;
     private ActorRef<ConsumerController.Confirmed> confirmTo;
+    /** Whether the coordinator was asked for the current models, and whether a shard came first. */
+    private boolean asked;
+    private boolean worked;
 
     protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers, Duration resendAfter) {
         super(context);
@@ -67,6 +73,9 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     /** Loads the run's current version, when one is known, before any work is taken. */
     protected abstract void preload();
+
+    /** Loads the models the coordinator's jobs use now, as it answered (before the first shard, when it answers first). */
+    protected abstract void preload(Coordination.CurrentModels models);
 
     protected abstract void release();
 
@@ -99,6 +108,7 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
                 .onMessage(Delivered.class, this::onDelivered)
                 .onMessage(Answered.class, this::onAnswered)
                 .onMessage(Coordinators.class, this::onCoordinators)
+                .onMessage(Current.class, this::onCurrent)
                 .onMessageEquals(Resend.INSTANCE, this::report)
                 .onSignal(PostStop.class, signal -> {
                     release();
@@ -111,6 +121,7 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
     @SuppressWarnings("unchecked")
     private Behavior<Command> onDelivered(Delivered<?> message) {
         W shard = ((Delivered<W>) message).delivery().message();
+        worked = true;
         getContext().getLog().info("{} works on {}", name, describe(shard));
         pending = perform(shard, name, answers);
         confirmTo = message.delivery().confirmTo();
@@ -144,6 +155,27 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     private Behavior<Command> onCoordinators(Coordinators message) {
         coordinators = message.listing().getServiceInstances(Coordination.COORDINATOR);
+        if (!asked && !worked && !coordinators.isEmpty()) {
+            asked = true;
+            ActorRef<Coordination.CurrentModels> replies = getContext().messageAdapter(Coordination.CurrentModels.class,
+                    Current::new);
+            coordinators.forEach(c -> c.tell(new Coordination.AskCurrentModels(replies)));
+        }
         return report(); // a coordinator that takes over gets the pending result at once
+    }
+
+    /** The run's current models, as the coordinator named them; a shard already taken named its own. */
+    private Behavior<Command> onCurrent(Current message) {
+        if (worked) {
+            return this;
+        }
+        try {
+            preload(message.models());
+        } catch (RuntimeException e) {
+            release();
+            getContext().getLog().warn("{} could not load the run's current model ({}); it loads what its first shard"
+                    + " names", name, e.getMessage());
+        }
+        return this;
     }
 }

@@ -65,14 +65,17 @@ public final class TrainerActor {
     public record Ring(String id, List<String> members, int rank, Duration timeout, int checkEvery,
             boolean fp16Gradients, boolean overlapGradients) {}
 
-    /** Starts a DPO stage on this rank: load {@code initDir}, join the ring, train. */
-    public record TrainDpo(Path initDir, List<PreferencePair> data, Training.Settings settings, long version, Ring ring,
+    /** Starts a DPO stage on this rank: load {@code init} (read or fetched, see {@link ModelSource}), join the ring, train. */
+    public record TrainDpo(ModelSource init, List<PreferencePair> data, Training.Settings settings, long version, Ring ring,
             ActorRef<Reply> replyTo) implements Command, Wire {}
 
     /** After a ring failed: roll back to the sync point at {@code fromStep} and go on in {@code ring}. */
     public record Resume(int fromStep, Ring ring, ActorRef<Reply> replyTo) implements Command, Wire {}
 
-    /** To rank 0 once every rank has finished: write the checkpoint into {@code outDir} and publish the weights. */
+    /**
+     * To rank 0 once every rank has finished: write the checkpoint into {@code outDir} (named relative to the run
+     * directory: this trainer's node's own, its restore point) and publish the weights.
+     */
     public record Publish(Path outDir, boolean float32Weights, ActorRef<Reply> replyTo) implements Command, Wire {}
 
     /** The stage is over: drop the replica. */
@@ -138,18 +141,33 @@ public final class TrainerActor {
     private final String host;
     /** Plaintext, or mutual TLS when the node has {@code dice.tls} on. */
     private final GrpcTransport transport;
+    /** This node's run directory: the checkpoints a message names relative to it are here, or fetched. */
+    private final Path runDir;
+    private final Duration fetchTimeout;
     private WeightPublisher publisher;
 
-    private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer) {
+    private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer, Path runDir,
+            Duration fetchTimeout) {
         this.context = context;
         this.device = device;
         this.tokenizer = tokenizer;
+        this.runDir = runDir;
+        this.fetchTimeout = fetchTimeout;
         this.host = context.getSystem().settings().config().getString("pekko.remote.artery.canonical.hostname");
         this.transport = NodeTls.from(context.getSystem().settings().config()).grpc();
     }
 
+    /** A trainer that resolves the checkpoints it is sent against the working directory. */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer) {
-        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer).idle());
+        return create(device, tokenizer, Path.of(""), Duration.ofSeconds(60));
+    }
+
+    /**
+     * @param runDir       this node's run directory
+     * @param fetchTimeout longest wait for a model this node has no checkpoint of
+     */
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Path runDir, Duration fetchTimeout) {
+        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer, runDir, fetchTimeout).idle());
     }
 
     // ---- states ---------------------------------------------------------------------------------------------
@@ -207,8 +225,21 @@ public final class TrainerActor {
 
     private Behavior<Command> onDpo(TrainDpo job) {
         return start(job.ring(), job.settings(), job.version(), job.replyTo(), () -> new Replica<>(
-                Policy.load(job.initDir(), tokenizer, device, job.version()), job.data(), job.settings(),
-                new Training.DpoLoss(job.settings().beta())));
+                init(job.init(), job.version()), job.data(), job.settings(), new Training.DpoLoss(job.settings().beta())));
+    }
+
+    /** The stage's starting model as version {@code version}: read, or fetched when this node has no checkpoint. */
+    private Policy init(ModelSource source, long version) {
+        ModelSource here = source.in(runDir);
+        if (here.onThisNode()) {
+            return Policy.load(here.dir(), tokenizer, device, version);
+        }
+        try (WeightFetch fetch = new WeightFetch(context); Policy fetched = here.load(fetch, fetchTimeout, tokenizer,
+                device).policy()) {
+            context.getLog().info("trainer fetched its starting model v{} (no checkpoint {} on this node)",
+                    source.version(), here.dir());
+            return fetched.copy(version);
+        }
     }
 
     private Behavior<Command> start(Ring place, Training.Settings settings, long version, ActorRef<Reply> replyTo,
@@ -296,8 +327,8 @@ public final class TrainerActor {
     }
 
     private Behavior<Command> onPublish(Stage stage, Publish publish) {
-        publish.replyTo().tell(save(stage.replica.policy(), stage.settings, publish.outDir(), publish.float32Weights(),
-                stage.replica.log()));
+        publish.replyTo().tell(save(stage.replica.policy(), stage.settings, runDir.resolve(publish.outDir()),
+                publish.float32Weights(), stage.replica.log()));
         return Behaviors.same();
     }
 

@@ -10,6 +10,7 @@ import dev.dice.ops.DiceMetrics;
 import dev.dice.work.Policy;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.slf4j.Logger;
 
@@ -17,8 +18,9 @@ import org.slf4j.Logger;
  * How a generator or scorer takes a newly trained model: through the trainer's weight relay ({@link WeightRelay}:
  * the trainer sends each version once; every worker fetches it from the worker before it, serves it on to the next
  * and, when that one fails, resumes from an earlier one or the trainer) and verified (CRC32C per chunk and of the
- * whole; the actor compares the SHA-256) — or, when that fails, read from the checkpoint the trainer wrote. One
- * relay per publisher, reused while the publisher stays the same; it serves the last version it fetched.
+ * whole; the actor compares the SHA-256) — or, when that fails, read from the checkpoint the trainer wrote (on a
+ * node without it: fetched from the coordinator's node, see {@link ModelSource}). One relay per publisher, reused
+ * while the publisher stays the same; it serves the last version it fetched.
  */
 final class WeightFetch implements AutoCloseable {
     /** How long a parent may send nothing before its child fetches from an earlier node instead. */
@@ -41,9 +43,16 @@ final class WeightFetch implements AutoCloseable {
     record Fetched(Policy policy, String source) {}
 
     Fetched fetch(PublishedWeights weights, Path checkpoint, Duration timeout, Tokenizer tokenizer, NDManager device) {
+        return fetch(weights, () -> new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()),
+                checkpoint.toString()), timeout, tokenizer, device);
+    }
+
+    /** Fetches {@code weights}; when they are not served, too large for a snapshot or the fetch fails: {@code otherwise}. */
+    Fetched fetch(PublishedWeights weights, Supplier<Fetched> otherwise, Duration timeout, Tokenizer tokenizer,
+            NDManager device) {
         if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)
                 || !WeightSnapshot.fits(4 * weights.config().parameterCount())) {
-            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
+            return otherwise.get();
         }
         long start = System.nanoTime();
         try {
@@ -61,9 +70,9 @@ final class WeightFetch implements AutoCloseable {
             return new Fetched(policy, weights.publisher() + " (relayed, serving on at " + relay.address() + ") in "
                     + (System.nanoTime() - start) / 1_000_000 + " ms");
         } catch (CollectiveException e) {
-            log.warn("weight fetch of v{} from {} failed ({}); reading the checkpoint {} instead", weights.version(),
-                    weights.publisher(), e.getMessage(), checkpoint);
-            return new Fetched(Policy.load(checkpoint, tokenizer, device, weights.version()), checkpoint.toString());
+            log.warn("weight fetch of v{} from {} failed ({}); falling back", weights.version(), weights.publisher(),
+                    e.getMessage());
+            return otherwise.get();
         }
     }
 

@@ -31,9 +31,11 @@ import java.util.regex.Pattern;
 /**
  * A DICE cluster of JVMs on loopback, for {@code dice local-cluster} and the cluster tests. Each node is {@code dice
  * node} started with this JVM's java, classpath and flags (libtorch's threads shared out between the nodes); all
- * nodes read one configuration file (the run's resolved {@code dice} block) and the run directory. A node's output
- * goes to {@code <out>/nodes/<name>.log} and to {@code echo}. Nodes may be added while the cluster runs and killed
- * with SIGKILL; closing the cluster stops every node still running.
+ * nodes read one configuration (the run's resolved {@code dice} block) and share the run directory, or, with
+ * {@link Directories#OWN}, each node has its own run directory {@code <out>/nodes/<name>} and shares nothing on disk
+ * (the run is named by {@code <out>}, node-1's directory holds the run's results). A node's output goes to {@code
+ * <out>/nodes/<name>.log} and to {@code echo}. Nodes may be added while the cluster runs and killed with SIGKILL;
+ * closing the cluster stops every node still running.
  */
 public final class LocalCluster implements AutoCloseable {
 
@@ -46,8 +48,12 @@ public final class LocalCluster implements AutoCloseable {
     /** A node to start: its name (for logs) and its roles. */
     public record NodeSpec(String name, Set<String> roles) {}
 
+    /** Whether the nodes share the run directory, or each has its own. */
+    public enum Directories { SHARED, OWN }
+
     private final Path out;
-    private final Path config;
+    private final Directories directories;
+    private final Config dice;
     private final int threads;
     private final Consumer<String> echo;
     private final int seedPort;
@@ -58,19 +64,48 @@ public final class LocalCluster implements AutoCloseable {
      * @param nodes   how many nodes will run at once (they share this machine's cores)
      */
     public LocalCluster(Config root, int nodes, Consumer<String> echo) {
+        this(root, nodes, Directories.SHARED, echo);
+    }
+
+    /** @param directories whether the nodes share {@code dice.out} or each has its own directory below it */
+    public LocalCluster(Config root, int nodes, Directories directories, Consumer<String> echo) {
         this.out = Path.of(root.getString("dice.out")).toAbsolutePath();
+        this.directories = directories;
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / nodes);
         this.echo = echo;
         this.seedPort = FreePorts.loopback();
+        Config dice = root.getConfig("dice").withValue("out", ConfigValueFactory.fromAnyRef(out.toString()));
+        this.dice = directories == Directories.SHARED ? dice
+                : dice.withValue("run-id", ConfigValueFactory.fromAnyRef(out.toString()));
         try {
             Files.createDirectories(out.resolve("nodes"));
-            this.config = out.resolve("nodes/dice.conf");
-            Config dice = root.getConfig("dice").withValue("out", ConfigValueFactory.fromAnyRef(
-                    out.toString())).atPath("dice");
-            Files.writeString(config, dice.root().render(ConfigRenderOptions.defaults().setOriginComments(false)));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The configuration file of node {@code name}: the run's, with the node's own directory when it has one. */
+    private Path configOf(String name) {
+        Config node = directories == Directories.SHARED ? dice
+                : dice.withValue("out", ConfigValueFactory.fromAnyRef(directoryOf(name).toString()));
+        Path file = out.resolve("nodes").resolve(directories == Directories.SHARED ? "dice.conf" : name + ".conf");
+        try {
+            Files.writeString(file, node.atPath("dice").root().render(ConfigRenderOptions.defaults()
+                    .setOriginComments(false)));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return file;
+    }
+
+    /** Node {@code name}'s run directory. */
+    public Path directoryOf(String name) {
+        return directories == Directories.SHARED ? out : out.resolve("nodes").resolve(name);
+    }
+
+    /** The run directory of the coordinator's node (node-1), where the run's results are. */
+    public Path runDirectory() {
+        return directoryOf("node-1");
     }
 
     /**
@@ -86,12 +121,22 @@ public final class LocalCluster implements AutoCloseable {
      * as in {@link #layout(int)}, nodes 3 to {@code trainers} generators and trainers, the others generators.
      */
     public static List<NodeSpec> layout(int n, int trainers) {
+        return layout(n, trainers, Directories.SHARED);
+    }
+
+    /**
+     * {@link #layout(int, int)}; with {@link Directories#OWN} node-1 alone holds the coordinator and the replay
+     * buffer: a standby would need the run directory and the journal that node-1 keeps.
+     */
+    public static List<NodeSpec> layout(int n, int trainers, Directories directories) {
         if (trainers > n) {
             throw new IllegalArgumentException("--trainers: " + trainers + " trainers need as many nodes, got --nodes " + n);
         }
         List<NodeSpec> specs = new ArrayList<>();
         specs.add(new NodeSpec("node-1", Set.of("coordinator", "replay", "trainer", "scorer")));
-        specs.add(new NodeSpec("node-2", Set.of("generator", "scorer", "coordinator", "replay", "trainer")));
+        specs.add(new NodeSpec("node-2", directories == Directories.SHARED
+                ? Set.of("generator", "scorer", "coordinator", "replay", "trainer")
+                : Set.of("generator", "scorer", "trainer")));
         for (int i = 3; i <= n; i++) {
             specs.add(new NodeSpec("node-" + i, i <= trainers ? Set.of("generator", "trainer") : Set.of("generator")));
         }
@@ -114,7 +159,8 @@ public final class LocalCluster implements AutoCloseable {
         }
         command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp", System.getProperty("java.class.path"),
                 Dice.class.getName(), "node", "--roles", String.join(",", new LinkedHashSet<>(spec.roles())),
-                "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config", config.toString(),
+                "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config",
+                configOf(spec.name()).toString(),
                 "--metrics-node", spec.name())); // one host: the node's name tells its metrics apart
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);

@@ -30,6 +30,11 @@ final class LocalClusterCommand implements Callable<Integer> {
             + " taken its first step of round 1's DPO stage.")
     String chaos;
 
+    @Option(names = "--own-dirs", description = "Give each node its own run directory, <out>/nodes/node-i, so that"
+            + " nothing is shared on disk: models travel over the cluster; node-1's directory holds the run's results"
+            + " (node-2 is then no standby coordinator).")
+    boolean ownDirs;
+
     @Mixin
     RunOptions run;
 
@@ -52,11 +57,12 @@ final class LocalClusterCommand implements Callable<Integer> {
             throw new BadInputException("--chaos kill-trainer: needs --trainers 2 or more (a ring left with a trainer),"
                     + " got " + trainers);
         }
-        LocalCluster cluster = new LocalCluster(root, nodes, System.out::println);
+        LocalCluster.Directories directories = ownDirs ? LocalCluster.Directories.OWN : LocalCluster.Directories.SHARED;
+        LocalCluster cluster = new LocalCluster(root, nodes, directories, System.out::println);
         Thread stopAll = new Thread(cluster::close, "local-cluster-stop");
         Runtime.getRuntime().addShutdownHook(stopAll); // Ctrl-C stops every node
         try {
-            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes, trainers);
+            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes, trainers, directories);
             layout.forEach(cluster::start);
             // The last trainer node: never node-1, where the coordinator runs.
             LocalCluster.Node victim = chaos == null ? null : cluster.node(chaos.equals("kill-trainer")
@@ -71,7 +77,7 @@ final class LocalClusterCommand implements Callable<Integer> {
             }
             boolean ok = awaitRun(cluster, victim);
             if (ok) {
-                System.out.print(Summary.print(cluster.out()));
+                System.out.print(Summary.print(cluster.runDirectory()));
             }
             return ok ? 0 : 1;
         } finally {

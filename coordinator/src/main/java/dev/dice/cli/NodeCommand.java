@@ -12,8 +12,9 @@ import picocli.CommandLine.Option;
 /** {@code dice node}: one node of a DICE cluster, with the roles it is given, until the run ends. */
 @Command(name = "node", mixinStandardHelpOptions = true,
         description = "Start a cluster node with the given roles; it joins through the seed nodes and serves the run in"
-                + " --out (a directory every node can read: the run's checkpoints are loaded from it). Exits 0 when the"
-                + " run has finished, 1 when it failed.")
+                + " --out (the node's own directory, or one the nodes share; models a node lacks arrive over the"
+                + " cluster, and the coordinator's node keeps the run's results). Exits 0 when the run has finished, 1"
+                + " when it failed.")
 final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--roles", split = ",", required = true,

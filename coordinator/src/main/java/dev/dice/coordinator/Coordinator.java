@@ -1,7 +1,7 @@
 package dev.dice.coordinator;
 
 import dev.dice.actors.Coordination;
-import dev.dice.actors.PublishedWeights;
+import dev.dice.actors.ModelCopies;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.RewardShapingActor;
 import dev.dice.actors.TrainerActor;
@@ -14,7 +14,6 @@ import dev.dice.proto.Response;
 import dev.dice.proto.ScoredShard;
 import dev.dice.task.OfflinePair;
 import dev.dice.work.Training;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -84,6 +83,8 @@ public final class Coordinator {
     private final ActorRef<ReplayBuffer.Command> replay;
     private final ActorRef<RewardShapingActor.Command> shaper;
     private final ActorRef<Finished> replyTo;
+    /** The published weights, the checkpoints and the copies served of them. */
+    private final RunModels models;
     private final RunObserver observer = new RunObserver();
     private final List<StageResult> results = new ArrayList<>();
     private final ShardJobs jobs = new ShardJobs();
@@ -91,34 +92,37 @@ public final class Coordinator {
     /** Starts a stage's training once enough trainers are listed, when it had to wait for them. */
     private Function<List<ActorRef<TrainerActor.Command>>, Behavior<Coordination.Command>> awaitingTrainers;
     private boolean trainerWaitStarted;
-    /** The weights the last training published: workers fetch them instead of reading the checkpoint. */
-    private PublishedWeights published;
     private StageResult.ClusterFacts stageFacts = StageResult.ClusterFacts.NONE;
-    private RunDirectory.CurrentModels current = new RunDirectory.CurrentModels(null, null);
+    /** The models the running job uses: a worker that joins asks for them. */
+    private Coordination.CurrentModels current = Coordination.CurrentModels.NONE;
     private int jobCounter;
 
     private Coordinator(ActorContext<Coordination.Command> context, RunPlan plan, String runId,
-            ActorRef<ReplayBuffer.Command> replay, ActorRef<Finished> replyTo) {
+            ActorRef<ReplayBuffer.Command> replay, ModelCopies copies, ActorRef<Finished> replyTo) {
         this.context = context;
         this.plan = plan;
         this.runId = runId;
         this.replay = replay;
+        this.models = new RunModels(plan, copies);
         this.replyTo = replyTo;
         this.cluster = new ClusterView(context.getLog());
         this.shaper = context.spawn(RewardShapingActor.create(), "reward-shaping");
         context.watch(shaper);
     }
 
-    /** {@code replay}: the replay buffer (a cluster singleton's proxy); {@code runId} names the run in the journal. */
+    /**
+     * {@code replay}: the replay buffer (a cluster singleton's proxy); {@code runId} names the run in the journal;
+     * {@code copies} serves the checkpoints of the run directory.
+     */
     static Behavior<Coordination.Command> create(RunPlan plan, String runId, ActorRef<ReplayBuffer.Command> replay,
-            ActorRef<Finished> replyTo) {
+            ModelCopies copies, ActorRef<Finished> replyTo) {
         return Behaviors.setup(context -> {
             context.getSystem().receptionist().tell(Receptionist.register(Coordination.COORDINATOR, context.getSelf()));
             context.getSystem().receptionist().tell(Receptionist.subscribe(Coordination.TRAINERS,
                     context.messageAdapter(Receptionist.Listing.class, Trainers::new)));
             Cluster.get(context.getSystem()).subscriptions().tell(Subscribe.create(
                     context.messageAdapter(ClusterEvent.MemberEvent.class, MembershipChanged::new), ClusterEvent.MemberEvent.class));
-            return new Coordinator(context, plan, runId, replay, replyTo).nextStage();
+            return new Coordinator(context, plan, runId, replay, copies, replyTo).nextStage();
         });
     }
 
@@ -152,12 +156,7 @@ public final class Coordinator {
             context.getLog().info("stage sft: using the given model {} as π0", plan.userModel());
             return evaluate(0, started, null, null);
         }
-        List<Training.Example> examples = plan.sftExamples();
-        Training.Settings settings = plan.config().sft().settings(plan.seed("sft"), examples.size(),
-                plan.config().trainers());
-        // The model's own dtype (float32Weights false): SFT's model is the release's π0.
-        return trainOnRing(new TrainingJob.Task("sft", new TrainingJob.Sft(null, plan.config().model().builtin(),
-                examples), settings, 0, plan.dir().model("sft"), false), log -> evaluate(0, started, log, null));
+        return trainOnRing(plan.sftTask(), log -> evaluate(0, started, log, null));
     }
 
     private Behavior<Coordination.Command> dpo() {
@@ -168,13 +167,9 @@ public final class Coordinator {
             });
         }
         long started = System.nanoTime();
-        Path pi0 = plan.modelDir(0);
         return scoreOnly(Job.offlineRefs(), 0, plan.offlineShards(Job.offlineRefs(), plan.offline().pairs(), 0), scored -> {
             List<PreferencePair> pairs = OfflineData.withReferences(plan.offline().pairs(), scored);
-            Training.Settings settings = plan.config().dpo().settings(plan.seed("dpo"), pairs.size(),
-                    plan.config().trainers());
-            return trainOnRing(new TrainingJob.Task("dpo", pi0, pairs, settings, 1, plan.dir().model("dpo"),
-                    plan.config().model().float32Weights()), log -> evaluate(1, started, log, null));
+            return trainOnRing(plan.dpoTask("dpo", models.source(0), pairs), log -> evaluate(1, started, log, null));
         });
     }
 
@@ -230,10 +225,8 @@ public final class Coordinator {
                             message.contents().pairs().size(), message.contents().totalPairs());
                     observer.replayStored(name, message.contents().pairs().size(), message.contents().totalPairs());
                     List<PreferencePair> pairs = message.contents().pairs();
-                    Training.Settings settings = plan.config().rounds().training().settings(plan.seed(name),
-                            pairs.size(), plan.config().trainers());
-                    return trainOnRing(new TrainingJob.Task(name, plan.modelDir(t), pairs, settings, t + 1,
-                            plan.dir().model(name), plan.config().model().float32Weights()), log -> evaluate(t + 1, started, log, facts));
+                    return trainOnRing(plan.dpoTask(name, models.source(t), pairs),
+                            log -> evaluate(t + 1, started, log, facts));
                 })
                 .build();
     }
@@ -295,7 +288,7 @@ public final class Coordinator {
             context.watch(context.spawn(TrainingJob.create(task, List.copyOf(listed), plan.ringSettings(),
                     trainerReplies(), context.messageAdapter(TrainingJob.Done.class, TrainingDone::new)),
                     "training-" + (++jobCounter)));
-            return training(stage, task.settings().steps(), then);
+            return training(task, then);
         };
         if (enoughTrainers()) {
             return begin.apply(cluster.pick(plan.config().trainers().count()));
@@ -314,10 +307,14 @@ public final class Coordinator {
         return cluster.enoughTrainers(plan.config().trainers().count());
     }
 
-    /** Waits for a stage's training job, showing its progress. */
-    private Behavior<Coordination.Command> training(String stage, int steps,
+    /**
+     * Waits for a stage's training job, showing its progress; then, when rank 0 wrote the model on another node (the
+     * run directory is not shared), fetches it into the run directory.
+     */
+    private Behavior<Coordination.Command> training(TrainingJob.Task task,
             Function<List<Training.Step>, Behavior<Coordination.Command>> then) {
-        Progress progress = new Progress(stage, "step", steps);
+        String stage = task.stage();
+        Progress progress = new Progress(stage, "step", task.settings().steps());
         return receive()
                 .onMessage(TrainerSaid.class, message -> {
                     if (message.reply() instanceof TrainerActor.Progress p) {
@@ -328,7 +325,7 @@ public final class Coordinator {
                 })
                 .onMessage(TrainingDone.class, message -> {
                     TrainingJob.Done done = message.done();
-                    published = done.trained().weights();
+                    models.trained(task, done.trained());
                     stageFacts = stageFacts.plus(done);
                     if (done.rings() > 1) {
                         context.getLog().warn("stage {}: trained on {} ring(s), finishing with {} trainer(s)", stage,
@@ -343,31 +340,30 @@ public final class Coordinator {
 
     private Behavior<Coordination.Command> generate(Job job, long version, List<PromptShard> shards,
             Function<List<GeneratedShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.generate(job.name(), version, shards), done -> then.apply(done.generated()));
+        return runJob(JobSpec.generate(job.name(), version, shards), done -> then.apply(done.generated()));
     }
 
     private Behavior<Coordination.Command> generateAndScore(Job job, int version, List<PromptShard> shards,
             Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.generateAndScore(job.name(), version, shards, plan.scoring(version)),
+        return runJob(JobSpec.generateAndScore(job.name(), version, shards, plan.scoring(version)),
                 done -> then.apply(done.scored()));
     }
 
     private Behavior<Coordination.Command> scoreOnly(Job job, int version, List<GeneratedShard> shards,
             Function<List<ScoredShard>, Behavior<Coordination.Command>> then) {
-        return runJob(ShardJob.Spec.scoreOnly(job.name(), version, shards, plan.scoring(version)),
+        return runJob(JobSpec.scoreOnly(job.name(), version, shards, plan.scoring(version)),
                 done -> then.apply(done.scored()));
     }
 
     /**
-     * Starts a job — with the weights the trainer published when they are the job's version, and the stamp of its
-     * checkpoints — records the models it uses for nodes that join, and waits for it to finish.
+     * Starts a job — with the weights the trainer published when they are the job's version, the copies this node
+     * serves of its checkpoints, and the stamp of its checkpoints — records the models it uses for nodes that join,
+     * and waits for it to finish.
      */
-    private Behavior<Coordination.Command> runJob(ShardJob.Spec plain,
+    private Behavior<Coordination.Command> runJob(JobSpec plain,
             Function<ShardJob.Done, Behavior<Coordination.Command>> then) {
-        ShardJob.Spec spec = plain.withModels(published != null && published.version() == plain.version() ? published : null,
-                plan.dir().stamp(plain));
-        current = current.after(spec);
-        plan.dir().saveCurrentModels(current);
+        JobSpec spec = models.forJob(plain);
+        current = spec.currentAfter(current);
         ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(spec, runId, plan.config().waits().queueStoreTimeout(),
                 context.messageAdapter(ShardJob.Done.class, JobDone::new)), "job-" + (++jobCounter) + "-" + spec.name());
         context.watch(job);
@@ -403,6 +399,10 @@ public final class Coordinator {
     private BehaviorBuilder<Coordination.Command> receive() {
         return Behaviors.receive(Coordination.Command.class)
                 .onMessage(Coordination.Result.class, this::route)
+                .onMessage(Coordination.AskCurrentModels.class, ask -> {
+                    ask.replyTo().tell(current);
+                    return Behaviors.same();
+                })
                 .onMessage(Trainers.class, message -> {
                     cluster.listed(message.listing());
                     return startAwaitedTraining();

@@ -113,14 +113,13 @@ final class NodeGuardian {
 
     private static void spawnWorkers(ActorContext<Command> context, Setup setup) {
         RunConfig config = setup.config();
-        RunDirectory.CurrentModels current = setup.dir().currentModels();
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),
                     config.cluster().generatorMemory(), config.cluster().threadsPerWorker());
             for (int i = 0; i < config.cluster().generators(); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
-                        current.generation(), config.trainers().weightFetchTimeout(),
+                        null, config.trainers().weightFetchTimeout(),
                         config.waits().resultResendAfter(), setup.dir().root()),
                         "generator-" + i, model));
             }
@@ -128,7 +127,7 @@ final class NodeGuardian {
         if (setup.roles().contains("scorer")) {
             for (int i = 0; i < config.cluster().scorers(); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
-                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), current.scoring(),
+                        new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), null,
                         config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),
                         "scorer-" + i, model));
             }
@@ -136,7 +135,8 @@ final class NodeGuardian {
         if (setup.roles().contains("trainer")) {
             for (int i = 0; i < trainersOffered(setup.alone(), config); i++) {
                 ActorRef<TrainerActor.Command> trainer = context.spawn(TrainerActor.create(setup.device(),
-                        setup.tokenizer()), "trainer-" + i, model);
+                        setup.tokenizer(), setup.dir().root(), config.trainers().weightFetchTimeout()), "trainer-" + i,
+                        model);
                 context.watch(trainer);
                 context.getSystem().receptionist().tell(Receptionist.register(Coordination.TRAINERS, trainer));
             }
@@ -163,7 +163,7 @@ final class NodeGuardian {
                 "replay-buffer").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("replay")));
         if (setup.roles().contains("coordinator")) {
             singletons.init(SingletonActor.of(Behaviors.<RunLeader.Command>setup(c -> over.get() ? Behaviors.empty()
-                    : RunLeader.create(setup.config(), setup.dir(), setup.journalName(), replay, context.getSelf())),
+                    : RunLeader.create(setup, replay, context.getSelf())),
                     "coordinator").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("coordinator")));
         }
     }

@@ -2,8 +2,6 @@ package dev.dice.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.dice.actors.PolicyRef;
-import dev.dice.actors.ScoringActor;
 import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.Checkpoint;
 import dev.dice.work.Training;
@@ -13,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -25,7 +22,7 @@ import java.util.stream.Stream;
  */
 final class RunDirectory {
     static final String CONFIG_FILE = "run-config.json";
-    private static final String CURRENT_MODELS = "current-models.json";
+    static final String TRAIN_LOG = "train_log.json";
 
     private final Path root;
 
@@ -94,7 +91,7 @@ final class RunDirectory {
     }
 
     /**
-     * {@code path} as the run stores it (in shards, the journal and current-models.json): relative to the run
+     * {@code path} as the run stores it (in shards, the journal and the messages to trainers): relative to the run
      * directory when inside it, so a run that is moved or copied finds its checkpoints where it is now.
      */
     Path stored(Path path) {
@@ -134,7 +131,7 @@ final class RunDirectory {
      * coordinator that takes over mid-stage does not train such a stage again.
      */
     List<Training.Step> trainedLog(String stage) {
-        Path log = model(stage).resolve("train_log.json");
+        Path log = model(stage).resolve(TRAIN_LOG);
         if (!Files.exists(log) || !Files.exists(model(stage).resolve(Checkpoint.CONFIG_FILE))) {
             return null;
         }
@@ -146,7 +143,7 @@ final class RunDirectory {
      * disk (their files' sizes and modification times): equal on every node that shares the run directory, different
      * once a model is written again.
      */
-    String stamp(ShardJob.Spec job) {
+    String stamp(JobSpec job) {
         List<Path> models = new ArrayList<>();
         if (!job.prompts().isEmpty()) {
             models.add(resolve(Path.of(job.prompts().get(0).getPolicyDir())));
@@ -167,53 +164,6 @@ final class RunDirectory {
             }
         }
         return Long.toHexString(hash);
-    }
-
-    /** The models the coordinator's jobs use now: a node that joins loads them before it takes work. */
-    record CurrentModels(PolicyRef generation, ScoringActor.Models scoring) {
-        /** The models a worker that joins must hold once {@code job} starts; what the job does not use stays. */
-        CurrentModels after(ShardJob.Spec job) {
-            PolicyRef generating = job.prompts().isEmpty() ? generation
-                    : new PolicyRef(job.version(), Path.of(job.prompts().get(0).getPolicyDir()));
-            ShardJob.ScoringModels s = job.scoring();
-            return new CurrentModels(generating, s == null ? scoring : new ScoringActor.Models(
-                    new PolicyRef(job.version(), s.policyDir()), new PolicyRef(s.referenceVersion(), s.referenceDir())));
-        }
-    }
-
-    void saveCurrentModels(CurrentModels models) {
-        Map<String, Object> json = new LinkedHashMap<>();
-        if (models.generation() != null) {
-            json.put("generation", ref(models.generation()));
-        }
-        if (models.scoring() != null) {
-            json.put("scoring_policy", ref(models.scoring().policy()));
-            json.put("scoring_reference", ref(models.scoring().reference()));
-        }
-        Checkpoint.writeJson(root.resolve(CURRENT_MODELS), json);
-    }
-
-    /**
-     * What {@link #saveCurrentModels} saved last, its checkpoints where they are now; parts (or all) null when not
-     * known yet.
-     */
-    CurrentModels currentModels() {
-        Path file = root.resolve(CURRENT_MODELS);
-        if (!Files.exists(file)) {
-            return new CurrentModels(null, null);
-        }
-        JsonNode json = Checkpoint.readJson(file, JsonNode.class);
-        PolicyRef policy = ref(json.get("scoring_policy"));
-        return new CurrentModels(ref(json.get("generation")),
-                policy == null ? null : new ScoringActor.Models(policy, ref(json.get("scoring_reference"))));
-    }
-
-    private static Map<String, Object> ref(PolicyRef ref) {
-        return Map.of("version", ref.version(), "dir", ref.dir().toString());
-    }
-
-    private PolicyRef ref(JsonNode node) {
-        return node == null ? null : new PolicyRef(node.get("version").asLong(), resolve(Path.of(node.get("dir").asText())));
     }
 
     Path journal() {

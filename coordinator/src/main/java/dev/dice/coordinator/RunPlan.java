@@ -1,5 +1,6 @@
 package dev.dice.coordinator;
 
+import dev.dice.actors.ModelSource;
 import dev.dice.actors.RewardShapingActor;
 import dev.dice.algo.Pair;
 import dev.dice.algo.ReplayMix;
@@ -108,8 +109,8 @@ final class RunPlan {
      * Scoring under the model of stage index {@code s} as the policy and its predecessor as the reference, named as
      * the run stores them.
      */
-    ShardJob.ScoringModels scoring(int s) {
-        return new ShardJob.ScoringModels(dir.stored(modelDir(s)), s - 1L, dir.stored(modelDir(Math.max(0, s - 1))));
+    JobSpec.ScoringModels scoring(int s) {
+        return new JobSpec.ScoringModels(dir.stored(modelDir(s)), s - 1L, dir.stored(modelDir(Math.max(0, s - 1))));
     }
 
     /** How a DPO stage's ring of trainers runs. */
@@ -117,6 +118,25 @@ final class RunPlan {
         RunConfig.Trainers ring = config.trainers();
         return new TrainingJob.RingSettings(ring.ringTimeout(), ring.checkEvery(), ring.fp16Gradients(),
                 ring.overlapGradients());
+    }
+
+    /** SFT from a fresh model of the built-in shape, written as π0 in the model's own dtype (the release's π0). */
+    TrainingJob.Task sftTask() {
+        List<Training.Example> examples = sftExamples();
+        Training.Settings settings = config.sft().settings(seed("sft"), examples.size(), config.trainers());
+        return new TrainingJob.Task("sft", new TrainingJob.Sft(null, config.model().builtin(), examples), settings, 0,
+                dir.stored(dir.model("sft")), false);
+    }
+
+    /**
+     * A DPO stage ({@code dpo} on D_off, or a round) from {@code init} on {@code pairs}; its model is the next
+     * version, written into the stage's directory (named as the run stores it).
+     */
+    TrainingJob.Task dpoTask(String stage, ModelSource init, List<PreferencePair> pairs) {
+        RunConfig.Stage training = stage.equals("dpo") ? config.dpo() : config.rounds().training();
+        Training.Settings settings = training.settings(seed(stage), pairs.size(), config.trainers());
+        return new TrainingJob.Task(stage, init, pairs, settings, init.version() + 1, dir.stored(dir.model(stage)),
+                config.model().float32Weights());
     }
 
     long seed(String what) {

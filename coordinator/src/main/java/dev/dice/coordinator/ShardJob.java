@@ -3,7 +3,6 @@ package dev.dice.coordinator;
 import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
 import dev.dice.actors.Journal;
-import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ScoringActor;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PromptShard;
@@ -11,7 +10,6 @@ import dev.dice.proto.Response;
 import dev.dice.proto.ScoreRequest;
 import dev.dice.proto.ScoredShard;
 import dev.dice.proto.ShardJobEvent;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -71,37 +69,6 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
 
     private enum Finish implements Command { INSTANCE }
 
-    /** The models a scoring job scores under: the policy (the job's version) and the reference. */
-    public record ScoringModels(Path policyDir, long referenceVersion, Path referenceDir) {}
-
-    /**
-     * What a job does: generate {@code prompts} with the policy of {@code version} (their checkpoint named in each
-     * shard) and/or score — the generated shards, or {@code toScore} — under {@code scoring} (null: no scoring).
-     */
-    public record Spec(String name, long version, List<PromptShard> prompts, List<GeneratedShard> toScore,
-            ScoringModels scoring, PublishedWeights weights, String models) {
-        public static Spec generate(String name, long version, List<PromptShard> prompts) {
-            return new Spec(name, version, prompts, List.of(), null, null, "");
-        }
-
-        public static Spec generateAndScore(String name, long version, List<PromptShard> prompts, ScoringModels scoring) {
-            return new Spec(name, version, prompts, List.of(), scoring, null, "");
-        }
-
-        public static Spec scoreOnly(String name, long version, List<GeneratedShard> shards, ScoringModels scoring) {
-            return new Spec(name, version, List.of(), shards, scoring, null, "");
-        }
-
-        /**
-         * The same job with the policy's published weights (null: none; workers fetch them, and a result of that
-         * version computed with other weights fails the job) and a stamp of its models' checkpoints: a model trained again makes a new job, not one
-         * that recovers the old model's results.
-         */
-        public Spec withModels(PublishedWeights weights, String models) {
-            return new Spec(name, version, prompts, toScore, scoring, weights, models);
-        }
-    }
-
     /**
      * What a finished job did. Prompts count once however often their shard was sent: {@code promptsCompleted} are
      * those whose every sample came back; {@code recovered} results were persisted by an earlier coordinator.
@@ -124,7 +91,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     }
 
     private final ActorContext<Command> context;
-    private final Spec spec;
+    private final JobSpec spec;
     private final String runId;
     private final Duration storeTimeout;
     private final ActorRef<Done> replyTo;
@@ -140,7 +107,7 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     private int stale;
     private int recovered;
 
-    private ShardJob(ActorContext<Command> context, Spec spec, String runId, Duration storeTimeout,
+    private ShardJob(ActorContext<Command> context, JobSpec spec, String runId, Duration storeTimeout,
             ActorRef<Done> replyTo) {
         super(PersistenceId.of("ShardJob", runId + "#" + key(spec)), Journal.restarts());
         this.context = context;
@@ -154,6 +121,9 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
             if (spec.weights() != null) {
                 b.setPolicyWeights(spec.weights().toProto());
             }
+            if (spec.copies().policy() != null) {
+                b.setPolicyCopy(spec.copies().policy().toProto());
+            }
             prompts.put(p.getShard(), b.build());
         });
         spec.toScore().forEach(s -> toScore.put(s.getShard(), s.toBuilder().setJob(spec.name()).build()));
@@ -166,12 +136,12 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
     }
 
     /** The job's identity in the journal: its name and, when known, the stamp of its models. */
-    private static String key(Spec spec) {
+    private static String key(JobSpec spec) {
         return spec.models().isEmpty() ? spec.name() : spec.name() + "@" + spec.models();
     }
 
     /** {@code storeTimeout}: how long the durable queue may take to store a shard before the job fails. */
-    public static Behavior<Command> create(Spec spec, String runId, Duration storeTimeout, ActorRef<Done> replyTo) {
+    public static Behavior<Command> create(JobSpec spec, String runId, Duration storeTimeout, ActorRef<Done> replyTo) {
         return Behaviors.setup(context -> new ShardJob(context, spec, runId, storeTimeout, replyTo));
     }
 
@@ -270,11 +240,17 @@ public final class ShardJob extends EventSourcedBehavior<ShardJob.Command, Shard
 
     private ScoreRequest scoreRequest(int shard, State state) {
         GeneratedShard generated = generation != null ? state.generated.get(shard) : toScore.get(shard);
-        ScoringModels models = spec.scoring();
+        JobSpec.ScoringModels models = spec.scoring();
         ScoreRequest.Builder b = ScoreRequest.newBuilder().setShard(generated).setPolicyDir(models.policyDir().toString())
                 .setReferenceVersion(models.referenceVersion()).setReferenceDir(models.referenceDir().toString());
         if (spec.weights() != null) {
             b.setPolicyWeights(spec.weights().toProto());
+        }
+        if (spec.copies().policy() != null) {
+            b.setPolicyCopy(spec.copies().policy().toProto());
+        }
+        if (spec.copies().reference() != null) {
+            b.setReferenceCopy(spec.copies().reference().toProto());
         }
         return b.build();
     }

@@ -1,5 +1,6 @@
 package dev.dice.coordinator;
 
+import dev.dice.actors.ModelSource;
 import dev.dice.actors.TrainerActor;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.proto.PreferencePair;
@@ -46,15 +47,16 @@ public final class TrainingJob {
     private record GiveUp(String ringId) implements Command {}
 
     /**
-     * What to train ({@link Sft} or {@link Dpo}); the result goes to {@code outDir} as {@code version},
-     * {@code float32Weights}: written as float32, not in the release's dtype.
+     * What to train ({@link Sft} or {@link Dpo}); the result goes to {@code outDir} (relative to the run directory, which
+     * rank 0 writes it into on its own node) as {@code version}, {@code float32Weights}: written as float32, not in the
+     * release's dtype.
      */
     public record Task(String stage, Start start, Training.Settings settings, long version, Path outDir,
             boolean float32Weights) {
-        /** DPO from {@code initDir} on {@code data}. */
-        public Task(String stage, Path initDir, List<PreferencePair> data, Training.Settings settings, long version,
+        /** DPO from {@code init} on {@code data}. */
+        public Task(String stage, ModelSource init, List<PreferencePair> data, Training.Settings settings, long version,
                 Path outDir, boolean float32Weights) {
-            this(stage, new Dpo(initDir, data), settings, version, outDir, float32Weights);
+            this(stage, new Dpo(init, data), settings, version, outDir, float32Weights);
         }
     }
 
@@ -64,8 +66,11 @@ public final class TrainingJob {
     /** SFT from {@code initDir}, or (null) from a fresh model of {@code config} initialised with the stage's seed. */
     public record Sft(Path initDir, LlamaConfig config, List<Training.Example> data) implements Start {}
 
-    /** DPO from {@code initDir} on pairs that carry their reference log-probs. */
-    public record Dpo(Path initDir, List<PreferencePair> data) implements Start {}
+    /**
+     * DPO from {@code init} (read, or fetched by a trainer without its checkpoint) on pairs that carry their reference
+     * log-probs.
+     */
+    public record Dpo(ModelSource init, List<PreferencePair> data) implements Start {}
 
     /**
      * The ring's settings: longest wait for a peer, steps between weight checks, gradients as fp16, gradients
@@ -169,7 +174,7 @@ public final class TrainingJob {
                     place, replies);
         }
         Dpo dpo = (Dpo) task.start();
-        return new TrainerActor.TrainDpo(dpo.initDir(), dpo.data(), task.settings(), task.version(), place, replies);
+        return new TrainerActor.TrainDpo(dpo.init(), dpo.data(), task.settings(), task.version(), place, replies);
     }
 
     // ---- training ---------------------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ class ShardJobTest {
         return shards;
     }
 
-    private static ShardJob.Done run(ShardJob.Spec spec) {
+    private static ShardJob.Done run(JobSpec spec) {
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
         running.set(kit.spawn(ShardJob.create(spec, "run-" + spec.name(), STORE_TIMEOUT, done.getRef())));
         return done.receiveMessage(Duration.ofSeconds(60));
@@ -124,8 +124,8 @@ class ShardJobTest {
         ActorRef<dev.dice.actors.ShardWorker.Command> generator = kit.spawn(generator());
         ActorRef<dev.dice.actors.ShardWorker.Command> scorer = kit.spawn(ScoringActor.create(root, new ByteTokenizer(),
                 new Scoring(64), null, Duration.ofSeconds(30), RESEND_AFTER, Path.of("")));
-        ShardJob.Done result = run(ShardJob.Spec.generateAndScore("dies", 0, shards(6, 0),
-                new ShardJob.ScoringModels(model, -1, model)));
+        ShardJob.Done result = run(JobSpec.generateAndScore("dies", 0, shards(6, 0),
+                new JobSpec.ScoringModels(model, -1, model)));
         assertEquals(6, result.generated().size());
         assertEquals(6, result.scored().size());
         for (int s = 0; s < 6; s++) {
@@ -144,7 +144,7 @@ class ShardJobTest {
         TestProbe<Coordination.Ack> acks = kit.createTestProbe();
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
         List<PromptShard> shards = shards(2, 4);
-        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(ShardJob.Spec.generate("versions", 4, shards),
+        ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(JobSpec.generate("versions", 4, shards),
                 "run-versions", STORE_TIMEOUT, done.getRef()));
         job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(0), 3), "old", acks.getRef())));
         assertEquals(Coordination.Outcome.STALE, acks.receiveMessage().outcome());
@@ -162,7 +162,7 @@ class ShardJobTest {
         TestProbe<Coordination.Ack> acks = kit.createTestProbe();
         TestProbe<ShardJob.Done> first = kit.createTestProbe();
         List<PromptShard> shards = shards(3, 0);
-        ShardJob.Spec spec = ShardJob.Spec.generate("resume", 0, shards);
+        JobSpec spec = JobSpec.generate("resume", 0, shards);
         ActorRef<ShardJob.Command> job = kit.spawn(ShardJob.create(spec, "run-resume", STORE_TIMEOUT, first.getRef()));
         job.tell(new ShardJob.Deliver(new Coordination.Generated(generated(shards.get(1), 0), "w", acks.getRef())));
         assertEquals(Coordination.Outcome.STORED, acks.receiveMessage().outcome());

@@ -186,7 +186,7 @@ class TrainingJobTest {
     }
 
     private static TrainingJob.Start dpo() {
-        return new TrainingJob.Dpo(init, pairs);
+        return new TrainingJob.Dpo(dev.dice.actors.ModelSource.onDisk(0, init), pairs);
     }
 
     /** SFT of a fresh model (initialised with the stage's seed). */

@@ -10,6 +10,7 @@ import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
 import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
+import dev.dice.actors.ModelSource;
 import dev.dice.actors.PolicyRef;
 import dev.dice.actors.PublishedWeights;
 import dev.dice.actors.ScoringActor;
@@ -95,8 +96,8 @@ class WeightSyncTest {
         }
         ActorRef<TrainerActor.Command> trainer = kit.spawn(TrainerActor.create(root, BYTES), "trainer");
         TestProbe<TrainingJob.Done> done = kit.createTestProbe();
-        kit.spawn(TrainingJob.create(new TrainingJob.Task("dpo", init, pairs, new Training.Settings(3, 4, 1e-3, 1, 1.0,
-                0.5, 3), 1, dir.resolve("dpo"), false), List.of(trainer), new TrainingJob.RingSettings(WAIT, 2, false, true),
+        kit.spawn(TrainingJob.create(new TrainingJob.Task("dpo", ModelSource.onDisk(0, init), pairs,
+                new Training.Settings(3, 4, 1e-3, 1, 1.0, 0.5, 3), 1, dir.resolve("dpo"), false), List.of(trainer), new TrainingJob.RingSettings(WAIT, 2, false, true),
                 kit.<TrainerActor.Reply>createTestProbe().getRef(), done.getRef()));
         trained = done.receiveMessage(WAIT).trained();
         try (Policy saved = Policy.load(trained.dir(), BYTES, root, 1)) {
@@ -120,7 +121,7 @@ class WeightSyncTest {
     void aGeneratorTakesThePublishedWeightsBitForBit() {
         ActorRef<ShardWorker.Command> generator = kit.spawn(generator(new PolicyRef(0, init)));
         double syncs = DiceMetrics.get().weightSyncs.get();
-        ShardJob.Done done = run(ShardJob.Spec.generate("generate-v1", 1, List.of(promptShard(1)))
+        ShardJob.Done done = run(JobSpec.generate("generate-v1", 1, List.of(promptShard(1)))
                 .withModels(trained.weights(), ""));
         GeneratedShard shard = done.generated().get(0);
         assertEquals(1, shard.getPolicyVersion());
@@ -137,14 +138,14 @@ class WeightSyncTest {
         // directory, which does not exist, is never read.
         ActorRef<ShardWorker.Command> synced = kit.spawn(scorer(new ScoringActor.Models(new PolicyRef(0, init),
                 new PolicyRef(-1, init))));
-        ScoredShard fromSync = run(ShardJob.Spec.scoreOnly("score-synced", 1, List.of(generatedShard()),
-                new ShardJob.ScoringModels(trained.dir(), 0, dir.resolve("no-such-model"))).withModels(trained.weights(), ""))
+        ScoredShard fromSync = run(JobSpec.scoreOnly("score-synced", 1, List.of(generatedShard()),
+                new JobSpec.ScoringModels(trained.dir(), 0, dir.resolve("no-such-model"))).withModels(trained.weights(), ""))
                 .scored().get(0);
         kit.stop(synced);
 
         ActorRef<ShardWorker.Command> fromDisk = kit.spawn(scorer(null));
-        ScoredShard read = run(ShardJob.Spec.scoreOnly("score-disk", 1, List.of(generatedShard()),
-                new ShardJob.ScoringModels(trained.dir(), 0, init))).scored().get(0);
+        ScoredShard read = run(JobSpec.scoreOnly("score-disk", 1, List.of(generatedShard()),
+                new JobSpec.ScoringModels(trained.dir(), 0, init))).scored().get(0);
         kit.stop(fromDisk);
         assertEquals(read.getResponsesList(), fromSync.getResponsesList(),
                 "same log-probs under π1 and π0 as a scorer that read both from disk");
@@ -156,13 +157,13 @@ class WeightSyncTest {
     void anUnreachablePublisherFallsBackToTheCheckpoint() {
         ActorRef<ShardWorker.Command> generator = kit.spawn(generator(null));
         PublishedWeights nowhere = new PublishedWeights("127.0.0.1:1", 1, trained.weights().sha256(), TINY);
-        ShardJob.Done done = run(ShardJob.Spec.generate("generate-fallback", 1, List.of(promptShard(1)))
+        ShardJob.Done done = run(JobSpec.generate("generate-fallback", 1, List.of(promptShard(1)))
                 .withModels(nowhere, ""));
         assertEquals(checkpointSha, done.generated().get(0).getWeightsSha256());
         kit.stop(generator);
     }
 
-    private static ShardJob.Done run(ShardJob.Spec spec) {
+    private static ShardJob.Done run(JobSpec spec) {
         TestProbe<ShardJob.Done> done = kit.createTestProbe();
         running.set(kit.spawn(ShardJob.create(spec, "sync-test", STORE_TIMEOUT, done.getRef())));
         return done.receiveMessage(WAIT);

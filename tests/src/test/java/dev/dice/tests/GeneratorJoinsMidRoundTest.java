@@ -10,6 +10,7 @@ import dev.dice.actors.Coordination;
 import dev.dice.actors.GenerationActor;
 import dev.dice.actors.Journal;
 import dev.dice.actors.Nodes;
+import dev.dice.coordinator.JobSpec;
 import dev.dice.coordinator.ShardJob;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.Checkpoint;
@@ -60,7 +61,7 @@ class GeneratorJoinsMidRoundTest {
             CompletableFuture<Void> underWay = new CompletableFuture<>();
             CompletableFuture<ShardJob.Done> done = new CompletableFuture<>();
             ActorSystem<ShardJob.Done> coordinator = ActorSystem.create(Behaviors.setup(context -> {
-                ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(ShardJob.Spec.generate("round1", 1,
+                ActorRef<ShardJob.Command> job = context.spawn(ShardJob.create(JobSpec.generate("round1", 1,
                         shards(model)), "join-test", Duration.ofSeconds(60), context.getSelf()), "job");
                 // The coordinator's part in the result path: results go to the job; the test notes who sent them.
                 ActorRef<Coordination.Command> router = context.spawn(Behaviors.receive(Coordination.Command.class)

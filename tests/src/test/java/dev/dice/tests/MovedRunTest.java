@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A run directory moved elsewhere resumes in place: the run names the files inside it relative to it (in shards,
- * the journal's events and current-models.json), so the moved run recovers what its journal holds, recomputes no
+ * the journal's events), so the moved run recovers what its journal holds, recomputes no
  * finished stage and reads nothing from where it was.
  */
 class MovedRunTest {
