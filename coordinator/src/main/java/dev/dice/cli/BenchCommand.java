@@ -167,7 +167,8 @@ final class BenchCommand implements Callable<Integer> {
                 config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
                 config.cluster().batchRows());
         List<PlacementBench.Placement> compared = placements == null
-                ? List.of(new PlacementBench.Placement(config.cluster().generators(), config.cluster().threadsPerWorker()))
+                ? List.of(new PlacementBench.Placement(config.cluster().generatorsOn(false),
+                        config.cluster().threadsPerWorker()))
                 : placements.stream().map(PlacementBench.Placement::parse).toList();
         return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }
