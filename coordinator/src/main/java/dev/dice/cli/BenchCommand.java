@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.dice.bench.AllReduceBench;
 import dev.dice.bench.AlphaBench;
 import dev.dice.bench.GenerateBench;
+import dev.dice.bench.MemoryBench;
 import dev.dice.bench.OverlapBench;
 import dev.dice.bench.PeerComparison;
 import dev.dice.bench.PlacementBench;
@@ -13,6 +14,7 @@ import dev.dice.bench.RoundBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
 import dev.dice.gpu.RuntimeBench;
@@ -24,11 +26,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap|memory}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync, overlap")
+    @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync,"
+            + " overlap, memory")
     String what;
 
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
@@ -58,8 +61,9 @@ final class BenchCommand implements Callable<Integer> {
             + " unshaped).")
     Integer linkMbit;
 
-    @Option(names = "--pairs", defaultValue = "32", description = "overlap: DPO pairs per step over all ranks.")
-    int pairs;
+    @Option(names = "--pairs", description = "overlap: DPO pairs per step over all ranks (default 32); memory: DPO"
+            + " pairs per trainer's step (default 2).")
+    Integer pairs;
 
     @Option(names = "--bucket-kb", description = "overlap: gradient bucket size in KiB (default: the trainers' 25 MiB).")
     Long bucketKb;
@@ -73,9 +77,20 @@ final class BenchCommand implements Callable<Integer> {
             + PeerComparison.GENERATE_SCRIPT + " with our decoding and scoring, and report the speed-ups.")
     String peer;
 
-    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory instead"
-            + " of the built-in model's shapes.")
+    @Option(names = "--model", description = "runtime, generate, overlap: time this Hugging Face checkpoint directory"
+            + " instead of the built-in model's shapes; memory: measure its config.json's shape (random weights) instead"
+            + " of three sizes of Llama-3-8B's proportions.")
     Path model;
+
+    @Option(names = "--trainers", defaultValue = "4", description = "memory: trainer processes of the data-parallel"
+            + " settings (default ${DEFAULT-VALUE}; 1: single-trainer settings only).")
+    int trainers;
+
+    @Option(names = "--positions", defaultValue = "256", description = "memory: positions of every row.")
+    int positions;
+
+    @Option(names = "--steps", defaultValue = "3", description = "memory: DPO steps per trainer (the first not timed).")
+    int steps;
 
     @Option(names = "--rows-in-flight", defaultValue = "32", description = "generate: rows decoded at once.")
     int rowsInFlight;
@@ -125,15 +140,21 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
             case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit != null ? linkMbit : 250);
+            case "memory" -> result = MemoryBench.run(model != null
+                    ? List.of(new MemoryBench.Size(model.getFileName().toString(),
+                            LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE))))
+                    : MemoryBench.defaultSizes(), trainers,
+                    new MemoryBench.Workload(pairs != null ? pairs : 2, positions, steps));
             case "overlap" -> result = OverlapBench.run(model != null ? LlamaConfig.load(model.resolve("config.json"))
-                    : builtinModel(), model != null ? model.toString() : "built-in", ranks, pairs, repeats,
+                    : builtinModel(), model != null ? model.toString() : "built-in", ranks,
+                    pairs != null ? pairs : 32, repeats,
                     bucketKb != null ? bucketKb << 10 : GradBuckets.DEFAULT_BUCKET_BYTES,
                     linkMbit != null ? linkMbit : 1000);
             case "round" -> result = sweep ? new RoundBench(builtinModel(), 32, 128).sweep() : placementRound(repeats);
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap, memory)");
         }
         System.out.println(Json.write(result));
         return 0;
@@ -146,7 +167,8 @@ final class BenchCommand implements Callable<Integer> {
                 config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
                 config.cluster().batchRows());
         List<PlacementBench.Placement> compared = placements == null
-                ? List.of(new PlacementBench.Placement(config.cluster().generators(), config.cluster().threadsPerWorker()))
+                ? List.of(new PlacementBench.Placement(config.cluster().generatorsOn(false),
+                        config.cluster().threadsPerWorker()))
                 : placements.stream().map(PlacementBench.Placement::parse).toList();
         return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }

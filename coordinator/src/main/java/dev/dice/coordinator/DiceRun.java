@@ -114,8 +114,9 @@ public final class DiceRun {
      */
     private static Config withModelThreads(Config root, RunConfig config, Set<String> roles, boolean alone) {
         String key = "dice.model-dispatcher.thread-pool-executor.fixed-pool-size";
-        int workers = (roles.contains("generator") ? config.cluster().generators() : 0)
-                + (roles.contains("scorer") ? config.cluster().scorers() : 0)
+        boolean gpu = DeviceName.djl(root.getString("dice.device")).isGpu();
+        int workers = (roles.contains("generator") ? config.cluster().generatorsOn(gpu) : 0)
+                + (roles.contains("scorer") ? config.cluster().scorersOn(gpu) : 0)
                 + (roles.contains("trainer") ? NodeGuardian.trainersOffered(alone, config) : 0);
         return root.getInt(key) >= workers ? root
                 : root.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(workers));

@@ -117,7 +117,7 @@ final class NodeGuardian {
         if (setup.roles().contains("generator")) {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),
                     config.cluster().generatorMemory(), config.cluster().threadsPerWorker());
-            for (int i = 0; i < config.cluster().generators(); i++) {
+            for (int i = 0; i < config.cluster().generatorsOn(setup.device().getDevice().isGpu()); i++) {
                 context.watch(context.spawn(GenerationActor.create(setup.device(), setup.tokenizer(), generation,
                         null, config.trainers().weightFetchTimeout(),
                         config.waits().resultResendAfter(), setup.dir().root()),
@@ -125,7 +125,7 @@ final class NodeGuardian {
             }
         }
         if (setup.roles().contains("scorer")) {
-            for (int i = 0; i < config.cluster().scorers(); i++) {
+            for (int i = 0; i < config.cluster().scorersOn(setup.device().getDevice().isGpu()); i++) {
                 context.watch(context.spawn(ScoringActor.create(setup.device(), setup.tokenizer(),
                         new Scoring(config.cluster().batchRows(), config.cluster().threadsPerWorker()), null,
                         config.trainers().weightFetchTimeout(), config.waits().resultResendAfter(), setup.dir().root()),

@@ -63,7 +63,24 @@ public record RunConfig(
      * {@code threadsPerWorker}: libtorch intra-op threads of each generator and scorer (0: the JVM's).
      */
     public record Cluster(int generators, int scorers, int shardSize, int batchRows, long generatorMemory,
-            int threadsPerWorker) {}
+            int threadsPerWorker) {
+        /**
+         * Model workers of one kind on a node's device: as configured, or for 0 two on a CPU (what `./dice bench round`
+         * measured fastest on 2 cores) and one on a GPU (each worker holds its own copy of the model; one keeps the
+         * device busy).
+         */
+        private static int on(int configured, boolean gpu) {
+            return configured > 0 ? configured : gpu ? 1 : 2;
+        }
+
+        public int generatorsOn(boolean gpu) {
+            return on(generators, gpu);
+        }
+
+        public int scorersOn(boolean gpu) {
+            return on(scorers, gpu);
+        }
+    }
 
     /**
      * Data-parallel training (every stage): {@code count} trainers in the run's ring, {@code perNode} of them offered
@@ -187,8 +204,8 @@ public record RunConfig(
         require(rounds.topP() > 0 && rounds.topP() <= 1, "dice.rounds.top-p", "in (0, 1]", rounds.topP());
         require(eval.temperature() >= 0, "dice.eval.temperature", ">= 0 (0: greedy)", eval.temperature());
         require(eval.topP() > 0 && eval.topP() <= 1, "dice.eval.top-p", "in (0, 1]", eval.topP());
-        require(cluster.generators() >= 1, "dice.cluster.generators", ">= 1", cluster.generators());
-        require(cluster.scorers() >= 1, "dice.cluster.scorers", ">= 1", cluster.scorers());
+        require(cluster.generators() >= 0, "dice.cluster.generators", ">= 0 (0: per device)", cluster.generators());
+        require(cluster.scorers() >= 0, "dice.cluster.scorers", ">= 0 (0: per device)", cluster.scorers());
         require(cluster.threadsPerWorker() >= 0, "dice.cluster.threads-per-worker", ">= 0 (0: the JVM's)",
                 cluster.threadsPerWorker());
         require(cluster.shardSize() >= 1, "dice.cluster.shard-size", ">= 1", cluster.shardSize());

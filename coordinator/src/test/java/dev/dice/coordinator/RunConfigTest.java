@@ -25,6 +25,19 @@ class RunConfigTest {
     }
 
     @Test
+    void modelWorkersDefaultToTwoOnACpuAndOneOnAGpu() {
+        RunConfig.Cluster cluster = with(Map.of()).cluster();
+        assertEquals(2, cluster.generatorsOn(false));
+        assertEquals(2, cluster.scorersOn(false));
+        assertEquals(1, cluster.generatorsOn(true));
+        assertEquals(1, cluster.scorersOn(true));
+        RunConfig.Cluster set = with(Map.of("dice.cluster.generators", 3, "dice.cluster.scorers", 1)).cluster();
+        assertEquals(3, set.generatorsOn(true));
+        assertEquals(1, set.scorersOn(false));
+        refused(Map.of("dice.cluster.generators", -1), "dice.cluster.generators");
+    }
+
+    @Test
     void defaultsAreThePapersWhereTheyApply() {
         RunConfig c = with(Map.of());
         assertEquals(8, c.rounds().k());

@@ -17,23 +17,13 @@ import org.junit.jupiter.api.Test;
  * The plan against the operating system's view of a real training step: a random Llama of ~21M parameters trains four
  * steps on 4 rows of 256 tokens with libtorch on the CPU, and the growth of the process's peak resident memory (VmHWM,
  * reset through /proc/self/clear_refs after the weights exist) is compared with the plan: the first forward pass
- * (activations, logits) and the first backward pass (+ .grad, backward's working set) within 15 %, the peak over four
- * steps at least the planned trainer peak and at most 1.25 times it (see {@link #RETAINED}).
+ * (activations, logits) within 15 %, the first backward pass (+ .grad) at most 15 % above it, the peak over four steps
+ * within 15 % (checkpointed: at most 15 % above it). The test runs in a JVM of its own whose glibc has a fixed mmap threshold (gpu-node/pom.xml), so resident
+ * memory follows the live tensors; with glibc's dynamic threshold it also holds whatever fragmentation keeps.
  */
 class MemoryPlanMeasuredTest {
-    /** Live bytes of the first forward and backward pass: planned within 15 % of the measured growth (seen: +3 % and +8 %). */
+    /** Planned within 15 % of the measured growth (seen: forward +3 %, peak over four steps +5 %). */
     static final double TOLERANCE = 0.15;
-    /**
-     * Over several steps the process keeps a little more than the live peak (measured 1.04x and 1.08x): glibc holds on
-     * to some blocks freed by the previous step's activations and the optimizer step. The plan is a lower bound, within
-     * 1.25x.
-     */
-    static final double RETAINED = 1.25;
-    /**
-     * With activation checkpointing ({@code -Ddice.test.checkpointing=true}) the live peak is smaller and the memory the
-     * optimizer step used is not reused by the next backward pass: measured 1.64x the plan.
-     */
-    static final double RETAINED_CHECKPOINTING = 1.8;
     static final int STEPS = 4;
 
     @Test
@@ -91,9 +81,13 @@ class MemoryPlanMeasuredTest {
                 // plan, which counts them whole; the plan must not be below the measurement.
                 assertTrue(checkpointing ? phases[0][0] <= (1 + TOLERANCE) * forward
                         : Math.abs(forward - phases[0][0]) <= TOLERANCE * phases[0][0], "first forward");
-                assertTrue(Math.abs(backward - phases[0][1]) <= TOLERANCE * phases[0][1], "first backward");
-                double retained = checkpointing ? RETAINED_CHECKPOINTING : RETAINED;
-                assertTrue(measured >= planned && measured <= retained * planned, "peak over " + STEPS + " steps");
+                // The first backward pass frees its working set (the logits' gradient, a layer's) while the .grad
+                // tensors are still being made; the plan counts a later step's, when every .grad exists: measured 22 %
+                // below, never above.
+                assertTrue(phases[0][1] <= (1 + TOLERANCE) * backward, "first backward");
+                // Checkpointed, the plan is an upper bound (the recomputed layer, counted whole: measured 0.83x).
+                assertTrue(checkpointing ? measured <= (1 + TOLERANCE) * planned
+                        : Math.abs(planned - measured) <= TOLERANCE * measured, "peak over " + STEPS + " steps");
             }
         }
     }

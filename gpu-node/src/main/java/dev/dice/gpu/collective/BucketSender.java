@@ -73,7 +73,7 @@ final class BucketSender implements AutoCloseable {
     @Override
     public void close() {
         if (!finished && !sent.isEmpty()) {
-            group.abort("rank " + group.rank() + " failed during backward");
+            group.abort("its backward pass failed");
         }
         thread.shutdownNow();
         try {

@@ -172,4 +172,51 @@ class OverlapTest {
             assertTrue(e.getMessage().contains("one backward pass"), e.getMessage());
         }
     }
+
+    /**
+     * A rank whose overlapped step fails after its buckets left aborts the ring: the other rank fails at once, although
+     * the failed rank keeps its ring open for 12 s (and the ring timeout is 60 s).
+     */
+    @Test
+    void aBackwardThatFailsAfterItsBucketsLeftAbortsTheRing() {
+        Pairs pairs = Pairs.random(PAIRS);
+        List<String> members = Ranks.loopback(2);
+        RingAllReduce.Settings slow = RingAllReduce.Settings.of(Duration.ofSeconds(60)).withChunkBytes(4096)
+                .withRingId("abort");
+        var ranks = Ranks.run(2, rank -> {
+            try (NDManager root = NDManager.newBaseManager();
+                    RingAllReduce ring = new RingAllReduce(members, rank, slow)) {
+                Trainer t = trainer(root, false);
+                DataParallel dp = new DataParallel(t, ring, 0, Collective.Precision.FP32, DataParallel.Traffic.NONE,
+                        true);
+                dp.checkWeights(); // as on joining a ring: both links have carried data
+                long t0 = System.nanoTime();
+                try {
+                    dp.step(() -> {
+                        pairs.dpo(t, rank * 4, rank * 4 + 4, 1.0);
+                        if (rank == 1) {
+                            throw new IllegalStateException("rank 1 fails after its backward pass");
+                        }
+                    });
+                    dp.checkWeights();
+                    return "rank " + rank + " finished";
+                } catch (RuntimeException e) {
+                    if (rank == 1) {
+                        Thread.sleep(12_000); // the ring stays open: only the abort can tell rank 0
+                    }
+                    return e.getClass().getSimpleName() + " after " + (System.nanoTime() - t0) / 1_000_000 + " ms: "
+                            + e.getMessage();
+                }
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        List<String> outcomes = Ranks.all(ranks, 120);
+        System.out.println(outcomes);
+        assertTrue(outcomes.get(1).startsWith("IllegalStateException") && outcomes.get(1).contains("rank 1 fails"),
+                outcomes.get(1));
+        assertTrue(outcomes.get(0).startsWith("CollectiveException"), outcomes.get(0));
+        long ms = Long.parseLong(outcomes.get(0).replaceAll("(?s)^\\w+ after (\\d+) ms.*$", "$1"));
+        assertTrue(ms < 8_000, "rank 0 failed at once, not when rank 1 left: " + outcomes.get(0));
+    }
 }
