@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
 import dev.dice.cli.LocalCluster;
 import dev.dice.coordinator.DiceRun;
 import java.nio.file.Files;
@@ -32,7 +33,9 @@ class ClusterTrainersTest {
     @Test
     void twoTrainerJvmsTrainLikeOneAndARingThatLosesOneFinishesTheStage(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("run");
-        try (LocalCluster cluster = new LocalCluster(config(out, 2), 3, ClusterChaosTest::echo)) {
+        // The run starts once the three nodes are up: a trainer JVM that started late would miss the first stages' rings.
+        Config nodes = config(out, 2).withValue("dice.cluster.min-nodes", ConfigValueFactory.fromAnyRef(3));
+        try (LocalCluster cluster = new LocalCluster(nodes, 3, ClusterChaosTest::echo)) {
             LocalCluster.layout(3, 2).forEach(cluster::start);
             LocalCluster.Node coordinator = cluster.node("node-1");
             LocalCluster.Node victim = cluster.node("node-2");

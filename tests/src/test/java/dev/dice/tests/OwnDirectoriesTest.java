@@ -93,6 +93,8 @@ class OwnDirectoriesTest {
     private static Config config(Path out) throws Exception {
         Path file = Path.of(OwnDirectoriesTest.class.getResource("/tiny-cluster.conf").toURI());
         return DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 13,
-                "dice.cluster.trainers", 2, "dice.dpo.lr", 5e-5, "dice.rounds.lr", 5e-5)), file, "smoke");
+                "dice.cluster.trainers", 2, "dice.dpo.lr", 5e-5, "dice.rounds.lr", 5e-5,
+                // the run starts once the three nodes are up, so both trainer JVMs train every stage
+                "dice.cluster.min-nodes", 3)), file, "smoke");
     }
 }
