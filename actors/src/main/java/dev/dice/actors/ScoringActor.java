@@ -39,6 +39,11 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     private final Duration fetchTimeout;
     private final Path runDir;
     private final WeightFetch fetch;
+    /**
+     * The reference's own: it comes from another source than the policy (the coordinator's node), and a relay kept per
+     * source keeps serving the nodes routed through it.
+     */
+    private final WeightFetch referenceFetch;
     private Models held;
     private Policy policy;
     private Policy reference;
@@ -55,6 +60,7 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
         this.fetchTimeout = fetchTimeout;
         this.runDir = runDir;
         this.fetch = new WeightFetch(context);
+        this.referenceFetch = new WeightFetch(context);
     }
 
     /**
@@ -113,7 +119,7 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
             ref = policy; // π_t becomes the reference of π_{t+1}: no copy, no disk
             policy = null;
         } else {
-            ref = referenceSource.load(fetch, fetchTimeout, tokenizer, device).policy();
+            ref = referenceSource.load(referenceFetch, fetchTimeout, tokenizer, device).policy();
         }
         release();
         policy = fresh.policy();
@@ -141,5 +147,6 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     @Override
     protected void stopped() {
         fetch.close();
+        referenceFetch.close();
     }
 }
