@@ -34,6 +34,7 @@ final class RingInbound {
     private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
     private ServerCallStreamObserver<RingClosed> call; // guarded by this
     private boolean finished; // guarded by this: the response side has been closed
+    private String aborted; // guarded by this: why this rank aborted the ring; a link that arrives later is refused
     private long received;
 
     RingInbound(String ringId, int rank, int world, int credit, Consumer<String> onFailure) {
@@ -109,6 +110,12 @@ final class RingInbound {
                     + hello.getWorld() + ")";
         }
         synchronized (this) {
+            if (problem == null && aborted != null) {
+                // the neighbour joined after this rank aborted: without this it would wait out its timeout
+                stream.onError(Status.ABORTED.withDescription("rank " + rank + " aborted the ring: " + aborted)
+                        .asRuntimeException());
+                return false;
+            }
             if (problem == null && call != null) {
                 problem = "rank " + rank + " already has a link from rank " + left;
             }
@@ -161,6 +168,7 @@ final class RingInbound {
     /** Wakes a waiting reducer with {@code why}, and fails the left neighbour's stream with it. */
     void abort(String why) {
         synchronized (this) {
+            aborted = why;
             releaseQueued();
             if (call != null && !finished) {
                 finished = true;

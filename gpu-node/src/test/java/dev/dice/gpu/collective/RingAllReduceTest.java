@@ -293,6 +293,24 @@ class RingAllReduceTest {
         }
     }
 
+    /** A rank that aborted before its left neighbour's link arrived refuses the link: that neighbour fails at once. */
+    @Test
+    void aRankThatAbortedBeforeItsNeighbourJoinedFailsItAtOnce() {
+        List<String> members = Ranks.loopback(2);
+        RingAllReduce.Settings settings = RingAllReduce.Settings.of(Duration.ofSeconds(30)).withRingId("early-abort");
+        try (RingAllReduce aborted = new RingAllReduce(members, 1, settings)) {
+            aborted.abort("it failed before its first collective");
+            try (RingAllReduce ring = new RingAllReduce(members, 0, settings)) {
+                long start = System.nanoTime();
+                CollectiveException e = assertThrows(CollectiveException.class,
+                        () -> ring.allReduceMean(FloatBuffer.wrap(input(0, 1001))));
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(ms < 10_000, "failed after " + ms + " ms, not at once: " + e.getMessage());
+                assertTrue(e.getMessage().contains("aborted the ring"), e.getMessage());
+            }
+        }
+    }
+
     private static CollectiveException failure(CompletableFuture<?> rank, int seconds) {
         ExecutionException e = assertThrows(ExecutionException.class, () -> rank.get(seconds, TimeUnit.SECONDS));
         return assertInstanceOf(CollectiveException.class, e.getCause());
