@@ -16,7 +16,6 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -73,13 +72,13 @@ public final class AllReduceBench {
             publishers.add(String.valueOf(ports.get(ranks + r)));
             socketRing.add(String.valueOf(ports.get(2 * ranks + r)));
         }
-        List<Child> children = new ArrayList<>();
+        List<ChildProcess> children = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             children.add(spawn("rank", String.valueOf(r), String.join(",", members), String.valueOf(mb),
                     String.valueOf(repeats), String.join(",", publishers), fp16 ? "fp16" : "fp32",
                     String.join(",", socketRing)));
         }
-        List<double[]> perRank = results(children, "allreduce ranks").stream()
+        List<double[]> perRank = ChildProcess.results(children, RESULT, "allreduce ranks").stream()
                 .map(line -> Arrays.stream(line.trim().split(" ")).mapToDouble(Double::parseDouble).toArray()).toList();
         double[] figures = perRank.get(0);
         int reduceWarmups = (int) figures[2];
@@ -313,7 +312,7 @@ public final class AllReduceBench {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
-            Child sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
+            ChildProcess sender = spawn("tcp-send", String.valueOf(port), String.valueOf(bytes >> 20),
                     String.valueOf(repeats + TCP_WARMUPS));
             double[] seconds = new double[repeats];
             long cpu = 0;
@@ -337,7 +336,7 @@ public final class AllReduceBench {
                     }
                 }
             }
-            double senderCpuMsPerMb = Double.parseDouble(results(List.of(sender), "tcp sender").get(0).trim());
+            double senderCpuMsPerMb = Double.parseDouble(ChildProcess.results(List.of(sender), RESULT, "tcp sender").get(0).trim());
             double mb = bytes / (double) (1 << 20);
             return new double[] {bytes / Figures.median(seconds) / 1e9, cpu / 1e6 / repeats / mb + senderCpuMsPerMb};
         } catch (IOException e) {
@@ -360,65 +359,12 @@ public final class AllReduceBench {
         System.out.println(RESULT + cpuMs / ((long) blocks * mb));
     }
 
-    /** A child JVM on the same classpath; its stdout goes to a file, so a chatty child can never block on a full pipe. */
-    private record Child(Process process, Path stdout) {}
-
-    private static Child spawn(String... args) {
+    /** A child JVM on the same classpath, running this class with {@code args}. */
+    private static ChildProcess spawn(String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:MaxDirectMemorySize=4g", "-cp", System.getProperty("java.class.path"),
                 AllReduceBench.class.getName()));
         command.addAll(List.of(args));
-        try {
-            Path stdout = Files.createTempFile("dice-bench-", ".out");
-            stdout.toFile().deleteOnExit();
-            Process p = new ProcessBuilder(command).redirectOutput(stdout.toFile())
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            return new Child(p, stdout);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start " + command, e);
-        }
-    }
-
-    /**
-     * Waits for every child and returns each one's RESULT line. If one fails, the others are stopped at once
-     * (they would otherwise wait out their collective timeout).
-     */
-    private static List<String> results(List<Child> children, String what) {
-        try {
-            boolean running = true;
-            while (running) {
-                running = false;
-                for (Child c : children) {
-                    if (c.process().isAlive()) {
-                        running = true;
-                    } else if (c.process().exitValue() != 0) {
-                        children.forEach(other -> other.process().destroyForcibly());
-                        throw new IllegalStateException(what + ": a child exited with code " + c.process().exitValue()
-                                + " (its error is above)");
-                    }
-                }
-                Thread.sleep(20);
-            }
-            List<String> out = new ArrayList<>();
-            for (Child c : children) {
-                String result = null;
-                for (String line : Files.readAllLines(c.stdout(), StandardCharsets.UTF_8)) {
-                    if (line.startsWith(RESULT)) {
-                        result = line.substring(RESULT.length());
-                    }
-                }
-                if (result == null) {
-                    throw new IllegalStateException(what + ": a child exited without a result");
-                }
-                out.add(result);
-            }
-            return out;
-        } catch (IOException e) {
-            throw new UncheckedIOException(what, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            children.forEach(c -> c.process().destroyForcibly());
-            throw new IllegalStateException(what + ": interrupted", e);
-        }
+        return ChildProcess.start(command, Map.of());
     }
 }

@@ -19,7 +19,6 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -69,17 +68,17 @@ public final class OverlapBench {
             for (int r = 0; r < ranks && linkMbit > 0; r++) {
                 links.add(new ShapedLink(ports.get(r), linkMbit * 1_000_000L / 8, true));
             }
-            List<ChildJvm> children = new ArrayList<>();
+            List<ChildProcess> children = new ArrayList<>();
             for (int r = 0; r < ranks; r++) {
                 List<String> members = new ArrayList<>(); // its own server; its neighbours through their links
                 for (int m = 0; m < ranks; m++) {
                     members.add("127.0.0.1:" + (m == r || links.isEmpty() ? ports.get(m) : links.get(m).port()));
                 }
-                children.add(ChildJvm.start(OverlapBench.class, threads, String.valueOf(r), String.join(",", members),
+                children.add(rank(threads, String.valueOf(r), String.join(",", members),
                         dir.resolve("config.json").toString(), String.valueOf(pairs), String.valueOf(repeats),
                         String.valueOf(bucketBytes)));
             }
-            f = Arrays.stream(ChildJvm.results(children, "overlap ranks", RESULT).get(0).trim().split(" "))
+            f = Arrays.stream(ChildProcess.results(children, RESULT, "overlap ranks").get(0).trim().split(" "))
                     .mapToDouble(Double::parseDouble).toArray();
         } finally {
             links.forEach(ShapedLink::close);
@@ -208,67 +207,18 @@ public final class OverlapBench {
         }
     }
 
-    /** A rank's JVM: this JVM's java, classpath and flags, its own libtorch thread count, stdout to a file. */
-    private record ChildJvm(Process process, Path stdout) {
-        static ChildJvm start(Class<?> main, int threads, String... args) {
-            List<String> command = new ArrayList<>();
-            command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-            for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-                if (!arg.startsWith("-Dai.djl.pytorch.num_threads=") && !arg.startsWith("-agentlib:jdwp")) {
-                    command.add(arg);
-                }
-            }
-            command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp",
-                    System.getProperty("java.class.path"), main.getName()));
-            command.addAll(List.of(args));
-            try {
-                Path stdout = Files.createTempFile("dice-bench-", ".out");
-                stdout.toFile().deleteOnExit();
-                ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(stdout.toFile())
-                        .redirectError(ProcessBuilder.Redirect.INHERIT);
-                builder.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-                return new ChildJvm(builder.start(), stdout);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot start " + command, e);
+    /** A rank's JVM: this JVM's java, classpath and flags, with its own libtorch thread count. */
+    private static ChildProcess rank(int threads, String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!arg.startsWith("-Dai.djl.pytorch.num_threads=") && !arg.startsWith("-agentlib:jdwp")) {
+                command.add(arg);
             }
         }
-
-        /** Every child's last line starting with {@code prefix}; if one fails, the others are stopped at once. */
-        static List<String> results(List<ChildJvm> children, String what, String prefix) {
-            try {
-                for (boolean running = true; running; Thread.sleep(20)) {
-                    running = false;
-                    for (ChildJvm c : children) {
-                        if (c.process().isAlive()) {
-                            running = true;
-                        } else if (c.process().exitValue() != 0) {
-                            children.forEach(other -> other.process().destroyForcibly());
-                            throw new IllegalStateException(what + ": a child exited with code "
-                                    + c.process().exitValue() + " (its error is above)");
-                        }
-                    }
-                }
-                List<String> out = new ArrayList<>();
-                for (ChildJvm c : children) {
-                    String result = null;
-                    for (String line : Files.readAllLines(c.stdout(), StandardCharsets.UTF_8)) {
-                        if (line.startsWith(prefix)) {
-                            result = line.substring(prefix.length());
-                        }
-                    }
-                    if (result == null) {
-                        throw new IllegalStateException(what + ": a child exited without a result");
-                    }
-                    out.add(result);
-                }
-                return out;
-            } catch (IOException e) {
-                throw new UncheckedIOException(what, e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                children.forEach(c -> c.process().destroyForcibly());
-                throw new IllegalStateException(what + ": interrupted", e);
-            }
-        }
+        command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp",
+                System.getProperty("java.class.path"), OverlapBench.class.getName()));
+        command.addAll(List.of(args));
+        return ChildProcess.start(command, Map.of("OMP_WAIT_POLICY", "PASSIVE"));
     }
 }
