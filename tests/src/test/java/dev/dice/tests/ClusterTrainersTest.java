@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -33,10 +34,13 @@ class ClusterTrainersTest {
     @Test
     void twoTrainerJvmsTrainLikeOneAndARingThatLosesOneFinishesTheStage(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("run");
-        // The run starts once the three nodes are up: a trainer JVM that started late would miss the first stages' rings.
+        // The run starts once the three nodes are up, so a trainer JVM that started late cannot miss the first stages'
+        // rings; node-1 alone may coordinate (the nodes become members together, so any candidate could be the oldest).
         Config nodes = config(out, 2).withValue("dice.cluster.min-nodes", ConfigValueFactory.fromAnyRef(3));
         try (LocalCluster cluster = new LocalCluster(nodes, 3, ClusterChaosTest::echo)) {
-            LocalCluster.layout(3, 2).forEach(cluster::start);
+            List.of(new LocalCluster.NodeSpec("node-1", Set.of("coordinator", "replay", "trainer", "scorer")),
+                    new LocalCluster.NodeSpec("node-2", Set.of("generator", "scorer", "trainer")),
+                    new LocalCluster.NodeSpec("node-3", Set.of("generator"))).forEach(cluster::start);
             LocalCluster.Node coordinator = cluster.node("node-1");
             LocalCluster.Node victim = cluster.node("node-2");
             // Every node must be a member before one dies (a node joining through a dead seed never joins).
