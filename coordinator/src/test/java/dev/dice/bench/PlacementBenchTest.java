@@ -27,7 +27,9 @@ class PlacementBenchTest {
         assertEquals("2x1", rows.get(1).get("placement"));
         for (Map<String, Object> row : rows) {
             double utilization = (double) row.get("cpu_utilization");
-            assertTrue(utilization > 0 && utilization <= 1.1, row.toString());
+            // A share of the cores, give or take the CPU clock's granularity over a round of a few tens of milliseconds
+            // (up to 1.14 seen); a figure not divided by the cores would be about twice that.
+            assertTrue(utilization > 0 && utilization <= 1.5, row.toString());
             assertTrue((double) row.get("round_s") > 0, row.toString());
         }
         assertEquals(rows.get(0).get("cpu_utilization"), result.get("cpu_utilization"));
