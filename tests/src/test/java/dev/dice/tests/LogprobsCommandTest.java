@@ -4,13 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dice.cli.Dice;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,7 +20,7 @@ class LogprobsCommandTest {
     @Test
     void printsTheIdsAndEachNextTokenLogProb(@TempDir Path dir) throws Exception {
         Path model = ReleaseCheckpointsTest.randomModel(dir, "qwen3-0.6b", "qwen3", ",head_dim=32");
-        JsonNode text = run("logprobs", "--model", model.toString(), "--text", "Hello, world! Bonjour.");
+        JsonNode text = CliJson.lastLine("logprobs", "--model", model.toString(), "--text", "Hello, world! Bonjour.");
         int n = text.get("tokens").size();
         assertTrue(n >= 4, text.toString());
         assertEquals(n - 1, text.get("next_token_logprobs").size());
@@ -34,25 +30,12 @@ class LogprobsCommandTest {
         // The same ids given as --tokens give the same numbers: the text path adds nothing to the ids.
         StringBuilder ids = new StringBuilder();
         text.get("tokens").forEach(id -> ids.append(ids.length() == 0 ? "" : ",").append(id.asInt()));
-        JsonNode tokens = run("logprobs", "--model", model.toString(), "--tokens", ids.toString());
+        JsonNode tokens = CliJson.lastLine("logprobs", "--model", model.toString(), "--tokens", ids.toString());
         assertEquals(text.get("next_token_logprobs"), tokens.get("next_token_logprobs"));
 
         StringWriter err = new StringWriter();
         assertEquals(2, Dice.execute(new PrintWriter(err, true), "logprobs", "--model", model.toString(), "--tokens",
                 "1,999999"));
         assertTrue(err.toString().contains("--tokens: id 999999 is outside the vocabulary"), err.toString());
-    }
-
-    private static JsonNode run(String... args) throws Exception {
-        PrintStream out = System.out;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(0, Dice.execute(new PrintWriter(System.err, true), args));
-        } finally {
-            System.setOut(out);
-        }
-        String[] lines = captured.toString(StandardCharsets.UTF_8).strip().split("\n");
-        return new ObjectMapper().readTree(lines[lines.length - 1]);
     }
 }

@@ -4,14 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dice.cli.Dice;
 import dev.dice.gpu.LlamaConfig;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,8 +22,8 @@ class MemoryBenchTest {
     @Test
     void reportsPlannedAndMeasuredMemoryOfEverySetting(@TempDir Path dir) throws Exception {
         new LlamaConfig(1024, 128, 448, 4, 4, 1, 512, 1e-5, 500000.0, false, 1, 2).save(dir.resolve("config.json"));
-        JsonNode out = run("bench", "memory", "--model", dir.toString(), "--trainers", "2", "--steps", "2", "--pairs",
-                "1", "--positions", "128");
+        JsonNode out = CliJson.lastLine("bench", "memory", "--model", dir.toString(), "--trainers", "2", "--steps", "2",
+                "--pairs", "1", "--positions", "128");
         JsonNode runs = out.get("runs");
         assertEquals(5, runs.size(), out.toString());
         String[] settings = {"1/0/false", "1/0/true", "2/0/false", "2/1/false", "2/2/false"};
@@ -59,18 +55,5 @@ class MemoryBenchTest {
         assertEquals(2, Dice.execute(new PrintWriter(err, true), "bench", "memory", "--model",
                 dir.resolve("missing").toString()));
         assertTrue(err.toString().contains("config.json"), err.toString());
-    }
-
-    private static JsonNode run(String... args) throws Exception {
-        PrintStream out = System.out;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(0, Dice.execute(new PrintWriter(System.err, true), args));
-        } finally {
-            System.setOut(out);
-        }
-        String[] lines = captured.toString(StandardCharsets.UTF_8).strip().split("\n");
-        return new ObjectMapper().readTree(lines[lines.length - 1]);
     }
 }
