@@ -43,22 +43,27 @@ public final class WeightPublisher implements AutoCloseable {
      */
     static final class Published {
         private final SnapshotHeader header;
-        private final ByteBuffer payload;
+        private final Segments payload;
         private final int[] crc32c;
         private final List<Runnable> waiting = new ArrayList<>(); // guarded by this: pumps out of chunks
         private volatile int available;
         private volatile String failure;
 
-        private Published(SnapshotHeader header, ByteBuffer payload, int[] crc32c, int available) {
+        private Published(SnapshotHeader header, Segments payload, int[] crc32c, int available) {
             this.header = header;
             this.payload = payload;
             this.crc32c = crc32c;
             this.available = available;
         }
 
+        /** @throws IllegalArgumentException {@code chunkBytes} does not divide the snapshot's segment size */
         static Published of(WeightSnapshot snapshot, int chunkBytes) {
-            ByteBuffer payload = snapshot.payload();
-            int chunks = (payload.remaining() + chunkBytes - 1) / chunkBytes;
+            Segments payload = snapshot.payload();
+            if (chunkBytes <= 0 || payload.segmentBytes() % chunkBytes != 0) {
+                throw new IllegalArgumentException("chunks of " + chunkBytes + " bytes do not divide the snapshot's"
+                        + " segments of " + payload.segmentBytes() + " (a chunk must lie within one segment)");
+            }
+            int chunks = Segments.segmentCount(payload.size(), chunkBytes);
             int[] crcs = new int[chunks];
             for (int i = 0; i < chunks; i++) {
                 CRC32C crc = new CRC32C();
@@ -66,13 +71,13 @@ public final class WeightPublisher implements AutoCloseable {
                 crcs[i] = (int) crc.getValue();
             }
             SnapshotHeader header = SnapshotHeader.newBuilder().setVersion(snapshot.version())
-                    .addAllTensors(snapshot.tensors()).setTotalBytes(payload.remaining()).setChunkBytes(chunkBytes)
+                    .addAllTensors(snapshot.tensors()).setTotalBytes(payload.size()).setChunkBytes(chunkBytes)
                     .setChunks(chunks).setPayloadCrc32C(snapshot.crc32c()).build();
             return new Published(header, payload, crcs, chunks);
         }
 
         /** A snapshot that is still arriving into {@code payload}, chunk by chunk, with the sender's checksums. */
-        static Published relayed(SnapshotHeader header, ByteBuffer payload) {
+        static Published relayed(SnapshotHeader header, Segments payload) {
             return new Published(header, payload, new int[header.getChunks()], 0);
         }
 
@@ -132,9 +137,9 @@ public final class WeightPublisher implements AutoCloseable {
             pump.run();
         }
 
-        private static ByteBuffer slice(ByteBuffer payload, int index, int chunkBytes) {
-            int from = index * chunkBytes;
-            return payload.slice(from, Math.min(chunkBytes, payload.capacity() - from));
+        private static ByteBuffer slice(Segments payload, int index, int chunkBytes) {
+            long from = (long) index * chunkBytes;
+            return payload.slice(from, (int) Math.min(chunkBytes, payload.size() - from));
         }
     }
 
