@@ -3,7 +3,9 @@ package dev.dice.gpu.collective;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.security.MessageDigest;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.zip.Checksum;
 
 /**
@@ -12,6 +14,12 @@ import java.util.zip.Checksum;
  * heap, so the heap ({@code DICE_HEAP}) stays small whatever the model; their memory counts against the JVM's
  * {@code -XX:MaxDirectMemorySize}, and an allocation that would pass it first collects unreachable payloads.
  * A snapshot's chunks are sized to divide the segment size, so a chunk is always one view of one segment.
+ *
+ * <p>A payload of tens of gigabytes must not wait for the garbage collector, which sees only the small buffer
+ * objects: it is reference-counted ({@link #retain}, {@link #release}) and freed the moment its last holder — the
+ * snapshot's owner, a publisher serving it, a fetch streaming it — lets go. Reads run inside {@link #read}, so the
+ * memory is never freed under a reader (the last reader frees it then); a read after the free fails with
+ * {@link IllegalStateException}. A payload nobody releases is freed by the collector as any direct buffer.
  */
 final class Segments {
     /** The largest segment a payload is cut into: well under 2 GiB, a multiple of every power-of-two chunk size. */
@@ -20,9 +28,14 @@ final class Segments {
     /** The segment size new payloads use; tests make it small to cut a few megabytes into many segments. */
     static volatile int segmentLimit = MAX_SEGMENT_BYTES;
 
+    private static final sun.misc.Unsafe UNSAFE = unsafe();
+
     private final List<ByteBuffer> segments;
     private final int segmentBytes;
     private final long size;
+    private int holders = 1; // guarded by this
+    private int readers; // guarded by this
+    private boolean freed; // guarded by this
 
     private Segments(List<ByteBuffer> segments, int segmentBytes, long size) {
         this.segments = segments;
@@ -59,6 +72,69 @@ final class Segments {
         return (int) count;
     }
 
+    /** One more holder; false when the payload is already freed. */
+    synchronized boolean retain() {
+        if (holders == 0) {
+            return false;
+        }
+        holders++;
+        return true;
+    }
+
+    /** One holder fewer; the last one frees the memory, or the last read running then does. Never blocks. */
+    void release() {
+        synchronized (this) {
+            if (holders == 0 || --holders > 0 || readers > 0) {
+                return;
+            }
+            freed = true;
+        }
+        segments.forEach(UNSAFE::invokeCleaner);
+    }
+
+    /** Runs {@code reader} with the memory held: it cannot be freed before the reader returns. */
+    <T> T read(Supplier<T> reader) {
+        synchronized (this) {
+            checkHeld();
+            readers++;
+        }
+        try {
+            return reader.get();
+        } finally {
+            boolean free;
+            synchronized (this) {
+                free = --readers == 0 && holders == 0 && !freed;
+                freed |= free;
+            }
+            if (free) {
+                segments.forEach(UNSAFE::invokeCleaner);
+            }
+        }
+    }
+
+    void read(Runnable reader) {
+        read(() -> {
+            reader.run();
+            return null;
+        });
+    }
+
+    private synchronized void checkHeld() {
+        if (freed) {
+            throw new IllegalStateException("payload of " + size + " bytes was released");
+        }
+    }
+
+    private static sun.misc.Unsafe unsafe() {
+        try {
+            java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            return (sun.misc.Unsafe) f.get(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("no sun.misc.Unsafe to free direct buffers with", e);
+        }
+    }
+
     long size() {
         return size;
     }
@@ -73,6 +149,7 @@ final class Segments {
 
     /** A view of {@code length} bytes at {@code offset}, which must lie within one segment (a chunk does). */
     ByteBuffer slice(long offset, int length) {
+        checkHeld();
         int segment = (int) (offset / segmentBytes);
         int from = (int) (offset % segmentBytes);
         if (offset < 0 || length < 0 || offset + length > size
@@ -86,6 +163,7 @@ final class Segments {
 
     /** Views of {@code length} bytes at {@code offset}, one per segment they touch, in order. */
     List<ByteBuffer> pieces(long offset, long length) {
+        checkHeld();
         if (offset < 0 || length < 0 || offset + length > size) {
             throw new IllegalArgumentException("bytes " + offset + ".." + (offset + length) + " of " + size);
         }
@@ -104,27 +182,30 @@ final class Segments {
     /** Copies {@code source}'s remaining bytes in at {@code offset}, across segments as needed. */
     void put(long offset, ByteBuffer source) {
         ByteBuffer from = source.duplicate();
-        for (ByteBuffer into : pieces(offset, from.remaining())) {
-            into.put(from.slice(from.position(), into.remaining()));
-            from.position(from.position() + into.capacity());
-        }
+        read(() -> {
+            for (ByteBuffer into : pieces(offset, from.remaining())) {
+                into.put(from.slice(from.position(), into.remaining()));
+                from.position(from.position() + into.capacity());
+            }
+        });
     }
 
     /** Feeds every byte, in order, to {@code checksum}. */
     void update(Checksum checksum) {
-        segments.forEach(s -> checksum.update(s.duplicate()));
+        read(() -> segments.forEach(s -> checksum.update(s.duplicate())));
     }
 
     /** Feeds every byte, in order, to {@code digest}. */
-    void update(java.security.MessageDigest digest) {
-        segments.forEach(s -> digest.update(s.duplicate()));
+    void update(MessageDigest digest) {
+        read(() -> segments.forEach(s -> digest.update(s.duplicate())));
     }
 
     /** Same size and the same bytes (whatever the segmentation). */
     boolean contentEquals(Segments other) {
-        if (size != other.size) {
-            return false;
-        }
+        return size == other.size && read(() -> other.read(() -> sameBytes(other)));
+    }
+
+    private boolean sameBytes(Segments other) {
         long at = 0;
         for (ByteBuffer piece : pieces(0, size)) {
             for (ByteBuffer theirs : other.pieces(at, piece.remaining())) {

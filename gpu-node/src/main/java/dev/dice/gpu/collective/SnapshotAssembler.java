@@ -26,6 +26,7 @@ final class SnapshotAssembler {
     private int nextChunk;
     private boolean resuming;
     private volatile boolean failed;
+    private boolean handedOver; // guarded by this: finish() gave the payload to the snapshot's holder
 
     SnapshotAssembler(String source) {
         this(source, null);
@@ -94,9 +95,11 @@ final class SnapshotAssembler {
                     + " (bytes " + offset + ".." + (offset + expectedBytes) + ") is corrupted: CRC32C "
                     + hex(actual) + ", sender says " + hex(chunk.getCrc32C()) + "; nothing installed");
         }
-        ByteBuffer into = payload.slice(offset, expectedBytes);
-        data.copyTo(into);
-        whole.update(into.flip());
+        payload.read(() -> {
+            ByteBuffer into = payload.slice(offset, expectedBytes);
+            data.copyTo(into);
+            whole.update(into.flip());
+        });
         if (relayed != null) {
             relayed.arrived(nextChunk, actual);
         }
@@ -163,6 +166,9 @@ final class SnapshotAssembler {
                         + ", sender says " + HexFormat.of().formatHex(header.getSha256().toByteArray())
                         + "; nothing installed");
             }
+            synchronized (this) {
+                handedOver = true;
+            }
             return snapshot;
         } catch (RuntimeException e) {
             fail(e.getMessage());
@@ -170,11 +176,17 @@ final class SnapshotAssembler {
         }
     }
 
-    /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too. */
-    void fail(String why) {
+    /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too, and the payload goes. */
+    synchronized void fail(String why) {
+        if (failed || handedOver) {
+            return;
+        }
         failed = true;
         if (relayed != null) {
             relayed.fail(why);
+        }
+        if (payload != null) {
+            payload.release();
         }
     }
 

@@ -161,12 +161,14 @@ public final class WeightSnapshot {
      * in-place updates never reach the snapshot.
      */
     public Map<String, NDArray> toArrays(NDManager manager) {
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        for (TensorSpec t : tensors) {
-            Shape shape = new Shape(t.getShapeList().stream().mapToLong(Long::longValue).toArray());
-            out.put(t.getName(), array(payload.pieces(t.getOffset(), t.getLength()), shape, manager));
-        }
-        return out;
+        return payload.read(() -> {
+            Map<String, NDArray> out = new LinkedHashMap<>();
+            for (TensorSpec t : tensors) {
+                Shape shape = new Shape(t.getShapeList().stream().mapToLong(Long::longValue).toArray());
+                out.put(t.getName(), array(payload.pieces(t.getOffset(), t.getLength()), shape, manager));
+            }
+            return out;
+        });
     }
 
     /**
@@ -198,6 +200,14 @@ public final class WeightSnapshot {
         try (NDManager scratch = NDManager.newBaseManager()) {
             SafeTensors.write(file, toArrays(scratch));
         }
+    }
+
+    /**
+     * This holder is done with the snapshot: its memory is freed as soon as no publisher serves it and no fetch
+     * streams it, instead of whenever the garbage collector notices. Reading it afterwards fails.
+     */
+    public void release() {
+        payload.release();
     }
 
     /** Same version and same bits. */

@@ -135,6 +135,21 @@ class SegmentedWeightSyncTest {
     }
 
     @Test
+    void aReleasedSnapshotIsServedWhilePublishedAndFreedOnceReplaced() {
+        try (WeightPublisher publisher = new WeightPublisher("127.0.0.1", 0, CHUNK);
+                WeightReceiver receiver = new WeightReceiver("127.0.0.1:" + publisher.port(), CHUNK)) {
+            WeightSnapshot v1 = WeightSnapshot.ofBytes(1, "w", java.nio.ByteBuffer.allocate(300_000));
+            int crc = v1.crc32c();
+            publisher.publish(v1);
+            v1.release(); // the owner is done with it; the publisher still holds it
+            assertEquals(crc, receiver.fetch(1, TIMEOUT).crc32c());
+            publisher.publish(WeightSnapshot.ofBytes(2, "w", java.nio.ByteBuffer.allocate(300_000)));
+            assertThrows(IllegalStateException.class, () -> v1.toArrays(null), "freed once v2 replaced it");
+            assertEquals(2, receiver.fetch(2, TIMEOUT).version());
+        }
+    }
+
+    @Test
     void aChunkSizeThatWouldStraddleSegmentsIsRefused() {
         WeightSnapshot snapshot = WeightSnapshot.ofBytes(1, "w", java.nio.ByteBuffer.allocate(200_000));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

@@ -79,4 +79,20 @@ class SegmentsTest {
         assertFalse(a.contentEquals(b), "the last byte differs");
         assertFalse(a.contentEquals(Segments.allocate(4999, 4)), "another size");
     }
+
+    @Test
+    void aPayloadIsFreedWhenItsLastHolderLetsGoButNeverUnderAReader() {
+        Segments s = Segments.allocate(1000, 4);
+        assertTrue(s.retain(), "a second holder");
+        s.release();
+        assertEquals(1000, s.read(() -> s.pieces(0, 1000).size() * 1000), "still held by the first");
+        s.read(() -> {
+            s.release(); // the last holder lets go while a read runs: the read finishes on live memory
+            assertEquals(0, s.slice(996, 4).getInt(0));
+        });
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> s.read(() -> s.slice(0, 4)));
+        assertTrue(e.getMessage().contains("released"), e.getMessage());
+        assertFalse(s.retain(), "a freed payload cannot be held again");
+        s.release(); // once more is harmless
+    }
 }
