@@ -135,6 +135,11 @@ public final class WeightSnapshot {
         return payload.size();
     }
 
+    /** The off-heap buffers the payload is cut into (at most 256 MiB each). */
+    public int segments() {
+        return payload.segmentCount();
+    }
+
     /** CRC32C of the payload: what the broadcast verifies. */
     public int crc32c() {
         return crc32c;
