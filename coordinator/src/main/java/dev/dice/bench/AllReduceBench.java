@@ -54,6 +54,19 @@ public final class AllReduceBench {
         return Math.max(3, (512 + mb - 1) / mb);
     }
 
+    /**
+     * Whether the JIT compiled for more than 5 % of the wall time of the last three iterations, from {wall ns, JIT
+     * ms} taken after each iteration (too few iterations to tell count as compiling).
+     */
+    static boolean compiling(List<long[]> clocks) {
+        int n = clocks.size();
+        if (n < 4) {
+            return true;
+        }
+        double wallMillis = (clocks.get(n - 1)[0] - clocks.get(n - 4)[0]) / 1e6;
+        return clocks.get(n - 1)[1] - clocks.get(n - 4)[1] > 0.05 * wallMillis;
+    }
+
     /** Parent side: spawns the processes and collects the figures. */
     public static Map<String, Object> run(int ranks, int mb, int repeats, boolean fp16) {
         if (ranks < 2 || mb < 1 || repeats < 1) {
@@ -267,16 +280,6 @@ public final class AllReduceBench {
             double[] last = {times.get(n - 1), times.get(n - 2), times.get(n - 3)};
             double[] before = {times.get(n - 4), times.get(n - 5), times.get(n - 6)};
             return Figures.median(last) < 0.9 * Figures.median(before);
-        }
-
-        /** Whether this process's JIT compiled for more than 5 % of the wall time of the last three iterations. */
-        private static boolean compiling(List<long[]> clocks) {
-            int n = clocks.size();
-            if (n < 4) {
-                return true;
-            }
-            double wallMillis = (clocks.get(n - 1)[0] - clocks.get(n - 4)[0]) / 1e6;
-            return clocks.get(n - 1)[1] - clocks.get(n - 4)[1] > 0.05 * wallMillis;
         }
 
         private static long jitMillis() {
