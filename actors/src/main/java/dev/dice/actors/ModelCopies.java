@@ -48,7 +48,7 @@ public final class ModelCopies implements AutoCloseable {
 
     /**
      * Serves the checkpoint in {@code dir} as {@code version} (read once, until {@link #forget forgotten}); where to
-     * fetch it, or {@link PublishedWeights#CHECKPOINT_ONLY} when it is too large for a snapshot.
+     * fetch it. The weights are held off the Java heap, whatever their size.
      */
     public synchronized PublishedWeights serve(long version, Path dir) {
         Served s = served.get(version);
@@ -57,15 +57,13 @@ public final class ModelCopies implements AutoCloseable {
         }
         forget(version);
         LlamaConfig config = LlamaConfig.load(dir.resolve(Checkpoint.CONFIG_FILE));
-        if (!WeightSnapshot.fits(4 * config.parameterCount())) {
-            return new PublishedWeights(PublishedWeights.CHECKPOINT_ONLY, version, "", config);
-        }
         WeightSnapshot snapshot;
         try (Policy policy = Policy.load(dir, tokenizer, device, version)) {
             snapshot = policy.snapshot();
         }
         WeightPublisher publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);
         publisher.publish(snapshot);
+        snapshot.release(); // the publisher holds it until the version is forgotten
         PublishedWeights weights = new PublishedWeights(host + ":" + publisher.port(), version, snapshot.sha256Hex(),
                 config);
         served.put(version, new Served(dir, publisher, weights));
@@ -96,10 +94,6 @@ public final class ModelCopies implements AutoCloseable {
     public void fetchInto(PublishedWeights weights, Path dir, Path from, boolean float32, Duration timeout) {
         ModelFiles release = from == null ? ModelFiles.BUILT_HERE : ModelFiles.of(from, tokenizer.files());
         ModelFiles files = float32 ? release.withFloat32() : release;
-        if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)) {
-            throw new IllegalStateException(dir + ": v" + weights.version() + " is too large to be sent and was written"
-                    + " on the trainer's node only; a model this size needs the run directory shared");
-        }
         WeightSnapshot snapshot;
         try (WeightReceiver receiver = new WeightReceiver(weights.publisher(), WeightPublisher.DEFAULT_CHUNK_BYTES,
                 transport)) {
@@ -111,6 +105,7 @@ public final class ModelCopies implements AutoCloseable {
         }
         try (NDManager manager = device.newSubManager()) {
             Map<String, NDArray> arrays = snapshot.toArrays(manager);
+            snapshot.release();
             files.roundInPlace(arrays.values());
             if (!WeightSnapshot.sha256Hex(arrays).equals(weights.sha256())) {
                 throw new IllegalStateException(dir + ": v" + weights.version() + " as published is not representable"

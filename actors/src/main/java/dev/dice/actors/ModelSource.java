@@ -58,9 +58,9 @@ public record ModelSource(long version, Path dir, PublishedWeights trainer, Publ
     }
 
     private WeightFetch.Fetched fetchCopy(WeightFetch fetch, Duration timeout, Tokenizer tokenizer, NDManager device) {
-        if (copy == null || copy.publisher().equals(PublishedWeights.CHECKPOINT_ONLY) || copy.version() != version) {
+        if (copy == null || copy.version() != version) {
             throw new IllegalStateException(dir + ": this node has no checkpoint of v" + version + " and no node serves"
-                    + " it (a model too large to serve needs the run directory shared)");
+                    + " it");
         }
         return fetch.fetch(copy, () -> {
             throw new CollectiveException("v" + version + ": neither the trainer nor the coordinator's node "

@@ -10,9 +10,6 @@ import dev.dice.gpu.LlamaConfig;
  * serves, the SHA-256 of the weights (parameter order, see {@code Policy.weightsSha256}) and the model's shape.
  */
 public record PublishedWeights(String publisher, long version, String sha256, LlamaConfig config) {
-    /** The publisher of weights too large for a snapshot: fetchers read the checkpoint directory. */
-    public static final String CHECKPOINT_ONLY = "";
-
     private static final ObjectMapper CONFIG_JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 

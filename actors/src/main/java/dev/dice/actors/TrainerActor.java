@@ -347,25 +347,19 @@ public final class TrainerActor {
         Checkpoint.writeJson(outDir.resolve("trainer_state.json"),
                 new TrainerState(settings.steps(), settings.seed(), policy.version()));
         Checkpoint.writeJson(outDir.resolve("train_log.json"), log);
-        if (!WeightSnapshot.fits(policy.model().parameters())) {
-            // Too large for a snapshot in this JVM: generators and scorers read the checkpoint instead.
-            String sha256 = policy.weightsSha256();
-            context.getLog().info("trainer saved v{} (sha256 {}) at {}; too large to publish from this heap, read from disk",
-                    policy.version(), sha256.substring(0, 12), outDir);
-            return new Trained(outDir, policy.version(), log,
-                    new PublishedWeights(PublishedWeights.CHECKPOINT_ONLY, policy.version(), sha256,
-                            policy.model().config()));
-        }
-        WeightSnapshot snapshot = policy.snapshot();
         if (publisher == null) {
             publisher = new WeightPublisher(host, 0, WeightPublisher.DEFAULT_CHUNK_BYTES, transport);
         }
+        publisher.withdraw(); // the previous version goes before the next is copied: one host copy at a time
+        WeightSnapshot snapshot = policy.snapshot();
         publisher.publish(snapshot);
+        String sha256 = snapshot.sha256Hex();
+        snapshot.release(); // the publisher holds it now
         String address = host + ":" + publisher.port();
-        context.getLog().info("trainer published v{} (sha256 {}) at {}; checkpoint {}", snapshot.version(),
-                snapshot.sha256Hex().substring(0, 12), address, outDir);
+        context.getLog().info("trainer published v{} (sha256 {}, {} MB off the heap) at {}; checkpoint {}",
+                snapshot.version(), sha256.substring(0, 12), snapshot.bytes() >> 20, address, outDir);
         return new Trained(outDir, policy.version(), log,
-                new PublishedWeights(address, snapshot.version(), snapshot.sha256Hex(), policy.model().config()));
+                new PublishedWeights(address, snapshot.version(), sha256, policy.model().config()));
     }
 
     private Behavior<Command> release(Stage stage, String abort) {

@@ -47,13 +47,9 @@ final class WeightFetch implements AutoCloseable {
                 checkpoint.toString()), timeout, tokenizer, device);
     }
 
-    /** Fetches {@code weights}; when they are not served, too large for a snapshot or the fetch fails: {@code otherwise}. */
+    /** Fetches {@code weights}; when the fetch fails: {@code otherwise}. */
     Fetched fetch(PublishedWeights weights, Supplier<Fetched> otherwise, Duration timeout, Tokenizer tokenizer,
             NDManager device) {
-        if (weights.publisher().equals(PublishedWeights.CHECKPOINT_ONLY)
-                || !WeightSnapshot.fits(4 * weights.config().parameterCount())) {
-            return otherwise.get();
-        }
         long start = System.nanoTime();
         try {
             WeightRelay.Fetched fetched = relayFor(weights.publisher()).fetch(weights.version(), timeout);
@@ -65,7 +61,12 @@ final class WeightFetch implements AutoCloseable {
             if (snapshot.version() != weights.version()) {
                 throw new CollectiveException("the publisher serves v" + snapshot.version() + ", not v" + weights.version());
             }
-            Policy policy = Policy.of(snapshot, weights.config(), tokenizer, device);
+            Policy policy;
+            try {
+                policy = Policy.of(snapshot, weights.config(), tokenizer, device);
+            } finally {
+                snapshot.release(); // the relay keeps serving it on until the next version
+            }
             DiceMetrics.get().recordWeightSync(weights.version(), (System.nanoTime() - start) / 1e9);
             return new Fetched(policy, weights.publisher() + " (relayed, serving on at " + relay.address() + ") in "
                     + (System.nanoTime() - start) / 1_000_000 + " ms");

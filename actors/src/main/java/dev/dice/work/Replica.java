@@ -12,7 +12,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -156,10 +155,10 @@ public final class Replica<T> implements AutoCloseable {
                     + heldSteps());
         }
         NDManager manager = root.newSubManager();
-        Llama model = Llama.of(policy.model().config(), manager, point.copy(point.weights(), manager));
+        Llama model = Llama.of(policy.model().config(), manager, Autograd.plainCopies(point.weights(), manager));
         Trainer restored = Training.trainer(model, settings);
         if (point.optimizerSteps() > 0) {
-            restored.optimizer().restore(point.copy(point.moments(), manager), point.optimizerSteps(), model.parameters());
+            restored.optimizer().restore(Autograd.plainCopies(point.moments(), manager), point.optimizerSteps(), model.parameters());
         }
         Policy before = policy;
         policy = new Policy(model, before.tokenizer(), before.version());
@@ -225,23 +224,8 @@ public final class Replica<T> implements AutoCloseable {
             int optimizerSteps) implements AutoCloseable {
 
         static SyncPoint of(int step, Policy policy, Trainer trainer, NDManager manager) {
-            return new SyncPoint(step, manager, copyOf(policy.model().parameters(), manager),
-                    copyOf(trainer.optimizer().state(), manager), trainer.optimizer().steps());
-        }
-
-        Map<String, NDArray> copy(Map<String, NDArray> arrays, NDManager target) {
-            return copyOf(arrays, target);
-        }
-
-        private static Map<String, NDArray> copyOf(Map<String, NDArray> arrays, NDManager target) {
-            Autograd.off(); // a plain copy: no autograd history back to the live parameters
-            Map<String, NDArray> out = new LinkedHashMap<>();
-            arrays.forEach((name, a) -> {
-                NDArray c = a.duplicate();
-                c.attach(target);
-                out.put(name, c);
-            });
-            return out;
+            return new SyncPoint(step, manager, Autograd.plainCopies(policy.model().parameters(), manager),
+                    Autograd.plainCopies(trainer.optimizer().state(), manager), trainer.optimizer().steps());
         }
 
         @Override

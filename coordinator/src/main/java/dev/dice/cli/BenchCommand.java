@@ -11,6 +11,7 @@ import dev.dice.bench.PeerComparison;
 import dev.dice.bench.PlacementBench;
 import dev.dice.bench.ReplayBench;
 import dev.dice.bench.RoundBench;
+import dev.dice.bench.SnapshotBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
@@ -27,12 +28,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|overlap|memory}: benchmarks that print one JSON object on their last line. */
+/** {@code dice bench runtime|generate|round|alpha|replay|allreduce|sync|snapshot|overlap|memory}: benchmarks that print one JSON object on their last line. */
 @Command(name = "bench", description = "Benchmarks; each prints one JSON object on its last line.")
 final class BenchCommand implements Callable<Integer> {
 
     @Parameters(index = "0", description = "What to measure: runtime, generate, round, alpha, replay, allreduce, sync,"
-            + " overlap, memory")
+            + " snapshot, overlap, memory")
     String what;
 
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
@@ -56,7 +57,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--ranks", defaultValue = "2", description = "allreduce, overlap: ranks (separate processes on loopback).")
     int ranks;
 
-    @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64).")
+    @Option(names = "--mb", description = "allreduce: MiB of fp32 reduced and broadcast (16); sync: the model's MiB (64); snapshot: (2304).")
     Integer mb;
 
     @Option(names = "--link-mbit", description = "sync (250), overlap (1000): every node's uplink in Mbit/s (0: loopback"
@@ -142,6 +143,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "allreduce" -> result = AllReduceBench.run(ranks, mb != null ? mb : 16, repeats, fp16);
             case "sync" -> result = SyncBench.run(mb != null ? mb : 64, repeats, linkMbit != null ? linkMbit : 250);
+            case "snapshot" -> result = SnapshotBench.run(mb != null ? mb : 2304);
             case "memory" -> result = MemoryBench.run(model != null
                     ? List.of(new MemoryBench.Size(model.getFileName().toString(),
                             LlamaConfig.load(model.resolve(Checkpoint.CONFIG_FILE))))
@@ -156,7 +158,7 @@ final class BenchCommand implements Callable<Integer> {
             case "alpha" -> result = AlphaBench.run(10_000, 16, repeats);
             case "replay" -> result = ReplayBench.h2AndPostgres(postgresUrl);
             default -> throw new IllegalArgumentException("bench: unknown benchmark '" + what
-                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, overlap, memory)");
+                    + "' (expected: runtime, generate, round, alpha, replay, allreduce, sync, snapshot, overlap, memory)");
         }
         System.out.println(Json.write(result));
         return 0;

@@ -1,8 +1,11 @@
 package dev.dice.gpu;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -44,5 +47,17 @@ public final class Autograd {
 
     public static void zeroGradient(NDArray parameter) {
         JniUtils.zeroGrad((PtNDArray) parameter);
+    }
+
+    /** Copies of named arrays in {@code target}, made with recording off: no autograd history back to the originals. */
+    public static Map<String, NDArray> plainCopies(Map<String, NDArray> arrays, NDManager target) {
+        off();
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        arrays.forEach((name, a) -> {
+            NDArray c = a.duplicate();
+            c.attach(target);
+            out.put(name, c);
+        });
+        return out;
     }
 }

@@ -139,8 +139,7 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
             NDArray hidden = model.hidden(m.create(input, new Shape(packed, steps)),
                     m.create(positions, new Shape(packed, steps)), Masks.packedAfterPrefix(m, visible, width,
                             segment, steps), cache);
-            NDArray logp = model.head(hidden).logSoftmax(-1).gather(m.create(target, new Shape(packed, steps))
-                    .expandDims(-1), -1).squeeze(-1); // [packed, steps]
+            NDArray logp = tokenLogProbs(model, hidden, m.create(target, new Shape(packed, steps)));
             // Each response's sum over its own segment of its packed row.
             NDArray perRow = logp.get(new NDIndex("{}", m.create(Arrays.stream(packing.rowOf()).asLongStream()
                     .toArray())));
@@ -148,10 +147,14 @@ public record SequenceBatch(long[] tokens, int rows, int length, float[] respons
         }
     }
 
-    /** Σ over positions of log p(target)·mask, per row: the head over [B, T, C] hidden states, log-softmax, gather. */
+    /** Σ over positions of log p(target)·mask, per row. */
     private static NDArray targetLogProbs(Llama model, NDArray hidden, NDArray targets, NDArray mask) {
-        NDArray logp = model.head(hidden).logSoftmax(-1).gather(targets.expandDims(-1), -1).squeeze(-1);
-        return logp.mul(mask).sum(new int[] {1});
+        return tokenLogProbs(model, hidden, targets).mul(mask).sum(new int[] {1});
+    }
+
+    /** log p(target) at every position, [B, T]: the head over [B, T, C] hidden states, log-softmax, gather. */
+    private static NDArray tokenLogProbs(Llama model, NDArray hidden, NDArray targets) {
+        return model.head(hidden).logSoftmax(-1).gather(targets.expandDims(-1), -1).squeeze(-1);
     }
 
     private int firstTarget() {

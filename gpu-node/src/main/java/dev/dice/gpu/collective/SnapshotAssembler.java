@@ -13,18 +13,20 @@ import java.util.zip.CRC32C;
  * size and CRC32C as it arrives, and the CRC32C of the whole (computed as the chunks stream in) at the end,
  * plus the SHA-256 when the sender sent one. Any failure names the chunk and the sender, and no snapshot comes
  * out. With a relay, every verified chunk is served on at once. A transfer can resume from another source that
- * sends the same header (a relay whose parent failed).
+ * sends the same header (a relay whose parent failed). The payload is cut into segments of whole chunks
+ * ({@link Segments}), so a snapshot of any size arrives off the Java heap, each chunk into one segment.
  */
 final class SnapshotAssembler {
     private final String source;
     private final WeightPublisher relay;
     private SnapshotHeader header;
-    private ByteBuffer payload;
+    private Segments payload;
     private final CRC32C whole = new CRC32C();
     private WeightPublisher.Published relayed;
     private int nextChunk;
     private boolean resuming;
     private volatile boolean failed;
+    private boolean handedOver; // guarded by this: finish() gave the payload to the snapshot's holder
 
     SnapshotAssembler(String source) {
         this(source, null);
@@ -93,9 +95,11 @@ final class SnapshotAssembler {
                     + " (bytes " + offset + ".." + (offset + expectedBytes) + ") is corrupted: CRC32C "
                     + hex(actual) + ", sender says " + hex(chunk.getCrc32C()) + "; nothing installed");
         }
-        ByteBuffer into = payload.slice((int) offset, expectedBytes);
-        data.copyTo(into);
-        whole.update(into.flip());
+        payload.read(() -> {
+            ByteBuffer into = payload.slice(offset, expectedBytes);
+            data.copyTo(into);
+            whole.update(into.flip());
+        });
         if (relayed != null) {
             relayed.arrived(nextChunk, actual);
         }
@@ -103,16 +107,17 @@ final class SnapshotAssembler {
     }
 
     private void start(SnapshotHeader h) {
-        if (h.getTotalBytes() > Integer.MAX_VALUE || h.getTotalBytes() < 0 || h.getChunkBytes() <= 0
+        long tensorBytes = h.getTensorsList().stream().mapToLong(t -> t.getLength()).sum();
+        if (h.getTotalBytes() < 0 || h.getChunkBytes() <= 0 || tensorBytes != h.getTotalBytes()
                 || h.getChunks() != (h.getTotalBytes() + h.getChunkBytes() - 1) / h.getChunkBytes()) {
             throw new CollectiveException("weight snapshot v" + h.getVersion() + " from " + source
                     + ": inconsistent header (" + h.getTotalBytes() + " bytes in " + h.getChunks() + " chunks of "
-                    + h.getChunkBytes() + ")");
+                    + h.getChunkBytes() + ", tensors of " + tensorBytes + " bytes)");
         }
         header = h;
-        payload = WeightSnapshot.allocate(h.getTotalBytes());
+        payload = Segments.allocate(h.getTotalBytes(), h.getChunkBytes());
         if (relay != null) {
-            relayed = WeightPublisher.Published.relayed(h, payload.asReadOnlyBuffer());
+            relayed = WeightPublisher.Published.relayed(h, payload);
             relay.serve(relayed);
         }
     }
@@ -161,6 +166,9 @@ final class SnapshotAssembler {
                         + ", sender says " + HexFormat.of().formatHex(header.getSha256().toByteArray())
                         + "; nothing installed");
             }
+            synchronized (this) {
+                handedOver = true;
+            }
             return snapshot;
         } catch (RuntimeException e) {
             fail(e.getMessage());
@@ -168,11 +176,17 @@ final class SnapshotAssembler {
         }
     }
 
-    /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too. */
-    void fail(String why) {
+    /** The transfer broke (here or upstream): whoever fetches the relayed copy fails too, and the payload goes. */
+    synchronized void fail(String why) {
+        if (failed || handedOver) {
+            return;
+        }
         failed = true;
         if (relayed != null) {
             relayed.fail(why);
+        }
+        if (payload != null) {
+            payload.release();
         }
     }
 

@@ -43,37 +43,53 @@ public final class WeightPublisher implements AutoCloseable {
      */
     static final class Published {
         private final SnapshotHeader header;
-        private final ByteBuffer payload;
+        private final Segments payload;
         private final int[] crc32c;
         private final List<Runnable> waiting = new ArrayList<>(); // guarded by this: pumps out of chunks
         private volatile int available;
         private volatile String failure;
 
-        private Published(SnapshotHeader header, ByteBuffer payload, int[] crc32c, int available) {
+        private Published(SnapshotHeader header, Segments payload, int[] crc32c, int available) {
             this.header = header;
             this.payload = payload;
             this.crc32c = crc32c;
             this.available = available;
         }
 
+        /** @throws IllegalArgumentException {@code chunkBytes} does not divide the snapshot's segment size */
         static Published of(WeightSnapshot snapshot, int chunkBytes) {
-            ByteBuffer payload = snapshot.payload();
-            int chunks = (payload.remaining() + chunkBytes - 1) / chunkBytes;
+            Segments payload = snapshot.payload();
+            if (chunkBytes <= 0 || payload.segmentBytes() % chunkBytes != 0) {
+                throw new IllegalArgumentException("chunks of " + chunkBytes + " bytes do not divide the snapshot's"
+                        + " segments of " + payload.segmentBytes() + " (a chunk must lie within one segment)");
+            }
+            int chunks = Segments.segmentCount(payload.size(), chunkBytes);
             int[] crcs = new int[chunks];
-            for (int i = 0; i < chunks; i++) {
-                CRC32C crc = new CRC32C();
-                crc.update(slice(payload, i, chunkBytes));
-                crcs[i] = (int) crc.getValue();
+            payload.read(() -> {
+                for (int i = 0; i < chunks; i++) {
+                    CRC32C crc = new CRC32C();
+                    crc.update(slice(payload, i, chunkBytes));
+                    crcs[i] = (int) crc.getValue();
+                }
+            });
+            if (!payload.retain()) {
+                throw new IllegalStateException("v" + snapshot.version() + " was released; it cannot be published");
             }
             SnapshotHeader header = SnapshotHeader.newBuilder().setVersion(snapshot.version())
-                    .addAllTensors(snapshot.tensors()).setTotalBytes(payload.remaining()).setChunkBytes(chunkBytes)
+                    .addAllTensors(snapshot.tensors()).setTotalBytes(payload.size()).setChunkBytes(chunkBytes)
                     .setChunks(chunks).setPayloadCrc32C(snapshot.crc32c()).build();
             return new Published(header, payload, crcs, chunks);
         }
 
         /** A snapshot that is still arriving into {@code payload}, chunk by chunk, with the sender's checksums. */
-        static Published relayed(SnapshotHeader header, ByteBuffer payload) {
+        static Published relayed(SnapshotHeader header, Segments payload) {
+            payload.retain();
             return new Published(header, payload, new int[header.getChunks()], 0);
+        }
+
+        /** Its payload may be freed once the fetches streaming it end. */
+        void release() {
+            payload.release();
         }
 
         SnapshotHeader header() {
@@ -87,7 +103,8 @@ public final class WeightPublisher implements AutoCloseable {
         /** Chunk {@code index} as the generated message (tests build damaged streams from it). */
         SnapshotFrame frame(int index) {
             return SnapshotFrame.newBuilder().setChunk(fields(index).toBuilder()
-                    .setData(ByteString.copyFrom(slice(payload, index, header.getChunkBytes())))).build();
+                    .setData(payload.read(() -> ByteString.copyFrom(slice(payload, index, header.getChunkBytes())))))
+                    .build();
         }
 
         private SnapshotChunk fields(int index) {
@@ -95,8 +112,10 @@ public final class WeightPublisher implements AutoCloseable {
                     .setOffset((long) index * header.getChunkBytes()).setCrc32C(crc32c[index]).build();
         }
 
-        private SnapshotWire.Chunk chunk(int index) {
-            return new SnapshotWire.Chunk(fields(index), slice(payload, index, header.getChunkBytes()), null);
+        /** Chunk {@code index} handed to {@code out}, which copies it into the transport before it returns. */
+        void send(int index, ServerCallStreamObserver<SnapshotWire.Frame> out) {
+            payload.read(() -> out.onNext(new SnapshotWire.Chunk(fields(index),
+                    slice(payload, index, header.getChunkBytes()), null)));
         }
 
         /** Chunk {@code index} arrived and verified (relays, in order). */
@@ -132,19 +151,23 @@ public final class WeightPublisher implements AutoCloseable {
             pump.run();
         }
 
-        private static ByteBuffer slice(ByteBuffer payload, int index, int chunkBytes) {
-            int from = index * chunkBytes;
-            return payload.slice(from, Math.min(chunkBytes, payload.capacity() - from));
+        private static ByteBuffer slice(Segments payload, int index, int chunkBytes) {
+            long from = (long) index * chunkBytes;
+            return payload.slice(from, (int) Math.min(chunkBytes, payload.size() - from));
         }
     }
 
-    /** One receiver's stream: the header, then each chunk as soon as the stream is ready and the chunk exists. */
+    /**
+     * One receiver's stream: the header, then each chunk as soon as the stream is ready and the chunk exists. It
+     * holds the snapshot's payload from its start to its end (completed, failed or cancelled).
+     */
     private static final class Feed {
         private final ServerCallStreamObserver<SnapshotWire.Frame> out;
         private final long minVersion;
         private final int fromChunk;
         private Published p; // guarded by this: null while waiting for a new enough version
         private int next = -1; // guarded by this: -1, the header is next
+        private boolean ended; // guarded by this: the payload is let go
 
         /** Must run while gRPC calls {@code fetch}: handlers can only be set then. */
         Feed(ServerCallStreamObserver<SnapshotWire.Frame> out, FetchRequest request) {
@@ -162,21 +185,38 @@ public final class WeightPublisher implements AutoCloseable {
                         + " chunks").asRuntimeException());
                 return;
             }
+            if (!published.payload.retain()) {
+                out.onError(Status.UNAVAILABLE.withDescription("v" + published.version() + " was just replaced")
+                        .asRuntimeException());
+                return;
+            }
             synchronized (this) {
                 p = published;
+                if (ended) { // cancelled before it started
+                    p.release();
+                    return;
+                }
             }
             pump();
         }
 
+        /** The stream ended: the payload may go. */
+        synchronized void end() {
+            if (!ended && p != null) {
+                p.release();
+            }
+            ended = true;
+        }
+
         synchronized void pump() {
-            if (p == null) {
+            if (p == null || ended) {
                 return;
             }
             int chunks = p.header().getChunks();
             while (next <= chunks && out.isReady() && !out.isCancelled()) {
                 if (p.failure != null) {
                     out.onError(Status.DATA_LOSS.withDescription("relay failed: " + p.failure).asRuntimeException());
-                    next = chunks + 1;
+                    end();
                     return;
                 }
                 if (next == -1) {
@@ -188,11 +228,16 @@ public final class WeightPublisher implements AutoCloseable {
                         p.whenMoreThan(next, this::pump);
                         return;
                     }
-                    out.onNext(p.chunk(next));
+                    p.send(next, out);
                 } else {
                     out.onCompleted();
+                    end();
+                    return;
                 }
                 next++;
+            }
+            if (out.isCancelled()) {
+                end();
             }
         }
     }
@@ -230,7 +275,10 @@ public final class WeightPublisher implements AutoCloseable {
         return server.getPort();
     }
 
-    /** Makes {@code snapshot} the one served from now on (checksums computed here, once). */
+    /**
+     * Makes {@code snapshot} the one served from now on (checksums computed here, once). The publisher holds its
+     * payload until it serves another version or closes; the caller may {@link WeightSnapshot#release} its own hold.
+     */
     public void publish(WeightSnapshot snapshot) {
         serve(Published.of(snapshot, chunkBytes));
     }
@@ -238,9 +286,11 @@ public final class WeightPublisher implements AutoCloseable {
     /** Serves {@code next} from now on; it may still be arriving (relays). */
     void serve(Published next) {
         List<Feed> ready = new ArrayList<>();
+        Published previous;
         synchronized (this) {
-            Published previous = current;
+            previous = current;
             if (previous != null && next.version() < previous.version()) {
+                next.release();
                 throw new IllegalArgumentException("cannot publish v" + next.version() + " after v"
                         + previous.version());
             }
@@ -253,7 +303,25 @@ public final class WeightPublisher implements AutoCloseable {
                 return f.out.isCancelled();
             });
         }
+        if (previous != null) {
+            previous.release(); // freed once the fetches still streaming it end
+        }
         ready.forEach(f -> f.start(next));
+    }
+
+    /**
+     * Stops serving the current version (fetches already streaming it finish; new ones wait for the next or are
+     * refused), so that its memory can go before the next version is copied.
+     */
+    public void withdraw() {
+        Published last;
+        synchronized (this) {
+            last = current;
+            current = null;
+        }
+        if (last != null) {
+            last.release();
+        }
     }
 
     /** The version being served (possibly still arriving, when relaying), or -1 before the first. */
@@ -269,6 +337,7 @@ public final class WeightPublisher implements AutoCloseable {
             synchronized (this) {
                 waiting.remove(feed);
             }
+            feed.end();
         });
         Published p;
         synchronized (this) {
@@ -332,5 +401,6 @@ public final class WeightPublisher implements AutoCloseable {
             Thread.currentThread().interrupt();
             server.shutdownNow();
         }
+        withdraw();
     }
 }

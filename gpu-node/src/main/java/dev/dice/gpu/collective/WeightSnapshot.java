@@ -1,13 +1,15 @@
 package dev.dice.gpu.collective;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.dice.gpu.SafeTensors;
 import dev.dice.proto.collective.TensorSpec;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -22,23 +24,29 @@ import java.util.zip.CRC32C;
  * An immutable, versioned set of named fp32 tensors packed back to back in one little-endian payload, with
  * the payload's CRC32C. This is what the weight broadcast moves: the sender builds it once from the trained
  * parameters, receivers rebuild it chunk by chunk and only hand it out once it verified. The SHA-256 names a
- * version for people and logs; it is computed on first use (it costs more than the transfer checks).
+ * version for people and logs; it is computed on first use (it costs more than the transfer checks). The payload
+ * is held off the Java heap in {@link Segments}, so a snapshot has no size limit but the machine's memory: a
+ * 7–8B model (16–32 GB as fp32) travels like a small one.
  */
 public final class WeightSnapshot {
     private final long version;
     private final List<TensorSpec> tensors;
-    private final ByteBuffer payload;
+    private final Segments payload;
     private final int crc32c;
     private volatile byte[] sha256;
 
-    WeightSnapshot(long version, List<TensorSpec> tensors, ByteBuffer payload, int crc32c) {
+    WeightSnapshot(long version, List<TensorSpec> tensors, Segments payload, int crc32c) {
         this.version = version;
         this.tensors = List.copyOf(tensors);
-        this.payload = payload.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        this.payload = payload;
         this.crc32c = crc32c;
     }
 
-    /** Copies {@code arrays} (fp32, in map order) into a snapshot. */
+    /**
+     * Copies {@code arrays} (fp32, in map order) into a snapshot: one tensor at a time, read where it is (a CPU
+     * tensor is not copied on the way), so the snapshot is the only extra host copy of the weights.
+     */
+    @SuppressWarnings("try") // the scope is used only for closing the host copies a device tensor needs
     public static WeightSnapshot of(long version, Map<String, NDArray> arrays) {
         long total = 0;
         for (Map.Entry<String, NDArray> e : arrays.entrySet()) {
@@ -48,65 +56,49 @@ public final class WeightSnapshot {
             }
             total += e.getValue().size() * 4;
         }
-        ByteBuffer payload = allocate(total);
+        Segments payload = Segments.allocate(total, Float.BYTES);
         List<TensorSpec> specs = new ArrayList<>();
-        arrays.forEach((name, array) -> {
-            specs.add(spec(name, array.getShape().getShape(), payload.position(), array.size() * 4));
-            payload.put(array.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
-        });
-        payload.flip();
-        return new WeightSnapshot(version, specs, payload, crc32c(payload));
-    }
-
-    /** The most a snapshot carries: its payload is one Java array. */
-    public static final long MAX_BYTES = Integer.MAX_VALUE - 8;
-
-    /** Whether {@code arrays} (fp32) fit in one snapshot here, see {@link #fits(long)}. */
-    public static boolean fits(Map<String, NDArray> arrays) {
-        return fits(arrays.values().stream().mapToLong(a -> a.size() * 4).sum());
-    }
-
-    /**
-     * Whether a snapshot of {@code bytes} fits in this JVM: within one Java array, and small beside the heap, which
-     * holds the publisher's copy and, in a one-JVM run, every receiver's too (the heap is {@code DICE_HEAP}).
-     */
-    public static boolean fits(long bytes) {
-        return bytes <= Math.min(MAX_BYTES, Runtime.getRuntime().maxMemory() / 8);
-    }
-
-    /**
-     * {@link #sha256Hex()} of the snapshot {@code arrays} would make, read tensor by tensor instead of copied: a model
-     * larger than the heap (or than a snapshot) is hashed in place.
-     */
-    public static String sha256Hex(Map<String, NDArray> arrays) {
-        try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            for (NDArray array : arrays.values()) {
-                digest.update(array.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
+        long offset = 0;
+        for (Map.Entry<String, NDArray> e : arrays.entrySet()) {
+            NDArray array = e.getValue();
+            specs.add(spec(e.getKey(), array.getShape().getShape(), offset, array.size() * 4));
+            if (array.size() > 0) {
+                try (NDScope scratch = new NDScope()) {
+                    payload.put(offset, array.toByteBuffer(true));
+                }
             }
-            return HexFormat.of().formatHex(digest.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("the JDK always has SHA-256", e);
+            offset += array.size() * 4;
         }
+        CRC32C crc = new CRC32C();
+        payload.update(crc);
+        return new WeightSnapshot(version, specs, payload, (int) crc.getValue());
+    }
+
+    /**
+     * {@link #sha256Hex()} of the snapshot {@code arrays} would make, read tensor by tensor where they are instead
+     * of copied.
+     */
+    @SuppressWarnings("try")
+    public static String sha256Hex(Map<String, NDArray> arrays) {
+        MessageDigest digest = sha256Digest();
+        for (NDArray array : arrays.values()) {
+            if (array.size() > 0) {
+                try (NDScope scratch = new NDScope()) {
+                    digest.update(array.toByteBuffer(true));
+                }
+            }
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     /** One 1-D tensor holding {@code floats} little-endian fp32 bytes (benchmarks, tests). */
     public static WeightSnapshot ofBytes(long version, String name, ByteBuffer floats) {
-        ByteBuffer payload = allocate(floats.remaining());
-        payload.put(floats.duplicate()).flip();
-        List<TensorSpec> specs = List.of(spec(name, new long[] {payload.remaining() / 4}, 0, payload.remaining()));
-        return new WeightSnapshot(version, specs, payload, crc32c(payload));
-    }
-
-    /**
-     * On the heap: gRPC copies from an array in one step, and {@link #toArrays} must copy anyway (a tensor over
-     * the snapshot's own memory would let in-place updates change an immutable snapshot).
-     */
-    static ByteBuffer allocate(long bytes) {
-        if (bytes > MAX_BYTES) {
-            throw new IllegalArgumentException("snapshot of " + bytes + " bytes: at most 2 GiB per snapshot");
-        }
-        return ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+        Segments payload = Segments.allocate(floats.remaining(), Float.BYTES);
+        payload.put(0, floats);
+        List<TensorSpec> specs = List.of(spec(name, new long[] {payload.size() / 4}, 0, payload.size()));
+        CRC32C crc = new CRC32C();
+        payload.update(crc);
+        return new WeightSnapshot(version, specs, payload, (int) crc.getValue());
     }
 
     static TensorSpec spec(String name, long[] shape, long offset, long length) {
@@ -117,17 +109,9 @@ public final class WeightSnapshot {
         return b.build();
     }
 
-    static int crc32c(ByteBuffer data) {
-        CRC32C crc = new CRC32C();
-        crc.update(data.duplicate());
-        return (int) crc.getValue();
-    }
-
-    static byte[] sha256(ByteBuffer data) {
+    private static MessageDigest sha256Digest() {
         try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            digest.update(data.duplicate());
-            return digest.digest();
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JDK always has SHA-256", e);
         }
@@ -141,9 +125,19 @@ public final class WeightSnapshot {
         return tensors;
     }
 
-    /** The packed tensors, read-only. */
-    public ByteBuffer payload() {
-        return payload.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    /** The packed tensors (read, never written, once the snapshot exists). */
+    Segments payload() {
+        return payload;
+    }
+
+    /** Bytes in the payload. */
+    public long bytes() {
+        return payload.size();
+    }
+
+    /** The off-heap buffers the payload is cut into (at most 256 MiB each). */
+    public int segments() {
+        return payload.segmentCount();
     }
 
     /** CRC32C of the payload: what the broadcast verifies. */
@@ -155,7 +149,9 @@ public final class WeightSnapshot {
     public byte[] sha256() {
         byte[] digest = sha256;
         if (digest == null) {
-            digest = sha256(payload);
+            MessageDigest d = sha256Digest();
+            payload.update(d);
+            digest = d.digest();
             sha256 = digest;
         }
         return digest.clone();
@@ -165,24 +161,43 @@ public final class WeightSnapshot {
         return HexFormat.of().formatHex(sha256());
     }
 
-    /** The bytes of one tensor, read-only. */
-    public ByteBuffer tensor(String name) {
-        for (TensorSpec t : tensors) {
-            if (t.getName().equals(name)) {
-                return payload.slice((int) t.getOffset(), (int) t.getLength()).order(ByteOrder.LITTLE_ENDIAN);
+    /**
+     * Fresh arrays on {@code manager}, in snapshot order (e.g. for {@code Llama.of}): each is its own copy, so
+     * in-place updates never reach the snapshot.
+     */
+    public Map<String, NDArray> toArrays(NDManager manager) {
+        return payload.read(() -> {
+            Map<String, NDArray> out = new LinkedHashMap<>();
+            for (TensorSpec t : tensors) {
+                Shape shape = new Shape(t.getShapeList().stream().mapToLong(Long::longValue).toArray());
+                out.put(t.getName(), array(payload.pieces(t.getOffset(), t.getLength()), shape, manager));
             }
-        }
-        throw new IllegalArgumentException("snapshot v" + version + " has no tensor '" + name + "'");
+            return out;
+        });
     }
 
-    /** Fresh arrays on {@code manager}, in snapshot order (e.g. for {@code Llama.of}). */
-    public Map<String, NDArray> toArrays(NDManager manager) {
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        for (TensorSpec t : tensors) {
-            long[] shape = t.getShapeList().stream().mapToLong(Long::longValue).toArray();
-            out.put(t.getName(), manager.create(tensor(t.getName()), new Shape(shape), DataType.FLOAT32));
+    /**
+     * One tensor from the views of the segments it lies in: create() over a direct buffer wraps it without copying,
+     * so duplicate() (or concat, for a tensor across segments) is the one copy, into memory libtorch owns.
+     */
+    private static NDArray array(List<ByteBuffer> pieces, Shape shape, NDManager manager) {
+        if (pieces.isEmpty()) {
+            return manager.zeros(shape, DataType.FLOAT32);
         }
-        return out;
+        if (pieces.size() == 1) {
+            try (NDArray view = manager.create(pieces.get(0), shape, DataType.FLOAT32)) {
+                return view.duplicate();
+            }
+        }
+        try (NDManager views = manager.newSubManager()) {
+            NDList parts = new NDList();
+            for (ByteBuffer piece : pieces) {
+                parts.add(views.create(piece, new Shape(piece.remaining() / 4), DataType.FLOAT32));
+            }
+            NDArray whole = NDArrays.concat(parts).reshape(shape);
+            whole.attach(manager);
+            return whole;
+        }
     }
 
     /** Writes the tensors as one safetensors file, atomically (temp file, then rename). */
@@ -192,15 +207,23 @@ public final class WeightSnapshot {
         }
     }
 
+    /**
+     * This holder is done with the snapshot: its memory is freed as soon as no publisher serves it and no fetch
+     * streams it, instead of whenever the garbage collector notices. Reading it afterwards fails.
+     */
+    public void release() {
+        payload.release();
+    }
+
     /** Same version and same bits. */
     public boolean sameAs(WeightSnapshot other) {
         return version == other.version && crc32c == other.crc32c && tensors.equals(other.tensors)
-                && payload.equals(other.payload);
+                && payload.contentEquals(other.payload);
     }
 
     @Override
     public String toString() {
-        return "WeightSnapshot[v" + version + ", " + tensors.size() + " tensors, " + payload.capacity() + " bytes, crc32c "
-                + String.format("%08x", crc32c) + "]";
+        return "WeightSnapshot[v" + version + ", " + tensors.size() + " tensors, " + payload.size() + " bytes in "
+                + payload.segmentCount() + " segments, crc32c " + String.format("%08x", crc32c) + "]";
     }
 }

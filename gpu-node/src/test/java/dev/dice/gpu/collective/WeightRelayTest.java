@@ -140,8 +140,8 @@ class WeightRelayTest {
         WeightPublisher.Published part = WeightPublisher.Published.relayed(whole.header(), snapshot.payload());
         for (int i = 0; i < chunks; i++) {
             CRC32C crc = new CRC32C();
-            ByteBuffer payload = snapshot.payload();
-            crc.update(payload.slice(i * CHUNK, Math.min(CHUNK, payload.capacity() - i * CHUNK)));
+            Segments payload = snapshot.payload();
+            crc.update(payload.slice((long) i * CHUNK, (int) Math.min(CHUNK, payload.size() - (long) i * CHUNK)));
             part.arrived(i, (int) crc.getValue());
         }
         return part;

@@ -182,7 +182,8 @@ class ZeroTest {
                 Map<String, float[]> weights = new LinkedHashMap<>();
                 params.forEach((name, p) -> weights.put(name, p.toFloatArray()));
                 Saved saved = keep == null ? null
-                        : new Saved(t.optimizer().steps(), copy(params, keep), copy(t.optimizer().state(), keep));
+                        : new Saved(t.optimizer().steps(), Autograd.plainCopies(params, keep),
+                                Autograd.plainCopies(t.optimizer().state(), keep));
                 return new Rank(weights, clipped, weightBytes, gradBytes, dp.gradientBufferBytes(),
                         t.optimizer().bytes(), saved);
             }
@@ -196,8 +197,8 @@ class ZeroTest {
 
     private static Trainer restored(NDManager root, int stage, Saved saved) {
         NDManager manager = root.newSubManager();
-        Trainer t = trainer(root, stage, Llama.of(ODD, manager, copy(saved.weights(), manager)));
-        t.optimizer().restore(copy(saved.optimizer(), manager), saved.steps(), t.model().parameters());
+        Trainer t = trainer(root, stage, Llama.of(ODD, manager, Autograd.plainCopies(saved.weights(), manager)));
+        t.optimizer().restore(Autograd.plainCopies(saved.optimizer(), manager), saved.steps(), t.model().parameters());
         return t;
     }
 
@@ -217,16 +218,5 @@ class ZeroTest {
         }
         t.sft(SequenceBatch.of(prompts, responses, 0), 1.0);
         return dp.step();
-    }
-
-    private static Map<String, NDArray> copy(Map<String, NDArray> arrays, NDManager target) {
-        Autograd.off();
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        arrays.forEach((name, a) -> {
-            NDArray c = a.duplicate();
-            c.attach(target);
-            out.put(name, c);
-        });
-        return out;
     }
 }
