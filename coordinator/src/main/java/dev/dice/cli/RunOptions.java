@@ -71,7 +71,7 @@ final class RunOptions {
 
     @Option(names = "--trainers", description = "Data-parallel trainers of the run: every training stage runs on a"
             + " ring of this many over gRPC, each trainer on its share of every batch (in a cluster: one per node with"
-            + " the trainer role first). 0 (default): per device, one single-threaded trainer per core on a CPU with"
+            + " the trainer role first). Default 1; 0: per device, one single-threaded trainer per core on a CPU with"
             + " the built-in model, else one.")
     Integer trainers;
 

@@ -9,10 +9,10 @@ import dev.dice.gpu.IntraOpThreads;
 /**
  * {@code dice.cluster.trainers = 0}, per device: how many trainers a single-process run trains on. On a CPU with the
  * built-in model, one single-threaded trainer per core (a data-parallel ring in the JVM): at the small model's shapes
- * few of libtorch's operations split over a second intra-op thread, while a second replica halves every operation's
- * rows (docs/benchmarks.md, trainer replicas). With a checkpoint's model, one trainer on every core: its operations
- * are large enough to split, and each replica would hold the model's weights, gradients and optimizer moments again.
- * On a GPU, one. A cluster run reads 0 as one trainer: a ring across nodes is sized by whoever places the nodes.
+ * a replica's half batch costs less CPU than a whole batch on a second intra-op thread saves (docs/benchmarks.md,
+ * trainer replicas). With a checkpoint's model, one trainer on every core: its operations are large enough to split,
+ * and each replica would hold the model's weights, gradients and optimizer moments again. On a GPU, one. A cluster
+ * run reads 0 as one trainer: a ring across nodes is sized by whoever places the nodes.
  */
 public final class TrainersPerDevice {
     private TrainersPerDevice() {}

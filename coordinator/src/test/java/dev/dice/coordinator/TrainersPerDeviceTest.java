@@ -22,15 +22,16 @@ class TrainersPerDeviceTest {
 
     @Test
     void aSingleProcessRunResolvesZeroAClusterReadsItAsOne() {
-        Config zero = DiceRun.configure(ConfigFactory.empty(), null, "default");
-        assertEquals(0, zero.getInt("dice.cluster.trainers"), "the default is per device");
+        assertEquals(1, DiceRun.configure(ConfigFactory.empty(), null, "default").getInt("dice.cluster.trainers"),
+                "the default is one trainer");
+        Config zero = DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.cluster.trainers", 0)), null, "default");
         assertEquals(1, RunConfig.from(zero).trainers().count(), "a cluster node reads 0 as one trainer");
         int cores = IntraOpThreads.jvmDefault();
         assertEquals(Math.min(cores, 32), RunConfig.from(TrainersPerDevice.resolve(zero)).trainers().count());
         Config set = DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.cluster.trainers", 3)), null, "default");
         assertEquals(3, RunConfig.from(TrainersPerDevice.resolve(set)).trainers().count(), "a set count stays");
-        Config model = DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.model.dir", "/some/checkpoint")), null,
-                "default");
+        Config model = DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.cluster.trainers", 0, "dice.model.dir",
+                "/some/checkpoint")), null, "default");
         assertEquals(1, TrainersPerDevice.resolve(model).getInt("dice.cluster.trainers"));
     }
 }

@@ -45,7 +45,7 @@ class ObservabilitySmokeTest {
         port = FreePorts.loopback();
         before = totals();
         run = dir.resolve("run");
-        // One trainer: no all-reduce moves bytes (PerCoreTrainersTest counts the default ring's).
+        // One trainer: no all-reduce moves bytes (PerCoreTrainersTest counts a ring's).
         DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", run.toString(), "dice.seed", 5,
                 "dice.metrics.port", port, "dice.cluster.trainers", 1)), null, "smoke"));
         after = totals();

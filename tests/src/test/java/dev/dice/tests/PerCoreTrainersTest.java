@@ -15,9 +15,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A single-process run with the default {@code dice.cluster.trainers} (0, per device) on two cores trains SFT and
- * DPO on two single-threaded trainers, a ring in the JVM, and ends with the weights one trainer gives, up to float
- * rounding.
+ * A single-process run with {@code dice.cluster.trainers = 0} (per device) on two cores trains SFT and DPO on two
+ * single-threaded trainers, a ring in the JVM, and ends with the weights one trainer gives, up to float rounding.
  */
 class PerCoreTrainersTest {
     private static final int SFT_STEPS = 10;
@@ -25,7 +24,7 @@ class PerCoreTrainersTest {
     private static final String THREADS = "ai.djl.pytorch.num_threads";
 
     @Test
-    void theDefaultTrainsOnOneTrainerPerCoreLikeOne(@TempDir Path dir) {
+    void perDeviceTrainsOnOneTrainerPerCoreLikeOne(@TempDir Path dir) {
         // The tests' JVMs run libtorch on one thread (one core, a ring of one); ./dice gives it one per core.
         String threads = System.getProperty(THREADS);
         System.setProperty(THREADS, "2");
@@ -46,7 +45,7 @@ class PerCoreTrainersTest {
         Path perCore = dir.resolve("per-core");
         DiceMetrics m = DiceMetrics.get();
         double bytesBefore = m.allReduceBytes.get();
-        run(perCore, null);
+        run(perCore, 0);
         double bytes = m.allReduceBytes.get() - bytesBefore;
 
         // The smoke preset's smallest DPO batch is the rounds' 16; a CPU with the built-in model: one per core.
@@ -75,14 +74,12 @@ class PerCoreTrainersTest {
         }
     }
 
-    /** The smoke preset cut to SFT and DPO; {@code trainers} null: the default. */
-    private static void run(Path out, Integer trainers) {
+    /** The smoke preset cut to SFT and DPO, on {@code trainers} trainers (0: per device). */
+    private static void run(Path out, int trainers) {
         Map<String, Object> overrides = new HashMap<>(Map.of("dice.out", out.toString(), "dice.seed", 3,
                 "dice.rounds.count", 0, "dice.sft.steps", SFT_STEPS, "dice.dpo.steps", DPO_STEPS,
-                "dice.data.offline-prompts", 32, "dice.eval.prompts", 8, "dice.eval.agreement-prompts", 8));
-        if (trainers != null) {
-            overrides.put("dice.cluster.trainers", trainers);
-        }
+                "dice.data.offline-prompts", 32, "dice.eval.prompts", 8, "dice.eval.agreement-prompts", 8,
+                "dice.cluster.trainers", trainers));
         DiceRun.run(DiceRun.configure(ConfigFactory.parseMap(overrides), null, "smoke"));
     }
 }
