@@ -71,8 +71,9 @@ public final class MemoryBench {
     }
 
     /**
-     * Every size at R = 1 with and without checkpointing; the first size also at {@code trainers} ranks under ZeRO
-     * stages 0, 1 and 2.
+     * Every size at R = 1 with and without checkpointing; the first and the last size also at {@code trainers} ranks
+     * under ZeRO stages 0, 1 and 2. The last (largest) size is there because what ZeRO keeps per trainer at the first
+     * is of the order of what the JVM itself grows by between steps (10–30 MiB), which a larger model outweighs.
      */
     public static List<Run> runs(List<Size> sizes, int trainers) {
         List<Run> runs = new ArrayList<>();
@@ -81,8 +82,11 @@ public final class MemoryBench {
             runs.add(new Run(size, new Setting(1, 0, true)));
         }
         if (trainers > 1) {
-            for (int zero = 0; zero <= 2; zero++) {
-                runs.add(new Run(sizes.get(0), new Setting(trainers, zero, false)));
+            List<Size> sharded = sizes.size() == 1 ? sizes : List.of(sizes.get(0), sizes.get(sizes.size() - 1));
+            for (Size size : sharded) {
+                for (int zero = 0; zero <= 2; zero++) {
+                    runs.add(new Run(size, new Setting(trainers, zero, false)));
+                }
             }
         }
         return runs;

@@ -62,7 +62,9 @@ final class MemoryFigures {
      * {@code checkpointing_step_time_ratio} (checkpointed over plain, one trainer, the largest over the sizes; the step's
      * CPU time beside it),
      * {@code zero<k>_state_ratio_r<R>} (gradients and optimizer state per trainer under ZeRO k over stage 0, at R
-     * trainers, for the stages run) and {@code plan_max_error} (the largest |planned − measured| / measured peak).
+     * trainers, for the stages run: at the last size ZeRO ran at, the largest, where the JVM's own growth between steps
+     * weighs least; every size's in {@code zero<k>_state_ratio_r<R>_by_size} when there are several) and
+     * {@code plan_max_error} (the largest |planned − measured| / measured peak).
      */
     static Map<String, Object> summary(List<Measured> measured, int trainers) {
         Map<String, Object> out = new LinkedHashMap<>();
@@ -71,7 +73,7 @@ final class MemoryFigures {
         double timeRatio = Double.NaN;
         double cpuRatio = Double.NaN;
         double maxError = 0;
-        Map<Integer, Double> stateRatios = new LinkedHashMap<>();
+        Map<Integer, Map<String, Double>> stateRatios = new LinkedHashMap<>(); // by stage, then size in run order
         for (Measured m : measured) {
             MemoryBench.Setting s = m.run().setting();
             Measured plain = find(measured, m.run().size(), new MemoryBench.Setting(s.trainers(), 0, false));
@@ -102,7 +104,8 @@ final class MemoryFigures {
                     cpuRatio = max(cpuRatio, m.stepCpuSeconds() / plain.stepCpuSeconds());
                 }
                 if (s.trainers() == trainers && s.zeroStage() > 0 && !s.checkpointing()) {
-                    stateRatios.put(s.zeroStage(), m.state() / (double) plain.state());
+                    stateRatios.computeIfAbsent(s.zeroStage(), k -> new LinkedHashMap<>())
+                            .put(m.run().size().name(), Figures.round(m.state() / (double) plain.state()));
                 }
             }
             maxError = Math.max(maxError, Math.abs(m.planError()));
@@ -114,7 +117,13 @@ final class MemoryFigures {
             out.put("checkpointing_step_time_ratio", Figures.round(timeRatio));
             out.put("checkpointing_step_cpu_ratio", Figures.round(cpuRatio));
         }
-        stateRatios.forEach((stage, ratio) -> out.put("zero" + stage + "_state_ratio_r" + trainers, Figures.round(ratio)));
+        stateRatios.forEach((stage, bySize) -> {
+            String key = "zero" + stage + "_state_ratio_r" + trainers;
+            out.put(key, new ArrayList<>(bySize.values()).get(bySize.size() - 1));
+            if (bySize.size() > 1) {
+                out.put(key + "_by_size", bySize);
+            }
+        });
         out.put("plan_max_error", Figures.round(maxError));
         return out;
     }

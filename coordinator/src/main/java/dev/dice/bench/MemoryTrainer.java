@@ -120,7 +120,7 @@ public final class MemoryTrainer {
             }
             model.close();
             return new Report(job.rank(), base, peak, weights, state, activations, plan.peak(), plan.weights(),
-                    plan.gradients() + plan.optimizer(), plan.activations() + plan.logits() + plan.backwardWorkingSet(),
+                    plan.state(), plan.activations() + plan.logits() + plan.backwardWorkingSet(),
                     seconds, cpuSeconds);
         }
     }

@@ -61,7 +61,7 @@ public final class SyncBench {
             try (WeightPublisher root = new WeightPublisher("127.0.0.1", 0, WeightPublisher.DEFAULT_CHUNK_BYTES);
                     ShapedLink uplink = new ShapedLink(root.port(), rate);
                     Generators generators = new Generators(g, "127.0.0.1:" + uplink.port(), linkMbit,
-                            2 * (repeats + 1))) {
+                            2 * (repeats + 1), mb)) {
                 for (long v = 1; v <= 2L * (repeats + 1); v++) {
                     boolean relay = v % 2 == 1;
                     generators.awaitAll("READY " + v);
@@ -127,10 +127,11 @@ public final class SyncBench {
         private final List<Process> processes = new ArrayList<>();
         private final List<BlockingQueue<String>> lines = new ArrayList<>();
 
-        Generators(int count, String root, int linkMbit, int versions) {
+        /** Each generator's snapshots live off its heap: room for a few copies of the {@code mb} MiB model. */
+        Generators(int count, String root, int linkMbit, int versions, int mb) {
             for (int i = 0; i < count; i++) {
                 List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                        "-Xmx1g", "-cp", System.getProperty("java.class.path"), SyncBench.class.getName(), "generator",
+                        "-Xmx1g", "-XX:MaxDirectMemorySize=" + (4L * mb + 512) + "m", "-cp", System.getProperty("java.class.path"), SyncBench.class.getName(), "generator",
                         root, String.valueOf(linkMbit), String.valueOf(versions));
                 try {
                     Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();

@@ -45,8 +45,15 @@ public final class LocalCluster implements AutoCloseable {
     /** A trainer's log line when it has taken its first step in the first ring of round 1's DPO stage (TrainerActor). */
     public static final Pattern ROUND1_TRAINING = Pattern.compile("in ring round1-ring1: step \\d+ of \\d+ took");
 
-    /** A node to start: its name (for logs) and its roles. */
-    public record NodeSpec(String name, Set<String> roles) {}
+    /**
+     * A node to start: its name (for logs), its roles, and {@code dice.*} settings of its own above the run's (e.g. a
+     * path that is different, or missing, on its machine).
+     */
+    public record NodeSpec(String name, Set<String> roles, Map<String, String> settings) {
+        public NodeSpec(String name, Set<String> roles) {
+            this(name, roles, Map.of());
+        }
+    }
 
     /** Whether the nodes share the run directory, or each has its own. */
     public enum Directories { SHARED, OWN }
@@ -84,11 +91,16 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    /** The configuration file of node {@code name}: the run's, with the node's own directory when it has one. */
-    private Path configOf(String name) {
+    /** The configuration file of a node: the run's, with the node's own directory when it has one, and its settings. */
+    private Path configOf(NodeSpec spec) {
+        String name = spec.name();
         Config node = directories == Directories.SHARED ? dice
                 : dice.withValue("out", ConfigValueFactory.fromAnyRef(directoryOf(name).toString()));
-        Path file = out.resolve("nodes").resolve(directories == Directories.SHARED ? "dice.conf" : name + ".conf");
+        for (Map.Entry<String, String> setting : spec.settings().entrySet()) {
+            node = node.withValue(setting.getKey(), ConfigValueFactory.fromAnyRef(setting.getValue()));
+        }
+        boolean shared = directories == Directories.SHARED && spec.settings().isEmpty();
+        Path file = out.resolve("nodes").resolve(shared ? "dice.conf" : name + ".conf");
         try {
             Files.writeString(file, node.atPath("dice").root().render(ConfigRenderOptions.defaults()
                     .setOriginComments(false)));
@@ -160,7 +172,7 @@ public final class LocalCluster implements AutoCloseable {
         command.addAll(List.of("-Dai.djl.pytorch.num_threads=" + threads, "-cp", System.getProperty("java.class.path"),
                 Dice.class.getName(), "node", "--roles", String.join(",", new LinkedHashSet<>(spec.roles())),
                 "--seed-nodes", "127.0.0.1:" + seedPort, "--port", Integer.toString(port), "--config",
-                configOf(spec.name()).toString(),
+                configOf(spec).toString(),
                 "--metrics-node", spec.name())); // one host: the node's name tells its metrics apart
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);

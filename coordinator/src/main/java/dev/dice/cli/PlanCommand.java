@@ -112,6 +112,7 @@ final class PlanCommand implements Callable<Integer> {
         out.printf(row, "GiB (fp32)", "trainer", "generator", "scorer");
         out.printf(row, "weights", gib(t.weights()), gib(g.weights()), gib(sc.weights()) + "*");
         out.printf(row, "gradients (.grad)", gib(t.gradients()), "-", "-");
+        out.printf(row, "  kept between steps", gib(t.gradientsKept()), "-", "-");
         out.printf(row, "gradient buckets (flat; ZeRO-2 parts)", gib(t.gradientBuckets()), "-", "-");
         out.printf(row, "optimizer state (AdamW m, v)", gib(t.optimizer()), "-", "-");
         out.printf(row, "optimizer step scratch", gib(t.optimizerScratch()), "-", "-");

@@ -9,6 +9,7 @@ import dev.dice.actors.Nodes;
 import dev.dice.gpu.ByteTokenizer;
 import dev.dice.gpu.HfTokenizer;
 import dev.dice.gpu.Tokenizer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -78,9 +79,11 @@ public final class DiceRun {
                         config.waits().minNodes())).withFallback(journal.pekkoConfig())
                 .withFallback(withModelThreads(root, config, roles, alone));
         RunObserver.runStarted(dir.root(), config.metrics().host());
-        Tokenizer tokenizer = config.model().tokenizer().isEmpty() ? new ByteTokenizer()
-                : config.model().chatTemplate() ? HfTokenizer.load(Path.of(config.model().tokenizer()))
-                : HfTokenizer.load(Path.of(config.model().tokenizer())).withoutChatTemplate();
+        // A node without the coordinator role that cannot read the tokenizer fetches it once it joined (NodeGuardian).
+        String tokenizerPath = config.model().tokenizer();
+        Tokenizer tokenizer = tokenizerPath.isEmpty() ? new ByteTokenizer()
+                : Files.exists(Path.of(tokenizerPath)) || roles.contains("coordinator")
+                ? tokenizer(config, Path.of(tokenizerPath)) : null;
         CompletableFuture<Coordination.RunEnded> ended = new CompletableFuture<>();
         log.info("run {} (seed {}): stages {}", dir.root(), config.seed(), RunPlan.stageNames(config));
         try (NDManager device = NDManager.newBaseManager(DeviceName.djl(root.getString("dice.device")))) {
@@ -107,6 +110,12 @@ public final class DiceRun {
                 system.getWhenTerminated().toCompletableFuture().join();
             }
         }
+    }
+
+    /** The user's tokenizer from {@code dirOrFile}, with its chat template when the run renders prompts with it. */
+    static Tokenizer tokenizer(RunConfig config, Path dirOrFile) {
+        HfTokenizer loaded = HfTokenizer.load(dirOrFile);
+        return config.model().chatTemplate() ? loaded : loaded.withoutChatTemplate();
     }
 
     /**

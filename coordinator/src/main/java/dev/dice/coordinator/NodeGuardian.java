@@ -6,6 +6,8 @@ import dev.dice.actors.GenerationActor;
 import dev.dice.actors.NodeBootstrap;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.ScoringActor;
+import dev.dice.actors.TokenizerFetch;
+import dev.dice.actors.TokenizerFiles;
 import dev.dice.actors.TrainerActor;
 import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.Tokenizer;
@@ -50,12 +52,18 @@ final class NodeGuardian {
 
     private record Ended(Coordination.RunEnded ended) implements Command {}
 
+    private record TokenizerFetched(TokenizerFetch.Outcome outcome) implements Command {}
+
     /**
      * What a node needs: its roles, the run, the name its events carry in the journal, the device its workers compute
-     * on.
+     * on, the tokenizer (null: this node cannot read the user's, and fetches it from a node that can).
      */
     record Setup(Set<String> roles, boolean alone, RunConfig config, RunDirectory dir, String journalName,
-            NDManager device, Tokenizer tokenizer) {}
+            NDManager device, Tokenizer tokenizer) {
+        Setup withTokenizer(Tokenizer loaded) {
+            return new Setup(roles, alone, config, dir, journalName, device, loaded);
+        }
+    }
 
     static Behavior<Command> create(Setup setup, CompletableFuture<Coordination.RunEnded> ended) {
         return Behaviors.setup(context -> {
@@ -69,7 +77,12 @@ final class NodeGuardian {
                     setup.device().getDevice());
             AtomicBoolean over = new AtomicBoolean();
             AtomicReference<Throwable> failure = new AtomicReference<>();
-            spawnWorkers(context, setup);
+            if (setup.tokenizer() == null) {
+                context.spawn(TokenizerFetch.create(setup.dir().root().resolve("tokenizer"),
+                        context.messageAdapter(TokenizerFetch.Outcome.class, TokenizerFetched::new)), "tokenizer-fetch");
+            } else {
+                spawnWorkers(context, setup);
+            }
             spawnSingletons(context, setup, over);
             ActorRef<Topic.Command<Coordination.RunEnded>> topic = context.spawn(
                     Topic.create(Coordination.RunEnded.class, Coordination.RUN_TOPIC), "run-topic");
@@ -88,6 +101,20 @@ final class NodeGuardian {
                         topic.tell(Topic.publish(new Coordination.RunEnded(false, "the run failed on "
                                 + cluster.selfMember().address().hostPort() + ": " + message.cause())));
                         return Behaviors.same();
+                    })
+                    .onMessage(TokenizerFetched.class, message -> {
+                        try {
+                            if (message.outcome() instanceof TokenizerFetch.Arrived arrived) {
+                                spawnWorkers(context, setup.withTokenizer(DiceRun.tokenizer(setup.config(),
+                                        arrived.dir())));
+                                return Behaviors.same();
+                            }
+                            throw new IllegalStateException("the tokenizer could not be fetched: "
+                                    + ((TokenizerFetch.Failed) message.outcome()).why());
+                        } catch (RuntimeException e) {
+                            ended.completeExceptionally(e);
+                            return Behaviors.stopped();
+                        }
                     })
                     .onMessage(Ended.class, message -> {
                         // Heard through the topic, also on the node that published it: by then the others were sent it.
@@ -112,8 +139,12 @@ final class NodeGuardian {
         });
     }
 
+    /** The node's workers, and a server of the user's tokenizer files for the nodes that cannot read them. */
     private static void spawnWorkers(ActorContext<Command> context, Setup setup) {
         RunConfig config = setup.config();
+        if (!setup.tokenizer().files().isEmpty()) {
+            context.spawn(TokenizerFiles.create(setup.tokenizer().files()), "tokenizer-files");
+        }
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
             ShardGeneration generation = new ShardGeneration(config.cluster().batchRows(),

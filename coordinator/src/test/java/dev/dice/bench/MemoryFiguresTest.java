@@ -36,10 +36,23 @@ class MemoryFiguresTest {
                         report(800, 800, 105, 600, 1.0)));
         Map<String, Object> out = MemoryFigures.summary(runs, 4);
         assertEquals(0.25, out.get("zero2_state_ratio_r4")); // the largest trainer's: 105 / 420
+        assertFalse(out.containsKey("zero2_state_ratio_r4_by_size"), "one size: no breakdown");
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> list = (List<Map<String, Object>>) out.get("runs");
         assertEquals(4.0, list.get(0).get("step_s"), "the slowest rank's step: the ring waits for it");
         assertFalse(out.containsKey("checkpointing_activation_ratio"));
+    }
+
+    @Test
+    void zeroStateRatioIsTheLargestSizesAndEverySizeIsReported() {
+        List<MemoryFigures.Measured> runs = List.of(
+                run(A, new MemoryBench.Setting(2, 0, false), report(1000, 1000, 100, 600, 1.0)),
+                run(A, new MemoryBench.Setting(2, 2, false), report(800, 800, 40, 600, 1.0)),
+                run(B, new MemoryBench.Setting(2, 0, false), report(2000, 2000, 400, 900, 1.0)),
+                run(B, new MemoryBench.Setting(2, 2, false), report(1600, 1600, 80, 900, 1.0)));
+        Map<String, Object> out = MemoryFigures.summary(runs, 2);
+        assertEquals(0.2, out.get("zero2_state_ratio_r2")); // B: 80 / 400
+        assertEquals(Map.of("A", 0.4, "B", 0.2), out.get("zero2_state_ratio_r2_by_size"));
     }
 
     private static MemoryBench.Size size(String name, int hidden) {

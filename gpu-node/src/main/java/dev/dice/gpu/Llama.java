@@ -9,10 +9,15 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 
@@ -83,9 +88,15 @@ public final class Llama implements AutoCloseable {
                     values[i] = (float) (std * rng.nextGaussian());
                 }
             }
-            params.put(name, manager.create(values, shape));
+            // in memory libtorch owns, not a Java buffer's: releasing gradients need not copy it (releaseGradients)
+            NDArray p = manager.zeros(shape);
+            JniUtils.getByteBuffer((PtNDArray) p, true).order(ByteOrder.nativeOrder())
+                    .asFloatBuffer().put(values);
+            params.put(name, p);
         });
-        return new Llama(config, manager, params);
+        Llama model = new Llama(config, manager, params);
+        model.ownStorage.addAll(params.keySet());
+        return model;
     }
 
     public LlamaConfig config() {
@@ -116,6 +127,36 @@ public final class Llama implements AutoCloseable {
     /** Marks every parameter as trainable, so backward passes fill its {@code .grad}. */
     public void requireGradients() {
         params.values().forEach(p -> p.setRequiresGradient(true));
+    }
+
+    /**
+     * Frees the accumulated gradients of {@code names}. libtorch keeps a {@code .grad} in the tensor it belongs to and
+     * DJL cannot reset it, so each parameter is replaced by a fresh trainable leaf over the same values and its old
+     * handle is closed: the old tensor and its gradient go once no recorded graph refers to them any more (at once
+     * after the step's scope has closed). The first time, the leaf is a copy: a tensor made from a Java buffer lives on
+     * that buffer, which only the old handle keeps alive; after that, leaves share memory libtorch owns. The next
+     * backward pass starts these gradients afresh.
+     */
+    public void releaseGradients(Collection<String> names) {
+        for (String name : names) {
+            NDArray old = params.get(name);
+            NDArray fresh;
+            try (NDArray detached = old.stopGradient()) {
+                fresh = ownStorage.add(name) ? detached.duplicate() : detached.stopGradient();
+            }
+            NDScope.unregister(fresh); // the model's, not a step's
+            fresh.attach(manager);
+            fresh.setRequiresGradient(true);
+            params.put(name, fresh);
+            old.close();
+        }
+    }
+
+    /** Whether parameter {@code name} holds an accumulated gradient (one backward pass reached it since release). */
+    public boolean hasGradient(String name) {
+        try (NDArray g = Autograd.gradient(params.get(name))) {
+            return g != null;
+        }
     }
 
     /**
@@ -158,6 +199,7 @@ public final class Llama implements AutoCloseable {
     }
 
     private final LayerTape tape;
+    private final Set<String> ownStorage = new HashSet<>(); // parameters on libtorch's memory
     private boolean checkpointing;
     private boolean segmenting;
 

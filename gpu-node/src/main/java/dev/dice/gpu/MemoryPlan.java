@@ -21,8 +21,9 @@ import java.util.function.IntPredicate;
  * freed): weights, {@code .grad}, the flat copy {@link GradBuckets} makes of it, the moments, and the step's two
  * bucket-sized temporaries. ZeRO ({@code dice.train.zero-stage}, counted for the rank with the largest parts): stage 1
  * keeps the moments of 1/R of every bucket, and the step's temporaries are part-sized; stage 2 also packs and reduces
- * one bucket at a time, keeping only its part, instead of the flat copy of every gradient. The parameters' {@code
- * .grad} stays whole in every stage: backward accumulates into it.
+ * one bucket at a time, keeping only its part, instead of the flat copy of every gradient, and releases each bucket's
+ * {@code .grad} once packed. Backward still accumulates into every parameter's {@code .grad} in every stage, so the
+ * backward phase holds it whole; stage 2 keeps none of it between steps.
  */
 public final class MemoryPlan {
     public static final int FLOAT = 4;
@@ -59,9 +60,19 @@ public final class MemoryPlan {
         }
     }
 
-    /** One trainer's bytes by term, and its peak: max(backward phase, optimizer-step phase). */
-    public record Trainer(long weights, long gradients, long gradientBuckets, long optimizer, long optimizerScratch,
-            long activations, long logits, long backwardWorkingSet, long backwardPhase, long stepPhase, long peak) {}
+    /**
+     * One trainer's bytes by term, and its peak: max(backward phase, optimizer-step phase). {@code gradients}: the
+     * {@code .grad} backward fills; {@code gradientsKept}: the part of it that stays from one step to the next (none
+     * under ZeRO stage 2). {@link #state}: what a trainer keeps between steps besides its weights.
+     */
+    public record Trainer(long weights, long gradients, long gradientsKept, long gradientBuckets, long optimizer,
+            long optimizerScratch, long activations, long logits, long backwardWorkingSet, long backwardPhase,
+            long stepPhase, long peak) {
+        /** Gradients and optimizer state held between steps. */
+        public long state() {
+            return gradientsKept + optimizer;
+        }
+    }
 
     /**
      * One generator: weights, the KV cache of its rows in flight at their longest, and the larger of a prefill (new
@@ -96,12 +107,14 @@ public final class MemoryPlan {
 
         // Trainer
         long weights = FLOAT * p;
-        long grads = FLOAT * p; // every parameter's .grad, accumulated by backward, zeroed in place after a step
+        long grads = FLOAT * p; // every parameter's .grad, accumulated by backward
         long buckets;
+        long gradsInStep; // .grad and flat buffers at their most during the optimizer step
         long optimizer;
         long scratch;
         if (s.zeroStage() == 0) {
             buckets = FLOAT * p; // GradBuckets' flat concatenation of the .grad tensors
+            gradsInStep = grads + buckets;
             optimizer = 2L * FLOAT * p;
             scratch = 2L * FLOAT * maxBucket; // the update's two bucket-sized temporaries
         } else {
@@ -109,7 +122,9 @@ public final class MemoryPlan {
             optimizer = 2L * FLOAT * java.util.Arrays.stream(parts).sum();
             scratch = 3L * FLOAT * ceilDiv(maxBucket, r); // a part's weights and two part-sized temporaries
             buckets = FLOAT * (s.zeroStage() == 1 ? p : zero2Buckets(bucketFloats, parts));
+            gradsInStep = s.zeroStage() == 1 ? grads + buckets : FLOAT * zero2Gradients(bucketFloats, parts);
         }
+        long gradsKept = s.zeroStage() == 2 ? 0 : grads; // stage 2 releases each bucket's .grad as it packs it
         long b = s.rows();
         long t = s.sequenceLength();
         long n = b * t;
@@ -120,10 +135,9 @@ public final class MemoryPlan {
                 : (long) c.numHiddenLayers() * layer + outside);
         long logits = FLOAT * (2L * n * c.vocabSize() + 3 * n); // head, log-softmax; gather, mask, product
         long backward = FLOAT * Math.max(2L * n * c.vocabSize(), layer); // d(log-softmax), d(logits) / one layer's
-        long persistent = weights + grads + optimizer;
-        long backwardPhase = persistent + acts + logits + backward;
-        long stepPhase = persistent + buckets + scratch;
-        Trainer trainer = new Trainer(weights, grads, buckets, optimizer, scratch, acts, logits, backward,
+        long backwardPhase = weights + grads + optimizer + acts + logits + backward;
+        long stepPhase = weights + optimizer + gradsInStep + scratch;
+        Trainer trainer = new Trainer(weights, grads, gradsKept, buckets, optimizer, scratch, acts, logits, backward,
                 backwardPhase, stepPhase, Math.max(backwardPhase, stepPhase));
 
         // Generator: a prefill runs (at most) every row's padded prompt through every layer, the head only at the last
@@ -192,6 +206,23 @@ public final class MemoryPlan {
      * are kept, and its part copied out before it is freed; then gathering bucket i's new weights in a bucket-sized
      * buffer while the parts from i on are still to be stepped.
      */
+    /**
+     * ZeRO stage 2's most floats of {@code .grad} and gradient buffers at once in a step: packing bucket i while the
+     * {@code .grad} of buckets i on still exists (bucket i's is released once packed) and the parts before it are kept;
+     * then, the {@code .grad} all released, gathering as {@link #zero2Buckets} does.
+     */
+    private static long zero2Gradients(List<Long> buckets, long[] parts) {
+        long peak = zero2Buckets(buckets, parts);
+        long unpacked = buckets.stream().mapToLong(Long::longValue).sum();
+        long before = 0;
+        for (int i = 0; i < parts.length; i++) {
+            peak = Math.max(peak, unpacked + buckets.get(i) + before);
+            unpacked -= buckets.get(i);
+            before += parts[i];
+        }
+        return peak;
+    }
+
     private static long zero2Buckets(List<Long> buckets, long[] parts) {
         long peak = 0;
         long before = 0;

@@ -7,10 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -185,6 +190,52 @@ class LlamaTest {
                 assertEquals(tokens[first], stopped.stopToken(), "row " + i);
                 assertArrayEquals(java.util.Arrays.copyOf(tokens, first), stopped.tokens(), "row " + i);
             }
+        }
+    }
+
+    /**
+     * Released gradients are gone and the values stay; the next backward pass starts them afresh (not on top of the
+     * released ones). Both kinds of parameter: on libtorch's memory ({@code Llama.init}) and on Java buffers (made
+     * with {@code create(float[])}, copied at their first release), the latter checked after a garbage collection.
+     */
+    @Test
+    void releasedGradientsAreGoneAndTheNextBackwardStartsAfresh() {
+        try (Llama made = TinyModels.model(root, 4)) {
+            NDManager javaOwned = root.newSubManager();
+            Map<String, NDArray> weights = new LinkedHashMap<>();
+            made.parameters().forEach((name, p) -> weights.put(name, javaOwned.create(p.toFloatArray(), p.getShape())));
+            for (Llama model : List.of(made, Llama.of(made.config(), javaOwned, weights))) {
+                model.requireGradients();
+                SequenceBatch batch = SequenceBatch.of(List.of(new int[] {3, 4}, new int[] {5}),
+                        List.of(new int[] {6, 7, 8}, new int[] {9, 10}), 0);
+                Supplier<NDArray> loss = () -> batch.responseLogProbs(model).sum().neg();
+                try (NDScope scope = new NDScope()) {
+                    Autograd.backward(Autograd.recording(loss::get));
+                }
+                Map<String, float[]> values = new LinkedHashMap<>();
+                model.parameters().forEach((name, p) -> values.put(name, p.toFloatArray()));
+                Map<String, NDArray> before = new HashMap<>(model.parameters());
+                for (int round = 0; round < 2; round++) { // the first release of a Java buffer copies, the second not
+                    model.releaseGradients(model.parameters().keySet());
+                    System.gc();
+                    for (String name : values.keySet()) {
+                        assertTrue(!model.hasGradient(name), name + ": released");
+                        assertTrue(model.parameters().get(name) != before.get(name), name + ": a new leaf");
+                        assertArrayEquals(values.get(name), model.parameters().get(name).toFloatArray(), name);
+                    }
+                }
+                Map<String, float[]> again = TinyModels.gradients(model, loss);
+                Map<String, float[]> fresh = TinyModels.gradients(model, loss); // zeroed, then once more
+                for (String name : values.keySet()) {
+                    assertArrayEquals(fresh.get(name), again.get(name), name + ": one backward's gradient");
+                }
+                float largest = 0;
+                for (float g : again.get("lm_head.weight")) {
+                    largest = Math.max(largest, Math.abs(g));
+                }
+                assertTrue(largest > 0, "the head has a gradient");
+            }
+            javaOwned.close();
         }
     }
 

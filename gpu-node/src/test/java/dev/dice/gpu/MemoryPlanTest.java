@@ -77,7 +77,12 @@ class MemoryPlanTest {
         assertEquals(3 * 4 * 5160, z1.optimizerScratch()); // a quarter's weights and two quarter-sized temporaries
         MemoryPlan.Trainer z2 = MemoryPlan.of(TINY, settings(4, 2, false)).trainer();
         assertEquals(4 * 20640, z2.gradients()); // .grad: backward accumulates into every parameter's
+        assertEquals(0, z2.gradientsKept()); // and the step releases it, bucket by bucket
+        assertEquals(z2.optimizer(), z2.state());
+        assertEquals(4 * 20640 + 8 * 5160, z1.state());
         assertEquals(4 * (5160 + 20640), z2.gradientBuckets()); // the owned quarter + the one (whole-model) bucket
+        // its step: packing the one bucket while its .grad still exists, then the quarter and the gather's bucket
+        assertEquals(4 * 20640 + 8 * 5160 + 4 * (20640 + 20640) + 3 * 4 * 5160, z2.stepPhase());
         // one trainer: stage 2 has nothing to shard over, and copies its one part out of the bucket
         assertEquals(4 * 2 * 20640, MemoryPlan.of(TINY, settings(1, 2, false)).trainer().gradientBuckets());
     }

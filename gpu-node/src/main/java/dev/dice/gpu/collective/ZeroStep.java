@@ -24,9 +24,11 @@ import java.util.Map;
  * dev.dice.gpu.AdamW} would compute on the whole buckets.
  *
  * <p>Stage 1 packs every bucket at once, as stage 0 does ({@link GradBuckets}), and gathers the new weights in the
- * bucket's own memory. Stage 2 packs, reduces and frees one bucket at a time, keeping a copy of its part only, and
- * gathers each bucket's new weights in a fresh bucket-sized buffer: at most one full bucket at a time besides the
- * parts. The parameters' {@code .grad}, which backward accumulates into, stays in both.
+ * bucket's own memory; the parameters' {@code .grad} stays, zeroed, for the next step. Stage 2 packs, reduces and
+ * frees one bucket at a time, keeping a copy of its part only, and releases the {@code .grad} of the bucket's
+ * parameters as soon as it is packed ({@link dev.dice.gpu.Llama#releaseGradients}); it gathers each bucket's new
+ * weights in a fresh bucket-sized buffer. So a stage-2 step holds at most one full bucket besides the parts and the
+ * gradients not yet packed, and keeps no gradient once it ends.
  */
 final class ZeroStep {
     private final Trainer trainer;
@@ -65,6 +67,9 @@ final class ZeroStep {
             List<ShardedAdamW.Part> parts = new ArrayList<>();
             for (int i = 0; i < layout.size(); i++) {
                 NDArray bucket = held(GradBuckets.pack(layout.get(i), params, scratch));
+                if (stage == 2) {
+                    trainer.model().releaseGradients(layout.get(i)); // the bucket holds them now
+                }
                 long sent = ring.bytesSent();
                 long t0 = System.nanoTime();
                 Collective.Segment mine = ring.reduceScatterMean(buffer(bucket), i);

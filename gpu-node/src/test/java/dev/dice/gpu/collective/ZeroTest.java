@@ -91,6 +91,37 @@ class ZeroTest {
     }
 
     @Test
+    void zeroTwoKeepsNoGradientOnceItsStepEnds() {
+        for (int stage : new int[] {1, 2}) {
+            List<String> members = Ranks.loopback(2);
+            List<long[]> held = Ranks.all(Ranks.run(2, rank -> {
+                try (NDManager root = NDManager.newBaseManager();
+                        RingAllReduce ring = new RingAllReduce(members, rank, RING.withRingId("held" + stage))) {
+                    Trainer t = trainer(root, stage, Llama.init(ODD, root.newSubManager(), 3));
+                    DataParallel dp = new DataParallel(t, ring, 1);
+                    long[] bytes = new long[6]; // before and after each of three steps
+                    for (int s = 0; s < 3; s++) {
+                        backward(t, s, rank, 2);
+                        bytes[2 * s] = gradientBytes(t.model().parameters());
+                        dp.step();
+                        bytes[2 * s + 1] = gradientBytes(t.model().parameters());
+                    }
+                    return bytes;
+                }
+            }), 120);
+            long whole = 4 * ODD.parameterCount();
+            for (int r = 0; r < 2; r++) {
+                for (int s = 0; s < 3; s++) {
+                    String what = "ZeRO-" + stage + " rank " + r + " step " + s + ": ";
+                    assertEquals(whole, held.get(r)[2 * s], what + "backward fills every .grad");
+                    // stage 1 zeroes them in place for the next step; stage 2 holds only its parts, and frees those too
+                    assertEquals(stage == 1 ? whole : 0, held.get(r)[2 * s + 1], what + ".grad after the step");
+                }
+            }
+        }
+    }
+
+    @Test
     void planCountsWhatTheTrainerAllocates() {
         for (int world : new int[] {1, 2, 3}) { // a ring of one: one part, the whole bucket
             for (int stage = 0; stage <= 2; stage++) {
@@ -99,7 +130,7 @@ class ZeroTest {
                         16, 8, 3, 6, 4, 3, BUCKET_BYTES)).trainer();
                 String what = "ZeRO-" + stage + " R=" + world + ": ";
                 assertEquals(plan.weights(), ranks.get(0).weightBytes(), what + "weights");
-                assertEquals(plan.gradients(), ranks.get(0).gradBytes(), what + ".grad");
+                assertEquals(plan.gradientsKept(), ranks.get(0).gradBytes(), what + ".grad kept after the step");
                 assertEquals(plan.gradientBuckets(), ranks.stream().mapToLong(Rank::gradientBufferBytes).max()
                         .orElseThrow(), what + "gradient buffers");
                 assertEquals(plan.optimizer(), ranks.stream().mapToLong(Rank::optimizerBytes).max().orElseThrow(),
@@ -177,8 +208,7 @@ class ZeroTest {
                 }
                 Map<String, NDArray> params = t.model().parameters();
                 long weightBytes = params.values().stream().mapToLong(p -> 4 * p.size()).sum();
-                long gradBytes = params.values().stream().map(Autograd::gradient)
-                        .mapToLong(g -> g == null ? 0 : 4 * g.size()).sum();
+                long gradBytes = gradientBytes(params);
                 Map<String, float[]> weights = new LinkedHashMap<>();
                 params.forEach((name, p) -> weights.put(name, p.toFloatArray()));
                 Saved saved = keep == null ? null
@@ -204,6 +234,12 @@ class ZeroTest {
 
     /** Step {@code s} on this rank's share of that step's global batch, then the data-parallel step. */
     private static Trainer.StepReport step(Trainer t, DataParallel dp, int s, int rank, int world) {
+        backward(t, s, rank, world);
+        return dp.step();
+    }
+
+    /** The forward and backward pass of step {@code s} on this rank's share of that step's global batch. */
+    private static void backward(Trainer t, int s, int rank, int world) {
         Random rng = new Random(100 + s);
         List<int[]> prompts = new ArrayList<>();
         List<int[]> responses = new ArrayList<>();
@@ -217,6 +253,16 @@ class ZeroTest {
             }
         }
         t.sft(SequenceBatch.of(prompts, responses, 0), 1.0);
-        return dp.step();
+    }
+
+    /** The bytes of every {@code .grad} the parameters hold. */
+    private static long gradientBytes(Map<String, NDArray> params) {
+        long bytes = 0;
+        for (NDArray p : params.values()) {
+            try (NDArray g = Autograd.gradient(p)) {
+                bytes += g == null ? 0 : 4 * g.size();
+            }
+        }
+        return bytes;
     }
 }
