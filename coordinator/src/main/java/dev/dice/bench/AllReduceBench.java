@@ -54,6 +54,19 @@ public final class AllReduceBench {
         return Math.max(3, (512 + mb - 1) / mb);
     }
 
+    /**
+     * Whether the JIT compiled for more than 5 % of the wall time of the last three iterations, from {wall ns, JIT
+     * ms} taken after each iteration (too few iterations to tell count as compiling).
+     */
+    static boolean compiling(List<long[]> clocks) {
+        int n = clocks.size();
+        if (n < 4) {
+            return true;
+        }
+        double wallMillis = (clocks.get(n - 1)[0] - clocks.get(n - 4)[0]) / 1e6;
+        return clocks.get(n - 1)[1] - clocks.get(n - 4)[1] > 0.05 * wallMillis;
+    }
+
     /** Parent side: spawns the processes and collects the figures. */
     public static Map<String, Object> run(int ranks, int mb, int repeats, boolean fp16) {
         if (ranks < 2 || mb < 1 || repeats < 1) {
@@ -210,10 +223,12 @@ public final class AllReduceBench {
 
     /**
      * Times a collective operation across the ranks: each iteration starts together (a barrier) and lasts until
-     * the slowest rank is done. Warm-up iterations run until the times stop improving (gRPC, Netty and the
-     * reduction run interpreted until the JIT compiled them, which on a busy machine takes many iterations):
-     * at least 20 s and enough to move 512 MiB, then until the median of the last three is within 10 % of the
-     * three before, at most 120 s. Rank 0 decides, and the decision travels with the barrier.
+     * the slowest rank is done. Warm-up iterations run until the times stop improving and the JIT is done (gRPC,
+     * Netty and the reduction run interpreted until the JIT compiled them, and on two shared cores the compiler
+     * threads take a large share of the CPU for tens of seconds, inside the timed iterations if these start
+     * early): at least 20 s and enough to move 512 MiB, then until the median of the last three is within 10 % of
+     * the three before and no rank's JIT compiled for more than 5 % of their time, at most 120 s. The decision
+     * travels with the barrier: warming goes on while any rank asks for it.
      */
     private static final class Timer {
         private static final long MIN_WARMUP_NANOS = 20_000_000_000L;
@@ -234,14 +249,16 @@ public final class AllReduceBench {
 
         double median(Runnable op) {
             List<Double> history = new ArrayList<>();
+            List<long[]> clocks = new ArrayList<>(); // {wall ns, JIT ms} after each warm-up iteration
             long start = System.nanoTime();
             boolean warming = true;
             while (warming) {
                 boolean more = history.size() < minWarmups || System.nanoTime() - start < MIN_WARMUP_NANOS
-                        || improving(history);
+                        || improving(history) || compiling(clocks);
                 warming = agree(more && System.nanoTime() - start < MAX_WARMUP_NANOS);
                 if (warming) {
                     history.add(slowest(op));
+                    clocks.add(new long[] {System.nanoTime(), jitMillis()});
                 }
             }
             warmups = history.size();
@@ -265,17 +282,23 @@ public final class AllReduceBench {
             return Figures.median(last) < 0.9 * Figures.median(before);
         }
 
-        /** A barrier that also hands every rank rank 0's decision. */
+        private static long jitMillis() {
+            return ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+        }
+
+        /** A barrier that also tells every rank whether any rank decided yes. */
         private boolean agree(boolean decision) {
             FloatBuffer slots = flag.asFloatBuffer();
             for (int r = 0; r < ring.world(); r++) {
-                slots.put(r, 0f);
-            }
-            if (ring.rank() == 0) {
-                slots.put(0, decision ? ring.world() : 0f);
+                slots.put(r, r == ring.rank() && decision ? ring.world() : 0f);
             }
             ring.allReduceMean(flag, 1);
-            return slots.get(0) > 0.5f;
+            for (int r = 0; r < ring.world(); r++) {
+                if (slots.get(r) > 0.5f) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** Runs {@code op} on every rank and returns the slowest rank's seconds. */
@@ -362,8 +385,12 @@ public final class AllReduceBench {
     /** A child JVM on the same classpath, running this class with {@code args}. */
     private static ChildProcess spawn(String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:MaxDirectMemorySize=4g", "-cp", System.getProperty("java.class.path"),
-                AllReduceBench.class.getName()));
+                "-XX:MaxDirectMemorySize=4g"));
+        String extra = System.getenv("DICE_BENCH_RANK_JAVA_OPTS"); // e.g. a profiler's flags
+        if (extra != null && !extra.isBlank()) {
+            command.addAll(List.of(extra.trim().split("\\s+")));
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), AllReduceBench.class.getName()));
         command.addAll(List.of(args));
         return ChildProcess.start(command, Map.of());
     }

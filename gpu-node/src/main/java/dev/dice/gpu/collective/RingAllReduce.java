@@ -1,8 +1,5 @@
 package dev.dice.gpu.collective;
 
-import dev.dice.proto.collective.Encoding;
-import dev.dice.proto.collective.GradChunk;
-import dev.dice.proto.collective.Phase;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import java.io.IOException;
@@ -87,9 +84,7 @@ public final class RingAllReduce implements Collective {
     private boolean closed;
     private long step;
     private long bytesSent;
-    private float[] mine = new float[0];
-    private float[] theirs = new float[0];
-    private short[] halves = new short[0];
+    private final RingReduction.Scratch scratch = new RingReduction.Scratch();
 
     /**
      * Joins the ring: binds this rank's server at {@code members.get(rank)} and opens the stream to the next
@@ -122,7 +117,7 @@ public final class RingAllReduce implements Collective {
         InetSocketAddress self = address(members.get(rank));
         try {
             // directExecutor: callbacks only enqueue or signal, so running them on the event loop saves a hop
-            server = settings.transport().server(self).directExecutor().addService(inbound.service())
+            server = settings.transport().bulkServer(self).directExecutor().addService(inbound.service())
                     .flowControlWindow(window).maxInboundMessageSize(maxMessage).build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("rank " + rank + ": cannot listen on " + self, e);
@@ -131,7 +126,7 @@ public final class RingAllReduce implements Collective {
         InetSocketAddress to = address(next);
         // disableRetry: a retrying call keeps the sent frames to replay them later, and the payloads are views of
         // the caller's buffer, which changes once the call returns.
-        channel = settings.transport().channel(to.getHostString(), to.getPort()).directExecutor()
+        channel = settings.transport().bulkChannel(to.getHostString(), to.getPort()).directExecutor()
                 .disableRetry().flowControlWindow(window).maxInboundMessageSize(maxMessage).build();
         outbound = new RingOutbound(channel, settings.ringId(), rank, world, 2 * settings.chunkBytes(), this::fail);
     }
@@ -174,13 +169,13 @@ public final class RingAllReduce implements Collective {
      */
     @Override
     public void allReduceMean(ByteBuffer data, int bucket, Precision precision) {
-        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, precision, 0, 2 * (world - 1)).run());
+        run(data, (bytes, op) -> reduce(bytes, op, bucket, precision, 0, 2 * (world - 1)));
     }
 
     /** The reduce-scatter rounds alone (fp32): this rank owns segment rank + 1 (mod R) of the ring schedule. */
     @Override
     public Segment reduceScatterMean(ByteBuffer data, int bucket) {
-        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, Precision.FP32, 0, world - 1).run());
+        run(data, (bytes, op) -> reduce(bytes, op, bucket, Precision.FP32, 0, world - 1));
         return part(data.remaining() / 4, rank);
     }
 
@@ -195,7 +190,7 @@ public final class RingAllReduce implements Collective {
     /** The all-gather rounds alone (fp32), starting from the segment {@link #reduceScatterMean} leaves this rank. */
     @Override
     public void allGather(ByteBuffer data, int bucket) {
-        run(data, (bytes, op) -> new Reduction(bytes, op, bucket, Precision.FP32, world - 1, 2 * (world - 1)).run());
+        run(data, (bytes, op) -> reduce(bytes, op, bucket, Precision.FP32, world - 1, 2 * (world - 1)));
     }
 
     @Override
@@ -205,6 +200,11 @@ public final class RingAllReduce implements Collective {
         }
         run(data, (bytes, op) -> bytesSent += RingRelay.run(inbound, outbound, settings, rank, world, bytes, op, root,
                 bucket));
+    }
+
+    private void reduce(ByteBuffer bytes, long op, int bucket, Precision precision, int first, int end) {
+        bytesSent += new RingReduction(inbound, outbound, settings, rank, world, scratch, bytes, op, bucket, precision,
+                first, end).run();
     }
 
     /** One operation of this rank, numbered {@code op} on every rank; nothing moves in a ring of one. */
@@ -295,151 +295,6 @@ public final class RingAllReduce implements Collective {
         closed = true;
         channel.shutdownNow();
         server.shutdownNow();
-    }
-
-    /** Scratch arrays for one chunk, kept across calls (a step reduces every bucket, every step). */
-    private void ensureScratch(int floats) {
-        if (mine.length < floats) {
-            mine = new float[floats];
-            theirs = new float[floats];
-            halves = new short[floats];
-        }
-    }
-
-    /**
-     * Steps [first, end) of an all-reduce's 2(R−1) steps of chunks: step t &lt; R−1 is reduce-scatter round t, the
-     * rest all-gather. The segment sent at step t+1 is the one received at step t, so each received chunk is sent
-     * on at once.
-     */
-    private final class Reduction {
-        private final ByteBuffer bytes;
-        private final FloatBuffer floats;
-        private final long op;
-        private final int bucket;
-        private final Precision precision;
-        private final long n;
-        private final RingSchedule schedule;
-        private final int first;
-        private final int end;
-        /** FP16, all-gather: each finished chunk's exponent, sent on unchanged so every rank decodes the same values. */
-        private final int[] gatherExponents;
-
-        Reduction(ByteBuffer bytes, long op, int bucket, Precision precision, int first, int end) {
-            this.first = first;
-            this.end = end;
-            this.bytes = bytes;
-            this.floats = bytes.asFloatBuffer();
-            this.op = op;
-            this.bucket = bucket;
-            this.precision = precision;
-            this.n = floats.remaining();
-            this.schedule = new RingSchedule(world, rank, n, settings.chunkBytes() / 4);
-            ensureScratch((int) Math.min(settings.chunkBytes() / 4, n / world + 1));
-            this.gatherExponents = new int[schedule.chunks(0)]; // segment 0 is the longest
-        }
-
-        void run() {
-            for (int k = 0; k < schedule.chunks(schedule.sentSegment(first)); k++) {
-                send(first, schedule.sentSegment(first), k);
-            }
-            for (int t = first; t < end; t++) {
-                int segment = schedule.receivedSegment(t);
-                for (int k = 0; k < schedule.chunks(segment); k++) {
-                    receive(t, segment, k);
-                    if (t + 1 < end) {
-                        send(t + 1, segment, k);
-                    }
-                }
-            }
-            outbound.drain(settings.timeout(), during(end - 1));
-        }
-
-        private void send(int t, int segment, int chunk) {
-            int from = schedule.from(segment, chunk);
-            int count = schedule.count(segment, chunk);
-            ByteBuffer payload;
-            GradChunk.Builder header = header(t, segment, chunk);
-            if (precision == Precision.FP16) {
-                floats.get(from, mine, 0, count);
-                int exponent = t < world - 1 ? Fp16.exponentFor(mine, count) : gatherExponents[chunk];
-                Fp16.encode(mine, halves, count, exponent);
-                payload = ByteBuffer.allocate(count * 2).order(ByteOrder.LITTLE_ENDIAN);
-                payload.asShortBuffer().put(halves, 0, count);
-                header.setFp16Exponent(exponent);
-            } else {
-                payload = bytes.slice(from * 4, count * 4); // a view: see the class comment for why that is safe
-            }
-            bytesSent += payload.remaining();
-            outbound.send(new RingWire.Chunk(header.build(), payload, null), during(t));
-        }
-
-        private void receive(int t, int segment, int chunk) {
-            RingWire.Chunk frame = inbound.take(settings.timeout(), during(t));
-            try (Payload data = frame.incoming()) {
-                apply(t, segment, chunk, frame.header(), data);
-            }
-        }
-
-        private void apply(int t, int segment, int chunk, GradChunk got, Payload data) {
-            GradChunk expected = header(t, segment, chunk).build();
-            if (got.getStep() != op || got.getBucket() != bucket || got.getPhase() != expected.getPhase()
-                    || got.getRound() != expected.getRound() || got.getSegment() != segment
-                    || got.getChunk() != chunk || got.getTotalFloats() != n || got.getEncoding() != encoding()) {
-                throw new CollectiveException("rank " + rank + ": out of step with left neighbour: expected "
-                        + RingWire.describe(expected) + ", got " + RingWire.describe(got));
-            }
-            int from = schedule.from(segment, chunk);
-            int count = schedule.count(segment, chunk);
-            int width = precision == Precision.FP16 ? 2 : 4;
-            if (data.size() != count * width) {
-                throw new CollectiveException("rank " + rank + ": chunk " + RingWire.describe(expected) + " carries "
-                        + data.size() + " bytes, expected " + count * width);
-            }
-            boolean reducing = t < world - 1;
-            if (!reducing && precision == Precision.FP32) {
-                data.copyTo(bytes.slice(from * 4, count * 4)); // all-gather: the finished values
-                return;
-            }
-            if (precision == Precision.FP16) {
-                data.readShorts(halves);
-                Fp16.decode(halves, theirs, count, got.getFp16Exponent());
-                if (!reducing) {
-                    gatherExponents[chunk] = got.getFp16Exponent();
-                }
-            } else {
-                data.readFloats(theirs);
-            }
-            if (reducing) {
-                floats.get(from, mine, 0, count);
-                schedule.reduce(t, mine, theirs, count);
-                if (t == world - 2 && precision == Precision.FP16) {
-                    // this rank owns the finished mean: hold exactly what the others will receive
-                    gatherExponents[chunk] = Fp16.exponentFor(mine, count);
-                    Fp16.round(mine, count, gatherExponents[chunk]);
-                }
-                floats.put(from, mine, 0, count);
-            } else {
-                floats.put(from, theirs, 0, count);
-            }
-        }
-
-        private Encoding encoding() {
-            return precision == Precision.FP16 ? Encoding.FP16 : Encoding.FP32;
-        }
-
-        private GradChunk.Builder header(int t, int segment, int chunk) {
-            boolean reducing = t < world - 1;
-            return GradChunk.newBuilder().setStep(op).setBucket(bucket)
-                    .setPhase(reducing ? Phase.REDUCE_SCATTER : Phase.ALL_GATHER)
-                    .setRound(reducing ? t : t - (world - 1)).setSegment(segment).setChunk(chunk).setTotalFloats(n)
-                    .setEncoding(encoding());
-        }
-
-        private String during(int t) {
-            boolean reducing = t < world - 1;
-            return "during all-reduce step " + op + " bucket " + bucket + " (" + (reducing ? Phase.REDUCE_SCATTER
-                    : Phase.ALL_GATHER) + " round " + (reducing ? t : t - (world - 1)) + ")";
-        }
     }
 
     @Override
