@@ -88,7 +88,11 @@ public final class GradBuckets implements AutoCloseable {
         long offset = 0;
         for (String name : group) {
             NDArray p = params.get(name);
-            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+            NDArray view;
+            try (NDArray slice = flat.get(offset + ":" + (offset + p.size()))) { // not left to a micro-batch's scope
+                view = slice.reshape(p.getShape());
+            }
+            NDScope.unregister(view);
             view.attach(manager);
             views.put(name, view);
             offset += p.size();

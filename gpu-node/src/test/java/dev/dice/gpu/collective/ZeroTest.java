@@ -90,6 +90,10 @@ class ZeroTest {
         }
     }
 
+    /**
+     * With checkpointing, {@link DataParallel#step(Runnable)} reduce-scatters each bucket as backward finishes it;
+     * without, it reduces after backward. Both take the steps of {@link DataParallel#step()} bit for bit.
+     */
     @Test
     void zeroTwoReducingEachBucketAsBackwardFinishesItTakesTheSameSteps() {
         for (int world : new int[] {2, 3}) {
