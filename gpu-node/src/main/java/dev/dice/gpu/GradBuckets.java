@@ -138,6 +138,17 @@ public final class GradBuckets implements AutoCloseable {
         return views.get(name);
     }
 
+    /** Frees bucket {@code i} and its parameters' views of it (a sharded step keeps only its part). */
+    public void free(int i) {
+        names.get(i).forEach(name -> {
+            NDArray view = views.remove(name);
+            if (view != null) {
+                view.close();
+            }
+        });
+        buckets.get(i).close();
+    }
+
     /** sqrt(Σ g²) over every bucket. */
     public double globalNorm() {
         double sum = 0;
