@@ -144,10 +144,13 @@ public final class TrainerActor {
     /** This node's run directory: the checkpoints a message names relative to it are here, or fetched. */
     private final Path runDir;
     private final Duration fetchTimeout;
+    /** libtorch intra-op threads of this trainer's steps (0: the JVM's). */
+    private final int threads;
     private WeightPublisher publisher;
 
     private TrainerActor(ActorContext<Command> context, NDManager device, Tokenizer tokenizer, Path runDir,
-            Duration fetchTimeout) {
+            Duration fetchTimeout, int threads) {
+        this.threads = threads;
         this.context = context;
         this.device = device;
         this.tokenizer = tokenizer;
@@ -159,15 +162,18 @@ public final class TrainerActor {
 
     /** A trainer that resolves the checkpoints it is sent against the working directory. */
     public static Behavior<Command> create(NDManager device, Tokenizer tokenizer) {
-        return create(device, tokenizer, Path.of(""), Duration.ofSeconds(60));
+        return create(device, tokenizer, Path.of(""), Duration.ofSeconds(60), 0);
     }
 
     /**
      * @param runDir       this node's run directory
      * @param fetchTimeout longest wait for a model this node has no checkpoint of
+     * @param threads      libtorch intra-op threads of its steps (0: the JVM's); trainers sharing a JVM divide its cores
      */
-    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Path runDir, Duration fetchTimeout) {
-        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer, runDir, fetchTimeout).idle());
+    public static Behavior<Command> create(NDManager device, Tokenizer tokenizer, Path runDir, Duration fetchTimeout,
+            int threads) {
+        return Behaviors.setup(context -> new TrainerActor(context, device, tokenizer, runDir, fetchTimeout, threads)
+                .idle());
     }
 
     // ---- states ---------------------------------------------------------------------------------------------
@@ -286,7 +292,7 @@ public final class TrainerActor {
         Training.Step step;
         long t0 = System.nanoTime();
         try {
-            IntraOpThreads.use(0); // a trainer trains alone: the JVM's threads, whatever the thread's last work set
+            IntraOpThreads.use(threads); // whatever the dispatcher thread's last work set
             step = stage.replica.step();
         } catch (RuntimeException e) {
             return failed(stage, stage.place, e);

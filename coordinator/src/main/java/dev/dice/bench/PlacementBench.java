@@ -40,39 +40,44 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code dice bench round}: one round at a run's round shape (prompts, K, token limit, shard size, rows in flight)
  * done the way a run does it in one JVM, for each {@link Placement} of the model workers: generators pull prompt
  * shards and scorers score each generated shard as it comes (so generation of one shard overlaps scoring of the
- * one before), then the α* sweep and one epoch of DPO on the round's pairs and as many replayed ones, on the JVM's
- * intra-op threads as a run's trainer. Each placement's round time and CPU utilisation (process CPU seconds / wall
+ * one before), then the α* sweep and one epoch of DPO on the round's pairs and as many replayed ones, on the
+ * placement's trainers as a run's (one on the JVM's intra-op threads, or a ring of replicas dividing them). Each placement's round time and CPU utilisation (process CPU seconds / wall
  * seconds / cores), placements alternating, medians of the repeats. As in {@link RoundBench}, untrained models
  * rarely end on EOS, so nearly every response decodes to the limit; every placement samples the same responses,
  * which the result checks ({@code same_responses}).
  */
 public final class PlacementBench {
 
-    /** {@code workers} generators and as many scorers, each on {@code threads} intra-op threads (0: the JVM's). */
-    public record Placement(int workers, int threads) {
+    /**
+     * {@code workers} generators and as many scorers, each on {@code threads} intra-op threads (0: the JVM's), then
+     * DPO on a ring of {@code trainers} trainers that divide the JVM's threads (one: a trainer on all of them).
+     */
+    public record Placement(int workers, int threads, int trainers) {
         public Placement {
-            if (workers < 1 || threads < 0) {
-                throw new IllegalArgumentException("a placement needs at least one worker and threads >= 0");
+            if (workers < 1 || threads < 0 || trainers < 1) {
+                throw new IllegalArgumentException("a placement needs at least one worker and trainer, threads >= 0");
             }
         }
 
-        /** {@code WxT}, e.g. {@code 2x1}: W generators and W scorers of T threads each. */
-        public static Placement parse(String text) {
-            String[] parts = text.trim().split("x");
+        /** {@code WxT} or {@code WxT:R}, e.g. {@code 2x1:2}: W generators and W scorers of T threads, R trainers. */
+        public static Placement parse(String text, int defaultTrainers) {
+            String[] workersAndTrainers = text.trim().split(":", -1);
+            String[] parts = workersAndTrainers[0].split("x");
             try {
-                if (parts.length == 2) {
-                    return new Placement(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]));
+                if (parts.length == 2 && workersAndTrainers.length <= 2) {
+                    return new Placement(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]),
+                            workersAndTrainers.length == 2 ? Integer.parseInt(workersAndTrainers[1]) : defaultTrainers);
                 }
             } catch (IllegalArgumentException e) {
                 // reported below
             }
-            throw new IllegalArgumentException("--placements: expected WORKERSxTHREADS such as 2x1 (threads 0: the"
-                    + " JVM's), got \"" + text + "\"");
+            throw new IllegalArgumentException("--placements: expected WORKERSxTHREADS[:TRAINERS] such as 2x1 or 2x2:2"
+                    + " (threads 0: the JVM's), got \"" + text + "\"");
         }
 
         @Override
         public String toString() {
-            return workers + "x" + (threads > 0 ? threads : IntraOpThreads.jvmDefault());
+            return workers + "x" + (threads > 0 ? threads : IntraOpThreads.jvmDefault()) + ":" + trainers;
         }
     }
 
@@ -110,6 +115,7 @@ public final class PlacementBench {
                     "generate_score_cpu_utilization", "generate_score_cpu_s", "train_s", "train_cpu_utilization")) {
                 row.put(field, Figures.median(runs.get(i).stream().mapToDouble(m -> (double) m.get(field)).toArray()));
             }
+            row.put("train_pairs", runs.get(i).get(0).get("train_pairs"));
             rows.add(row);
         }
         Map<String, Object> result = new LinkedHashMap<>();
@@ -177,7 +183,7 @@ public final class PlacementBench {
             CpuClock.Use generateScore = clock.since();
             CpuClock trainClock = CpuClock.start();
             Policy trained = models.get(0)[0];
-            int pairs = train(trained, new ArrayList<>(scored));
+            int pairs = train(trained, new ArrayList<>(scored), placement.trainers());
             CpuClock.Use train = trainClock.since();
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("placement", placement.toString());
@@ -225,7 +231,7 @@ public final class PlacementBench {
     }
 
     /** α*, the pairs, and one epoch of DPO over them and as many replayed (γ = 0.5), as a run's trainer does. */
-    private int train(Policy policy, List<ScoredShard> scored) {
+    private int train(Policy policy, List<ScoredShard> scored, int trainers) {
         IntraOpThreads.use(0);
         List<ScoredResponse> responses = scored.stream().sorted(Comparator.comparingInt(ScoredShard::getShard))
                 .flatMap(s -> s.getResponsesList().stream()).toList();
@@ -244,8 +250,12 @@ public final class PlacementBench {
                     .setRejected(r.getResponse().getText()).setRefLogpChosen(c.getLogpPolicy())
                     .setRefLogpRejected(r.getLogpPolicy()).build());
         }
-        Training.dpo(policy, data, new Training.Settings(Math.max(1, data.size() / 32), 32, 1e-6, 1, 1.0, 0.1, 3),
-                s -> {});
+        Training.Settings settings = new Training.Settings(Math.max(1, data.size() / 32), 32, 1e-6, 1, 1.0, 0.1, 3);
+        if (trainers == 1) {
+            Training.dpo(policy, data, settings, s -> {});
+        } else {
+            RingTraining.dpo(policy, data, settings, trainers);
+        }
         return data.size();
     }
 

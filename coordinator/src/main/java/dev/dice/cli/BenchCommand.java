@@ -15,6 +15,7 @@ import dev.dice.bench.SnapshotBench;
 import dev.dice.bench.SyncBench;
 import dev.dice.coordinator.DiceRun;
 import dev.dice.coordinator.RunConfig;
+import dev.dice.coordinator.TrainersPerDevice;
 import dev.dice.gpu.Checkpoint;
 import dev.dice.gpu.GradBuckets;
 import dev.dice.gpu.LlamaConfig;
@@ -38,9 +39,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeats", description = "Timed repetitions per figure (median reported; default 7, round: 1).")
     Integer repeats;
 
-    @Option(names = "--placements", split = ",", paramLabel = "WxT", description = "round: placements of the model"
-            + " workers to compare, alternating: W generators and W scorers of T intra-op threads each (default: the"
-            + " configuration's, dice.cluster.generators x dice.cluster.threads-per-worker).")
+    @Option(names = "--placements", split = ",", paramLabel = "WxT[:R]", description = "round: placements of the"
+            + " model workers to compare, alternating: W generators and W scorers of T intra-op threads each, then R"
+            + " trainers (default: the configuration's, dice.cluster.generators x dice.cluster.threads-per-worker :"
+            + " dice.cluster.trainers; without :R the configuration's trainers).")
     List<String> placements;
 
     @Option(names = "--prompts", description = "round: the round's prompts (default: the configuration's).")
@@ -164,14 +166,16 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The default configuration's round, for each placement asked for (default: the configuration's). */
     private Map<String, Object> placementRound(int repeats) {
-        RunConfig config = RunConfig.from(DiceRun.configure(ConfigFactory.empty(), null, "default"));
+        RunConfig config = RunConfig.from(TrainersPerDevice.resolve(DiceRun.configure(ConfigFactory.empty(), null,
+                "default")));
+        int trainers = config.trainers().count();
         PlacementBench.Shape shape = new PlacementBench.Shape(prompts != null ? prompts : config.rounds().prompts(),
                 config.rounds().k(), config.rounds().maxNewTokens(), config.cluster().shardSize(),
                 config.cluster().batchRows());
         List<PlacementBench.Placement> compared = placements == null
                 ? List.of(new PlacementBench.Placement(config.cluster().generatorsOn(false),
-                        config.cluster().threadsPerWorker()))
-                : placements.stream().map(PlacementBench.Placement::parse).toList();
+                        config.cluster().threadsPerWorker(), trainers))
+                : placements.stream().map(p -> PlacementBench.Placement.parse(p, trainers)).toList();
         return new PlacementBench(config.model().builtin(), shape).run(compared, repeats);
     }
 

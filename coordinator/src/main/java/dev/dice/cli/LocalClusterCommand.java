@@ -48,7 +48,7 @@ final class LocalClusterCommand implements Callable<Integer> {
             throw new BadInputException("--chaos: unknown chaos '" + chaos + "' (expected kill-generator or kill-trainer)");
         }
         Config root = run.resolve();
-        int trainers = root.getInt("dice.cluster.trainers");
+        int trainers = Math.max(1, root.getInt("dice.cluster.trainers")); // a cluster reads 0 (per device) as one
         if (trainers > nodes) {
             throw new BadInputException("--trainers: each of the " + trainers + " trainers runs on its own node, but"
                     + " --nodes is " + nodes);

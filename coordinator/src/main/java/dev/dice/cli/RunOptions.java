@@ -69,9 +69,10 @@ final class RunOptions {
     @Option(names = "--device", description = "cpu (default) or cuda:N.")
     String device;
 
-    @Option(names = "--trainers", description = "Data-parallel trainers of the run (default 1): every training stage"
-            + " runs on a ring of this many over gRPC, each trainer on its share of every batch (in a cluster: one per"
-            + " node with the trainer role first).")
+    @Option(names = "--trainers", description = "Data-parallel trainers of the run: every training stage runs on a"
+            + " ring of this many over gRPC, each trainer on its share of every batch (in a cluster: one per node with"
+            + " the trainer role first). Default 1; 0: per device, one single-threaded trainer per core on a CPU with"
+            + " the built-in model, else one.")
     Integer trainers;
 
     @Option(names = "--fp16-gradients", description = "Data-parallel trainers exchange their gradients as fp16 (half"

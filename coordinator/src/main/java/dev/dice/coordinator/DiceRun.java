@@ -29,7 +29,8 @@ public final class DiceRun {
     private DiceRun() {}
 
     /** Runs (or resumes) the run described by {@code root}'s {@code dice} block on this JVM alone; returns its stages. */
-    public static List<StageResult> run(Config root) {
+    public static List<StageResult> run(Config given) {
+        Config root = TrainersPerDevice.resolve(given);
         try (RunLock lock = Preflight.check(root, Nodes.ROLES, true)) {
             RunDirectory dir = start(Nodes.rolesConfig(Nodes.ROLES, root.getString("dice.device")).withFallback(root),
                     Nodes.ROLES, true);

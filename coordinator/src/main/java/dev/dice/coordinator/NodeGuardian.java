@@ -9,6 +9,7 @@ import dev.dice.actors.ScoringActor;
 import dev.dice.actors.TokenizerFetch;
 import dev.dice.actors.TokenizerFiles;
 import dev.dice.actors.TrainerActor;
+import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.work.Scoring;
 import dev.dice.work.ShardGeneration;
@@ -164,10 +165,13 @@ final class NodeGuardian {
             }
         }
         if (setup.roles().contains("trainer")) {
-            for (int i = 0; i < trainersOffered(setup.alone(), config); i++) {
+            int trainers = trainersOffered(setup.alone(), config);
+            // Trainers of one JVM train at once (a ring): each on its share of the cores.
+            int threads = Math.max(1, IntraOpThreads.jvmDefault() / trainers);
+            for (int i = 0; i < trainers; i++) {
                 ActorRef<TrainerActor.Command> trainer = context.spawn(TrainerActor.create(setup.device(),
-                        setup.tokenizer(), setup.dir().root(), config.trainers().weightFetchTimeout()), "trainer-" + i,
-                        model);
+                        setup.tokenizer(), setup.dir().root(), config.trainers().weightFetchTimeout(), threads),
+                        "trainer-" + i, model);
                 context.watch(trainer);
                 context.getSystem().receptionist().tell(Receptionist.register(Coordination.TRAINERS, trainer));
             }

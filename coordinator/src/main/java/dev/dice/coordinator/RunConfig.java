@@ -152,7 +152,7 @@ public record RunConfig(
                     new Cluster(c.getInt("cluster.generators"), c.getInt("cluster.scorers"), c.getInt("cluster.shard-size"),
                             c.getInt("cluster.batch-rows"), c.getBytes("cluster.generator-memory"),
                             c.getInt("cluster.threads-per-worker")),
-                    new Trainers(c.getInt("cluster.trainers"), c.getInt("cluster.node-trainers"),
+                    new Trainers(trainers(c.getInt("cluster.trainers")), c.getInt("cluster.node-trainers"),
                             c.getInt("cluster.weight-check-every"),
                             c.getDuration("cluster.ring-timeout").toMillis(), c.getBoolean("cluster.fp16-gradients"),
                             c.getDuration("cluster.weight-fetch-timeout").toMillis(),
@@ -168,6 +168,11 @@ public record RunConfig(
         } catch (ConfigException e) {
             throw new BadInputException("configuration: " + e.getMessage(), e);
         }
+    }
+
+    /** 0, per device, is one trainer here: a single-process run resolves it first ({@link TrainersPerDevice}). */
+    private static int trainers(int configured) {
+        return configured == 0 ? 1 : configured;
     }
 
     private static Stage stage(Config c, boolean dpo) {
@@ -222,7 +227,7 @@ public record RunConfig(
         }
         int smallestDpoBatch = Math.min(dpo.batch(), rounds.training().batch());
         require(trainers.count() >= 1 && trainers.count() <= smallestDpoBatch, "dice.cluster.trainers (--trainers)",
-                "between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
+                "0 (per device) or between 1 and the smallest DPO batch (" + smallestDpoBatch + "): every rank needs a share of each batch",
                 trainers.count());
         require(trainers.zeroStage() >= 0 && trainers.zeroStage() <= 2, "dice.train.zero-stage (--zero-stage)",
                 "0, 1 or 2", trainers.zeroStage());

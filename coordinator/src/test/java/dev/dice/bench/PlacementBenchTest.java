@@ -19,12 +19,13 @@ class PlacementBenchTest {
     void placementsSampleTheSameRoundAndReportTheirCpu() {
         PlacementBench bench = new PlacementBench(new LlamaConfig(259, 32, 64, 1, 2, 2, 96, 1e-5, 10000.0, true, 256,
                 257), new PlacementBench.Shape(24, 2, 8, 8, 16));
-        Map<String, Object> result = bench.run(List.of(new PlacementBench.Placement(1, 0),
-                new PlacementBench.Placement(2, 1)), 1);
+        Map<String, Object> result = bench.run(List.of(new PlacementBench.Placement(1, 0, 1),
+                new PlacementBench.Placement(2, 1, 2)), 1);
         assertEquals(true, result.get("same_responses"), result.toString());
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> rows = (List<Map<String, Object>>) result.get("placements");
-        assertEquals("2x1", rows.get(1).get("placement"));
+        assertEquals("2x1:2", rows.get(1).get("placement"));
+        assertTrue((int) rows.get(1).get("train_pairs") > 0, "the ring of two trained: " + rows.get(1));
         for (Map<String, Object> row : rows) {
             double utilization = (double) row.get("cpu_utilization");
             // A share of the cores, give or take the CPU clock's granularity over a round of a few tens of milliseconds
@@ -36,11 +37,14 @@ class PlacementBenchTest {
     }
 
     @Test
-    void aPlacementIsWorkersByThreads() {
-        assertEquals(new PlacementBench.Placement(2, 1), PlacementBench.Placement.parse("2x1"));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PlacementBench.Placement.parse("two"));
-        assertTrue(e.getMessage().startsWith("--placements: expected WORKERSxTHREADS"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> PlacementBench.Placement.parse("0x1"));
+    void aPlacementIsWorkersByThreadsAndTrainers() {
+        assertEquals(new PlacementBench.Placement(2, 1, 3), PlacementBench.Placement.parse("2x1", 3));
+        assertEquals(new PlacementBench.Placement(2, 2, 1), PlacementBench.Placement.parse("2x2:1", 3));
+        for (String wrong : new String[] {"two", "2x1:", "2x1:0", "2x1:1:1", "0x1"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> PlacementBench.Placement.parse(wrong, 1), wrong);
+            assertTrue(e.getMessage().startsWith("--placements: expected WORKERSxTHREADS[:TRAINERS]")
+                    || e.getMessage().startsWith("a placement needs"), e.getMessage());
+        }
     }
 }

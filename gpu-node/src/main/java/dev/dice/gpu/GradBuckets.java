@@ -88,7 +88,11 @@ public final class GradBuckets implements AutoCloseable {
         long offset = 0;
         for (String name : group) {
             NDArray p = params.get(name);
-            NDArray view = flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
+            NDArray view;
+            try (NDArray slice = flat.get(offset + ":" + (offset + p.size()))) { // not left to a micro-batch's scope
+                view = slice.reshape(p.getShape());
+            }
+            NDScope.unregister(view);
             view.attach(manager);
             views.put(name, view);
             offset += p.size();
@@ -136,6 +140,17 @@ public final class GradBuckets implements AutoCloseable {
     /** The gradient of one parameter, a view into its bucket. */
     public NDArray gradient(String name) {
         return views.get(name);
+    }
+
+    /** Frees bucket {@code i} and its parameters' views of it (a sharded step keeps only its part). */
+    public void free(int i) {
+        names.get(i).forEach(name -> {
+            NDArray view = views.remove(name);
+            if (view != null) {
+                view.close();
+            }
+        });
+        buckets.get(i).close();
     }
 
     /** sqrt(Σ g²) over every bucket. */

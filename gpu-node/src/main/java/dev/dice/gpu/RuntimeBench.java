@@ -72,11 +72,18 @@ public final class RuntimeBench {
         // 6·N flops per trained token, N = every parameter, the tied embedding/head matrix counted once
         // (attention's T² term left out, as usual).
         out.put("mfu", round(6.0 * builtin.parameterCount() * trainTokens / (gflops * 1e9)));
+        // The same work on one single-threaded replica per core, data-parallel over the in-JVM ring (as a run trains).
+        int replicas = Runtime.getRuntime().availableProcessors();
+        out.put("replicas", replicas);
+        double replicaTokens = replicaTrainTokensPerSecond(builtin, replicas, 32, 64);
+        out.put("train_tokens_per_s_replicas", round(replicaTokens));
+        out.put("mfu_replicas", round(6.0 * builtin.parameterCount() * replicaTokens / (gflops * 1e9)));
         // What MFU could reach if a training step were nothing but its matrix products, at the model's own shapes.
         double modelGemm = modelGemmGflops(builtin, 32 * 63);
         out.put("matmul_gflops_model_shapes", round(modelGemm));
         out.put("mfu_ceiling_model_shapes", round(modelGemm / gflops));
         out.put("dpo_step_ms", round(peerShapedDpoStepMs()));
+        out.put("dpo_step_ms_replicas", round(replicaDpoStepMs(peerShapes(), replicas, 32)));
         out.put("dpo_step_ms_with_ref_forward", round(dpoStepMs(peerShapes(), 32, true, true)));
         out.put("dpo_step_ms_unshared_prompts", round(dpoStepMs(peerShapes(), 32, false, false)));
         out.put("dpo_step_ms_ffn344", round(dpoStepMs(peerShapes(344), 32, false, true)));
@@ -153,6 +160,29 @@ public final class RuntimeBench {
             trainer.step();
         });
         return batch * (length - 1) / seconds;
+    }
+
+    /** {@link #trainTokensPerSecond} with the batch split over {@code replicas} single-threaded replicas. */
+    double replicaTrainTokensPerSecond(LlamaConfig config, int replicas, int batch, int length) {
+        try (Llama model = Llama.init(config, root.newSubManager(), 1);
+                ReplicaSteps ring = new ReplicaSteps(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 1.0),
+                        replicas)) {
+            SequenceBatch data = randomBatch(config, batch / replicas, 1, length - 1);
+            double seconds = median(() -> ring.step(rank -> ring.trainer(rank).sft(data, 1.0)));
+            return batch / replicas * replicas * (length - 1) / seconds;
+        }
+    }
+
+    /** {@code dpo_step_ms} with its pairs split over {@code replicas} single-threaded replicas. */
+    double replicaDpoStepMs(LlamaConfig config, int replicas, int pairs) {
+        int share = pairs / replicas;
+        try (Llama model = Llama.init(config, root.newSubManager(), 2);
+                ReplicaSteps ring = new ReplicaSteps(model, Trainer.Settings.of(LrSchedule.constant(1e-4, 1), 0),
+                        replicas)) {
+            SequenceBatch data = pairBatch(config, share, 32, 32);
+            float[] refs = new float[share];
+            return 1000 * median(() -> ring.step(rank -> ring.trainer(rank).dpo(data, refs, refs, 0.1, 1.0)));
+        }
     }
 
     /** {@code dpo_step_ms}: one DPO step at the peer's shapes, 32 pairs, prompts shared, reference log-probs given. */

@@ -135,7 +135,7 @@ class BadInputTest {
         cases.add(refused("rounds negative", "--rounds -1", "dice.rounds.count (--rounds)"));
         cases.add(refused("unknown preset", "--preset huge", "--preset", "huge"));
         cases.add(refused("model without tokenizer", "--model {model-empty}", "--model and --tokenizer"));
-        cases.add(refused("no trainers", "--trainers 0", "dice.cluster.trainers (--trainers)"));
+        cases.add(refused("negative trainers", "--trainers -1", "dice.cluster.trainers (--trainers)"));
         // devices
         cases.add(refused("cuda:0 on a CPU machine", "--device cuda:0", "dice.device (--device)",
                 "cuda:0 is not available", "no CUDA device"));

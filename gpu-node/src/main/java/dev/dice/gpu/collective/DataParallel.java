@@ -124,9 +124,19 @@ public final class DataParallel {
      * pass through the trainer. With overlap, each gradient bucket is all-reduced on this rank's communication thread
      * as soon as backward has finished it, while backward goes on with the layers below (as PyTorch DDP overlaps them);
      * the ranks issue the same collectives in the same order as {@link #step()} and take the same step, bit for bit.
-     * Without, this is {@code lastBackward} then {@link #step()}.
+     * Without, this is {@code lastBackward} then {@link #step()}. With ZeRO stage 2 and activation checkpointing,
+     * overlap or not, each bucket is reduce-scattered and its {@code .grad} released as soon as backward has finished
+     * it, on the thread running backward ({@link ZeroStep#run(Runnable)}), so a layer's gradients are freed while the
+     * layers below are still in backward. Without checkpointing the forward pass's graph, alive until the micro-batch
+     * ends, still holds every parameter with its gradient: the parts would only add to backward's peak, and stage 2
+     * reduces after backward.
      */
     public Trainer.StepReport step(Runnable lastBackward) {
+        if (zero != null && trainer.settings().zeroStage() == 2 && trainer.model().checkpointsActivations()) {
+            Trainer.StepReport report = zero.run(lastBackward);
+            gradientBytes = zero.peakGradientBytes();
+            return stepped(report);
+        }
         if (!overlap || zero != null || ring.world() == 1) {
             lastBackward.run();
             return step();

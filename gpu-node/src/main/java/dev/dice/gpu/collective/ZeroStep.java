@@ -2,6 +2,7 @@ package dev.dice.gpu.collective;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
@@ -37,6 +38,8 @@ final class ZeroStep {
     private final int stage;
     private long gradientBytes;
     private long peakGradientBytes;
+    private long[] bytes; // sent for each bucket this step
+    private double[] seconds; // spent on each bucket's collectives this step
 
     ZeroStep(Trainer trainer, Collective ring, DataParallel.Traffic traffic) {
         this.trainer = trainer;
@@ -51,39 +54,49 @@ final class ZeroStep {
     }
 
     Trainer.StepReport run() {
+        return run(null);
+    }
+
+    /**
+     * With {@code lastBackward} (stage 2 only), the step's last micro-batch runs inside the step, one decoder layer
+     * at a time from the top ({@link Trainer#gradients(NDManager, Runnable, Trainer.BucketSink)}): each bucket is
+     * packed, its {@code .grad} released and reduce-scattered as soon as backward has finished every gradient in it,
+     * on the thread running backward, while the layers below are still to come. Every rank finishes its buckets in
+     * the same order, so the ranks issue the same collectives in the same order as {@link #run()}, and take the same
+     * step bit for bit.
+     */
+    Trainer.StepReport run(Runnable lastBackward) {
         ShardedAdamW adam = (ShardedAdamW) trainer.optimizer();
         adam.bind(ring.rank(), ring.world());
         Map<String, NDArray> params = trainer.model().parameters();
         List<List<String>> layout = GradBuckets.layout(params, trainer.settings().bucketBytes());
         gradientBytes = 0;
         peakGradientBytes = 0;
-        long[] bytes = new long[layout.size()];
-        double[] seconds = new double[layout.size()];
+        bytes = new long[layout.size()];
+        seconds = new double[layout.size()];
         double norm;
         double lr = trainer.learningRate();
         try (NDManager scratch = trainer.model().manager().newSubManager()) {
             List<NDArray> buckets = new ArrayList<>(); // stage 1: every bucket, for gathering its new weights
             List<NDArray> grads = new ArrayList<>();
             List<ShardedAdamW.Part> parts = new ArrayList<>();
-            for (int i = 0; i < layout.size(); i++) {
-                NDArray bucket = held(GradBuckets.pack(layout.get(i), params, scratch));
-                if (stage == 2) {
-                    trainer.model().releaseGradients(layout.get(i)); // the bucket holds them now
+            if (lastBackward == null) {
+                for (int i = 0; i < layout.size(); i++) {
+                    reduce(i, held(GradBuckets.pack(layout.get(i), params, scratch)), layout.get(i), buckets, grads,
+                            parts);
                 }
-                long sent = ring.bytesSent();
-                long t0 = System.nanoTime();
-                Collective.Segment mine = ring.reduceScatterMean(buffer(bucket), i);
-                bytes[i] = ring.bytesSent() - sent;
-                seconds[i] = (System.nanoTime() - t0) / 1e9;
-                parts.add(new ShardedAdamW.Part(layout.get(i), mine.from(), mine.count()));
-                NDArray part = bucket.get(mine.from() + ":" + (mine.from() + mine.count()));
-                if (stage == 1) {
-                    buckets.add(bucket);
-                    grads.add(part); // a view of the bucket
-                } else {
-                    grads.add(held(part.duplicate()));
-                    part.close();
-                    release(bucket);
+            } else {
+                if (stage != 2) {
+                    throw new IllegalStateException("ZeRO stage " + stage + " reduces after backward");
+                }
+                try (GradBuckets streamed = trainer.gradients(scratch, lastBackward, (g, i) -> {
+                    reduce(i, held(g.bucket(i)), g.names(i), buckets, grads, parts);
+                    g.free(i); // its parameters' views of it: the part is a copy
+                })) {
+                    // packed, reduced and freed bucket by bucket while backward ran
+                } catch (RuntimeException e) {
+                    ring.abort("its backward pass failed"); // the other ranks must not wait out their timeout
+                    throw e;
                 }
             }
             norm = Math.sqrt(sumOverRanks(squaredNorm(grads)));
@@ -120,6 +133,35 @@ final class ZeroStep {
             }
         }
         return new Trainer.StepReport(adam.steps(), lr, norm);
+    }
+
+    /**
+     * Reduce-scatters bucket {@code i}, holding the gradients of {@code names}, and keeps this rank's part of the mean:
+     * at stage 1 a view of the bucket, which stays for gathering the new weights; at stage 2 a copy, the bucket freed,
+     * and the parameters' {@code .grad} released as soon as the bucket holds them.
+     */
+    private void reduce(int i, NDArray bucket, List<String> names, List<NDArray> buckets, List<NDArray> grads,
+            List<ShardedAdamW.Part> parts) {
+        if (stage == 2) {
+            trainer.model().releaseGradients(names);
+        }
+        long sent = ring.bytesSent();
+        long t0 = System.nanoTime();
+        Collective.Segment mine = ring.reduceScatterMean(buffer(bucket), i);
+        bytes[i] = ring.bytesSent() - sent;
+        seconds[i] = (System.nanoTime() - t0) / 1e9;
+        parts.add(new ShardedAdamW.Part(names, mine.from(), mine.count()));
+        NDArray part = bucket.get(mine.from() + ":" + (mine.from() + mine.count()));
+        if (stage == 1) {
+            buckets.add(bucket);
+            grads.add(part); // a view of the bucket
+        } else {
+            NDArray copy = part.duplicate();
+            NDScope.unregister(copy); // the step's, not the micro-batch's scope a streamed backward runs in
+            grads.add(held(copy));
+            part.close();
+            release(bucket);
+        }
     }
 
     /** Σ g² over this rank's parts, each part summed in fp32 (as {@link GradBuckets#globalNorm} sums a bucket). */

@@ -90,6 +90,28 @@ class ZeroTest {
         }
     }
 
+    /**
+     * With checkpointing, {@link DataParallel#step(Runnable)} reduce-scatters each bucket as backward finishes it;
+     * without, it reduces after backward. Both take the steps of {@link DataParallel#step()} bit for bit.
+     */
+    @Test
+    void zeroTwoReducingEachBucketAsBackwardFinishesItTakesTheSameSteps() {
+        for (int world : new int[] {2, 3}) {
+            List<Rank> after = train(world, 2, 0, 6, null, null);
+            for (boolean checkpointing : new boolean[] {false, true}) {
+                List<Rank> during = train(world, 2, 0, 6, null, null, true, checkpointing);
+                for (int r = 0; r < world; r++) {
+                    for (String name : after.get(r).weights().keySet()) {
+                        assertArrayEquals(after.get(r).weights().get(name), during.get(r).weights().get(name),
+                                "R=" + world + " checkpointing " + checkpointing + " rank " + r + ": " + name);
+                    }
+                    assertEquals(0, during.get(r).gradBytes(), "no .grad after a streamed step");
+                    assertEquals(after.get(r).gradientBufferBytes() > 0, during.get(r).gradientBufferBytes() > 0);
+                }
+            }
+        }
+    }
+
     @Test
     void zeroTwoKeepsNoGradientOnceItsStepEnds() {
         for (int stage : new int[] {1, 2}) {
@@ -194,6 +216,15 @@ class ZeroTest {
      * from {@code resume}; with {@code keep}, each rank's final state is copied there.
      */
     private static List<Rank> train(int world, int stage, int from, int to, List<Saved> resume, NDManager keep) {
+        return train(world, stage, from, to, resume, keep, false, false);
+    }
+
+    /**
+     * {@code streamed}: each step's backward runs inside the data-parallel step ({@link DataParallel#step(Runnable)}),
+     * which reduce-scatters each bucket as backward finishes it; {@code checkpointing}: activation checkpointing on.
+     */
+    private static List<Rank> train(int world, int stage, int from, int to, List<Saved> resume, NDManager keep,
+            boolean streamed, boolean checkpointing) {
         List<String> members = Ranks.loopback(world);
         return Ranks.all(Ranks.run(world, rank -> {
             try (NDManager root = NDManager.newBaseManager();
@@ -201,9 +232,12 @@ class ZeroTest {
                 Trainer t = resume == null ? trainer(root, stage, Llama.init(ODD, root.newSubManager(), 3))
                         : restored(root, stage, resume.get(rank));
                 DataParallel dp = new DataParallel(t, ring, 1); // weight checksums compared after every step
+                t.model().checkpointActivations(checkpointing);
                 int clipped = 0;
                 for (int s = from; s < to; s++) {
-                    Trainer.StepReport report = step(t, dp, s, rank, world);
+                    int step = s;
+                    Trainer.StepReport report = streamed ? dp.step(() -> backward(t, step, rank, world))
+                            : step(t, dp, s, rank, world);
                     clipped += report.gradNorm() > MAX_NORM ? 1 : 0;
                 }
                 Map<String, NDArray> params = t.model().parameters();
