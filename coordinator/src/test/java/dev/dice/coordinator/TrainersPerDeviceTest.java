@@ -22,8 +22,8 @@ class TrainersPerDeviceTest {
 
     @Test
     void aSingleProcessRunResolvesZeroAClusterReadsItAsOne() {
-        assertEquals(1, DiceRun.configure(ConfigFactory.empty(), null, "default").getInt("dice.cluster.trainers"),
-                "the default is one trainer");
+        assertEquals(0, DiceRun.configure(ConfigFactory.empty(), null, "default").getInt("dice.cluster.trainers"),
+                "the default is per device");
         Config zero = DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.cluster.trainers", 0)), null, "default");
         assertEquals(1, RunConfig.from(zero).trainers().count(), "a cluster node reads 0 as one trainer");
         int cores = IntraOpThreads.jvmDefault();
