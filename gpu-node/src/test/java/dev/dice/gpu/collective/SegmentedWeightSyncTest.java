@@ -8,14 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import com.google.protobuf.ByteString;
-import dev.dice.proto.collective.FetchRequest;
-import dev.dice.proto.collective.SnapshotFrame;
-import dev.dice.proto.collective.WeightSyncGrpc;
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.stub.StreamObserver;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,9 +66,9 @@ class SegmentedWeightSyncTest {
             assertEquals(WeightSnapshot.sha256Hex(weights), published.sha256Hex(), "hashed in place as in the copy");
 
             CompletableFuture<WeightRelay.Fetched> one = CompletableFuture.supplyAsync(() -> first.fetch(7, TIMEOUT));
-            waitUntil(() -> root.relays(7).contains(first.address()));
+            SyncFixtures.waitUntil(() -> root.relays(7).contains(first.address()), TIMEOUT);
             CompletableFuture<WeightRelay.Fetched> two = CompletableFuture.supplyAsync(() -> second.fetch(7, TIMEOUT));
-            waitUntil(() -> root.relays(7).contains(second.address()));
+            SyncFixtures.waitUntil(() -> root.relays(7).contains(second.address()), TIMEOUT);
             root.publish(published);
             WeightSnapshot relayed = two.join().snapshot();
             assertEquals(List.of(first.address(), second.address()), root.relays(7), "a chain: root, first, second");
@@ -104,24 +97,7 @@ class SegmentedWeightSyncTest {
             WeightSnapshot snapshot = WeightSnapshot.of(2, weights(m));
             WeightPublisher.Published p = WeightPublisher.Published.of(snapshot, CHUNK);
             int bad = p.header().getChunks() - 20; // in one of the last segments
-            Server sender = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).directExecutor()
-                    .addService(new WeightSyncGrpc.WeightSyncImplBase() {
-                        @Override
-                        public void fetch(FetchRequest request, StreamObserver<SnapshotFrame> out) {
-                            out.onNext(SnapshotFrame.newBuilder().setHeader(p.header()).build());
-                            for (int i = 0; i < p.header().getChunks(); i++) {
-                                SnapshotFrame f = p.frame(i);
-                                if (i == bad) {
-                                    byte[] data = f.getChunk().getData().toByteArray();
-                                    data[1234] ^= 0x10;
-                                    f = f.toBuilder().setChunk(f.getChunk().toBuilder()
-                                            .setData(ByteString.copyFrom(data))).build();
-                                }
-                                out.onNext(f);
-                            }
-                            out.onCompleted();
-                        }
-                    }).build().start();
+            Server sender = SyncFixtures.corruptingSender(snapshot, CHUNK, bad, 1234);
             try (WeightReceiver receiver = new WeightReceiver("127.0.0.1:" + sender.getPort(), CHUNK)) {
                 CorruptSnapshotException e = assertThrows(CorruptSnapshotException.class,
                         () -> receiver.fetch(2, TIMEOUT));
@@ -157,18 +133,4 @@ class SegmentedWeightSyncTest {
         assertTrue(e.getMessage().contains("do not divide"), e.getMessage());
     }
 
-    private static void waitUntil(java.util.function.BooleanSupplier condition) {
-        long end = System.nanoTime() + TIMEOUT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > end) {
-                throw new AssertionError("condition not met within " + TIMEOUT);
-            }
-            try {
-                Thread.sleep(10);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
-    }
 }

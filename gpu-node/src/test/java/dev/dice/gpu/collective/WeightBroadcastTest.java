@@ -11,13 +11,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
 import dev.dice.gpu.SafeTensors;
-import dev.dice.proto.collective.FetchRequest;
 import dev.dice.proto.collective.SnapshotFrame;
-import dev.dice.proto.collective.WeightSyncGrpc;
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.stub.StreamObserver;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -91,35 +86,11 @@ class WeightBroadcastTest {
             assertEquals(v2.sha256Hex(), receiver.installed().sha256Hex());
         }
     }
-
-    /** A sender that flips one bit of chunk {@code bad} after computing its CRC32C (damage in transit). */
-    private static Server corruptingSender(WeightSnapshot snapshot, int bad) throws Exception {
-        WeightPublisher.Published p = WeightPublisher.Published.of(snapshot, CHUNK);
-        return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).directExecutor()
-                .addService(new WeightSyncGrpc.WeightSyncImplBase() {
-                    @Override
-                    public void fetch(FetchRequest request, StreamObserver<SnapshotFrame> out) {
-                        out.onNext(SnapshotFrame.newBuilder().setHeader(p.header()).build());
-                        for (int i = 0; i < p.header().getChunks(); i++) {
-                            SnapshotFrame f = p.frame(i);
-                            if (i == bad) {
-                                byte[] data = f.getChunk().getData().toByteArray();
-                                data[17] ^= 0x04;
-                                f = f.toBuilder().setChunk(f.getChunk().toBuilder().setData(ByteString.copyFrom(data)))
-                                        .build();
-                            }
-                            out.onNext(f);
-                        }
-                        out.onCompleted();
-                    }
-                }).build().start();
-    }
-
     @Test
     void aCorruptedChunkIsRejectedAndNothingIsInstalled() throws Exception {
         WeightSnapshot good = randomSnapshot(1, 1001);
         WeightSnapshot next = randomSnapshot(2, 1001);
-        Server bad = corruptingSender(next, 2);
+        Server bad = SyncFixtures.corruptingSender(next, CHUNK, 2, 17);
         try (WeightPublisher publisher = new WeightPublisher("127.0.0.1", 0, CHUNK);
                 WeightReceiver fromGood = new WeightReceiver("127.0.0.1:" + publisher.port(), CHUNK);
                 WeightReceiver fromBad = new WeightReceiver("127.0.0.1:" + bad.getPort(), CHUNK)) {
@@ -158,7 +129,7 @@ class WeightBroadcastTest {
     @Test
     void aCorruptedChunkUpstreamFailsTheWholeChain() throws Exception {
         WeightSnapshot next = randomSnapshot(2, 1001);
-        Server bad = corruptingSender(next, 5);
+        Server bad = SyncFixtures.corruptingSender(next, CHUNK, 5, 17);
         try (WeightPublisher relay = new WeightPublisher("127.0.0.1", 0, CHUNK);
                 WeightReceiver first = new WeightReceiver("127.0.0.1:" + bad.getPort(), CHUNK).relayThrough(relay);
                 WeightReceiver second = new WeightReceiver("127.0.0.1:" + relay.port(), CHUNK)) {

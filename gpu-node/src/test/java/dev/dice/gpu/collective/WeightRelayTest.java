@@ -53,7 +53,7 @@ class WeightRelayTest {
                 List<CompletableFuture<WeightRelay.Fetched>> fetches = new ArrayList<>();
                 for (WeightRelay relay : relays) {
                     fetches.add(fetchAsync(relay, version));
-                    waitUntil(() -> root.relays(published.version()).contains(relay.address()));
+                    SyncFixtures.waitUntil(() -> root.relays(published.version()).contains(relay.address()), TIMEOUT);
                 }
                 root.publish(published);
                 for (CompletableFuture<WeightRelay.Fetched> f : fetches) {
@@ -84,7 +84,7 @@ class WeightRelayTest {
             stuck.serve(partly(published, 10)); // holds 10 chunks and never gets more
             assertEquals(RelayTree.ROOT, root.route(1, at(stuck), List.of()));
             CompletableFuture<WeightRelay.Fetched> fetch = fetchAsync(relay, 1);
-            waitUntil(() -> root.relays(1).contains(relay.address()));
+            SyncFixtures.waitUntil(() -> root.relays(1).contains(relay.address()), TIMEOUT);
             WeightRelay.Fetched below = child.fetch(1, TIMEOUT);
             WeightRelay.Fetched fetched = fetch.join();
             assertTrue(fetched.snapshot().sameAs(published));
@@ -107,7 +107,7 @@ class WeightRelayTest {
             dying.serve(partly(published, 30));
             root.route(1, at(dying), List.of());
             CompletableFuture<WeightRelay.Fetched> fetch = fetchAsync(relay, 1);
-            waitUntil(() -> root.relays(1).contains(relay.address()));
+            SyncFixtures.waitUntil(() -> root.relays(1).contains(relay.address()), TIMEOUT);
             Thread.sleep(300);
             dying.close(); // cancels the stream it serves
             WeightRelay.Fetched fetched = fetch.join();
@@ -125,7 +125,7 @@ class WeightRelayTest {
             CompletableFuture<WeightRelay.Fetched> fetch = fetchAsync(relay, 1);
             CompletableFuture<WeightSnapshot> downstream = CompletableFuture.supplyAsync(
                     () -> below.awaitVersion(1, TIMEOUT));
-            waitUntil(() -> root.relays(1).contains(relay.address()));
+            SyncFixtures.waitUntil(() -> root.relays(1).contains(relay.address()), TIMEOUT);
             Thread.sleep(300);
             root.close();
             Exception e = assertThrows(Exception.class, fetch::join);
@@ -147,18 +147,4 @@ class WeightRelayTest {
         return part;
     }
 
-    private static void waitUntil(java.util.function.BooleanSupplier condition) {
-        long end = System.nanoTime() + TIMEOUT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > end) {
-                throw new AssertionError("condition not met within " + TIMEOUT);
-            }
-            try {
-                Thread.sleep(10);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
-    }
 }
