@@ -152,13 +152,6 @@ public final class Llama implements AutoCloseable {
         }
     }
 
-    /** Whether parameter {@code name} holds an accumulated gradient (one backward pass reached it since release). */
-    public boolean hasGradient(String name) {
-        try (NDArray g = Autograd.gradient(params.get(name))) {
-            return g != null;
-        }
-    }
-
     /**
      * Next-token logits for {@code tokens} [B, T] at {@code positions} [B, T], attending through the
      * additive {@code mask} (broadcastable to [B, H, T, S]). With a cache, keys and values of these
