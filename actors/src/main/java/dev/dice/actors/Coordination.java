@@ -130,5 +130,5 @@ public final class Coordination {
      */
     public record RunFilesChanged(String what) implements Wire {}
 
-    public static final String RUN_FILES_TOPIC = "dice-run-files";
+    public static final String RUN_FILES_TOPIC = "dice-run-files-changed";
 }

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -145,6 +146,12 @@ public final class FileFetch {
                 // unreadable here: fetched again
             }
         }
+        for (FileManifest.Entry e : manifest.files()) {
+            FileManifest.Entry held = local.get(e.path());
+            if (e.sameContents(held) && held.modified() != e.modified()) {
+                setModified(e); // the same file, written at another time here: it keeps the served file's time
+            }
+        }
         queue = FileManifest.wanted(manifest.files(), local);
         if (queue.isEmpty()) {
             return done();
@@ -209,6 +216,7 @@ public final class FileFetch {
         }
         pending.commit();
         pending = null;
+        setModified(entry);
         fetched.add(entry);
         context.getLog().info("{}: {} ({} bytes, sha256 {}) written to {}", label, entry.path(), entry.size(),
                 sha256.substring(0, 12), into);
@@ -236,6 +244,14 @@ public final class FileFetch {
             servers.get(0).tell(question);
         }
         timers.startSingleTimer(Retry.INSTANCE, PATIENCE);
+    }
+
+    private void setModified(FileManifest.Entry entry) {
+        try {
+            Files.setLastModifiedTime(into.resolve(entry.path()), FileTime.fromMillis(entry.modified()));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot set the time of " + into.resolve(entry.path()), e);
+        }
     }
 
     private String ownToken() {

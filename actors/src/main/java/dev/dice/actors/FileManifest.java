@@ -17,7 +17,8 @@ import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The files a {@link FileServer} serves, each by its path relative to the served directory, its size and SHA-256;
+ * The files a {@link FileServer} serves, each by its path relative to the served directory, its size, SHA-256 and
+ * modification time (milliseconds; a copy keeps it, as a run tells its checkpoints' versions apart by it);
  * {@code token} names the served directory (null when it is not a directory of the run): a node that finds the same
  * token in its own {@link #TOKEN_FILE} shares that directory and has nothing to fetch.
  */
@@ -26,7 +27,12 @@ public record FileManifest(String token, List<Entry> files) implements Wire {
     /** Written by a server of a whole directory into it; never served. */
     public static final String TOKEN_FILE = ".dice-files-token";
 
-    public record Entry(String path, long size, String sha256) implements Wire {}
+    public record Entry(String path, long size, String sha256, long modified) implements Wire {
+        /** Whether {@code other} has the same contents (size and digest). */
+        public boolean sameContents(Entry other) {
+            return other != null && size == other.size && sha256.equals(other.sha256);
+        }
+    }
 
     /** Digests by file (its inode, size and modification time): a checkpoint is hashed once, not once a request. */
     private static final Map<Object, String> DIGESTS = new ConcurrentHashMap<>();
@@ -38,8 +44,7 @@ public record FileManifest(String token, List<Entry> files) implements Wire {
     public static List<Entry> wanted(List<Entry> remote, Map<String, Entry> local) {
         List<Entry> wanted = new ArrayList<>();
         for (Entry e : remote) {
-            Entry held = local.get(e.path());
-            if (held == null || held.size() != e.size() || !held.sha256().equals(e.sha256())) {
+            if (!e.sameContents(local.get(e.path()))) {
                 wanted.add(e);
             }
         }
@@ -74,7 +79,7 @@ public record FileManifest(String token, List<Entry> files) implements Wire {
                 sha256 = sha256(file);
                 DIGESTS.put(key, sha256);
             }
-            return new Entry(path, attributes.size(), sha256);
+            return new Entry(path, attributes.size(), sha256, attributes.lastModifiedTime().toMillis());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file, e);
         }

@@ -70,6 +70,8 @@ class FileFetchTest {
         assertEquals(List.of("tokenizer.json", "tokenizer_config.json"),
                 arrived.fetched().stream().map(FileManifest.Entry::path).toList());
         assertArrayEquals(big, Files.readAllBytes(into.resolve("tokenizer.json")));
+        assertEquals(Files.getLastModifiedTime(source.resolve("tokenizer.json")).toMillis(),
+                Files.getLastModifiedTime(into.resolve("tokenizer.json")).toMillis(), "the served file's time is kept");
         assertEquals("{\"eos_token\": \"</s>\"}", Files.readString(into.resolve("tokenizer_config.json")));
         try (var listed = Files.list(into)) {
             assertEquals(2, listed.count(), "no temporary files left");
@@ -122,7 +124,7 @@ class FileFetchTest {
             return Behaviors.receive(FileServer.Command.class)
                     .onMessage(FileServer.AskManifest.class, ask -> {
                         ask.replyTo().tell(new FileManifest(null, List.of(new FileManifest.Entry("tokenizer.json", 2,
-                                claimed))));
+                                claimed, 0))));
                         return Behaviors.same();
                     })
                     .onMessage(FileServer.AskPart.class, ask -> {

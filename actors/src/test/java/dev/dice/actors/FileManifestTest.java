@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class FileManifestTest {
-    private static final FileManifest.Entry CONFIG = new FileManifest.Entry("run-config.json", 10, "aa");
-    private static final FileManifest.Entry WEIGHTS = new FileManifest.Entry("sft/model/model.safetensors", 4096, "bb");
-    private static final FileManifest.Entry STAGE = new FileManifest.Entry("sft/stage.json", 20, "cc");
+    private static final FileManifest.Entry CONFIG = new FileManifest.Entry("run-config.json", 10, "aa", 1);
+    private static final FileManifest.Entry WEIGHTS = new FileManifest.Entry("sft/model/model.safetensors", 4096, "bb", 2);
+    private static final FileManifest.Entry STAGE = new FileManifest.Entry("sft/stage.json", 20, "cc", 3);
 
     @Test
     void wantedIsWhatIsMissingOrDifferentInTheServersOrder() {
@@ -24,10 +24,13 @@ class FileManifestTest {
         assertEquals(List.of(), FileManifest.wanted(remote, Map.of(CONFIG.path(), CONFIG, WEIGHTS.path(), WEIGHTS,
                 STAGE.path(), STAGE)), "an up-to-date copy wants nothing");
         assertEquals(List.of(WEIGHTS, STAGE), FileManifest.wanted(remote, Map.of(CONFIG.path(), CONFIG,
-                WEIGHTS.path(), new FileManifest.Entry(WEIGHTS.path(), 4096, "other"))),
+                WEIGHTS.path(), new FileManifest.Entry(WEIGHTS.path(), 4096, "other", 2))),
                 "same size, other digest: fetched again; a missing file too");
         assertEquals(List.of(WEIGHTS), FileManifest.wanted(remote, Map.of(CONFIG.path(), CONFIG, STAGE.path(), STAGE,
-                WEIGHTS.path(), new FileManifest.Entry(WEIGHTS.path(), 100, "bb"))), "other size: fetched again");
+                WEIGHTS.path(), new FileManifest.Entry(WEIGHTS.path(), 100, "bb", 2))), "other size: fetched again");
+        assertEquals(List.of(), FileManifest.wanted(remote, Map.of(CONFIG.path(), CONFIG, STAGE.path(), STAGE,
+                WEIGHTS.path(), new FileManifest.Entry(WEIGHTS.path(), 4096, "bb", 99))),
+                "the same contents written at another time: not fetched (only its time is set)");
         assertEquals(List.of(), FileManifest.wanted(List.of(), Map.of(CONFIG.path(), CONFIG)),
                 "a file the server does not list is left alone");
     }
@@ -47,7 +50,8 @@ class FileManifestTest {
         Path file = Files.writeString(dir.resolve("a.txt"), "abc");
         FileManifest.Entry entry = FileManifest.entry("a.txt", file);
         assertEquals(new FileManifest.Entry("a.txt", 3,
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), entry);
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                Files.getLastModifiedTime(file).toMillis()), entry);
         Path replacement = Files.writeString(dir.resolve("b.txt"), "abd");
         Files.move(replacement, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         assertNotEquals(entry.sha256(), FileManifest.entry("a.txt", file).sha256(), "a replaced file is hashed again");
