@@ -92,7 +92,6 @@ umoci config --image "$layout:$tag" --no-history \
   --config.env=JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
   --config.env=HOME=/home/dice \
   --config.env=DJL_CACHE_DIR=/tmp/djl \
-  --config.env=OMP_WAIT_POLICY=PASSIVE \
   --config.env=XDG_CACHE_HOME=/tmp/cache \
   --config.exposedports=25520/tcp --config.exposedports=7626/tcp --config.exposedports=9464/tcp \
   --config.volume=/var/lib/dice/runs \
