@@ -75,9 +75,10 @@ final class RunMirror {
         }
 
         private Behavior<Command> fetch() {
-            context.spawn(FileFetch.create(FileServer.RUN, root, RunFiles::mirrored, "run files",
-                    context.messageAdapter(FileFetch.Outcome.class, Fetched::new)), "fetch-" + (++fetches),
-                    DispatcherSelector.blocking());
+            // On H2 the node only learns whether it shares the directory: it takes no file, and refuses if not.
+            context.spawn(FileFetch.create(FileServer.RUN, root, h2Journal ? path -> false : RunFiles::mirrored,
+                    "run files", context.messageAdapter(FileFetch.Outcome.class, Fetched::new)),
+                    "fetch-" + (++fetches), DispatcherSelector.blocking());
             return fetching(false);
         }
 

@@ -96,12 +96,15 @@ class RunMirrorTest {
         Path run = runDirectory(dir.resolve("coordinator"));
         coordinator.spawn(FileServer.create(FileServer.RUN, new RunFiles(run)), "run-files");
         TestProbe<NodeGuardian.Command> node = standby.createTestProbe();
-        standby.spawn(RunMirror.create(Files.createDirectories(dir.resolve("standby")), true, node.getRef()),
-                "run-mirror");
+        Path own = Files.createDirectories(dir.resolve("standby"));
+        standby.spawn(RunMirror.create(own, true, node.getRef()), "run-mirror");
         NodeGuardian.Refused refused = assertInstanceOf(NodeGuardian.Refused.class, node.receiveMessage(WAIT));
         assertTrue(refused.why().getMessage().startsWith("dice.journal.kind = h2: this node stands by"),
                 refused.why().getMessage());
         assertFalse(refused.why().getMessage().contains("\n"), "one line");
+        try (var copied = Files.list(own)) {
+            assertEquals(0, copied.count(), "nothing copied before refusing");
+        }
     }
 
     @Test
