@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,11 +44,7 @@ class StandbyOwnDirectoriesTest {
         Path standbyDir;
         try (LocalCluster cluster = new LocalCluster(config, 3, LocalCluster.Directories.OWN, ClusterChaosTest::echo)) {
             LocalCluster.layout(3, 1, LocalCluster.Directories.OWN, true).forEach(cluster::start);
-            Pattern leader = Pattern.compile("coordinator of run");
-            String first = (String) CompletableFuture.anyOf(cluster.node("node-1").line(leader),
-                    cluster.node("node-2").line(leader)).get(RUN.toSeconds(), TimeUnit.SECONDS);
-            LocalCluster.Node coordinator = cluster.node(cluster.node("node-1").output().contains(first) ? "node-1"
-                    : "node-2");
+            LocalCluster.Node coordinator = ClusterChaosTest.firstCoordinator(cluster);
             standby = coordinator.spec().name().equals("node-1") ? "node-2" : "node-1";
             standbyDir = cluster.directoryOf(standby);
             // Killed once round 1 has a result in the journal and the standby holds the DPO stage's files.
