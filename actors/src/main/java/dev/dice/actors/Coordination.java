@@ -123,4 +123,12 @@ public final class Coordination {
     public record RunEnded(boolean ok, String message) implements Wire {}
 
     public static final String RUN_TOPIC = "dice-run";
+
+    /**
+     * The coordinator wrote {@code what} into its run directory (a stage's model, a round's files, a stage finished),
+     * published on {@link #RUN_FILES_TOPIC}: nodes that stand by to take the coordinator over bring their copy up to date.
+     */
+    public record RunFilesChanged(String what) implements Wire {}
+
+    public static final String RUN_FILES_TOPIC = "dice-run-files-changed";
 }

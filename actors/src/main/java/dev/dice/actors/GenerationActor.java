@@ -89,7 +89,8 @@ public final class GenerationActor extends ShardWorker<PromptShard> {
     protected Coordination.Result perform(PromptShard shard, String worker, ActorRef<Coordination.Ack> replyTo) {
         hold(new ModelSource(shard.getPolicyVersion(), Path.of(shard.getPolicyDir()),
                 shard.hasPolicyWeights() ? PublishedWeights.of(shard.getPolicyWeights()) : null,
-                shard.hasPolicyCopy() ? PublishedWeights.of(shard.getPolicyCopy()) : null).in(runDir));
+                copy(shard.getPolicyVersion(), shard.hasPolicyCopy() ? PublishedWeights.of(shard.getPolicyCopy()) : null))
+                .in(runDir));
         return new Coordination.Generated(generation.generate(policy, shard).toBuilder().setWeightsSha256(sha256).build(),
                 worker, replyTo);
     }

@@ -100,9 +100,11 @@ public final class ScoringActor extends ShardWorker<ScoreRequest> {
     protected Coordination.Result perform(ScoreRequest request, String worker, ActorRef<Coordination.Ack> replyTo) {
         hold(new ModelSource(request.getShard().getPolicyVersion(), Path.of(request.getPolicyDir()),
                 request.hasPolicyWeights() ? PublishedWeights.of(request.getPolicyWeights()) : null,
-                request.hasPolicyCopy() ? PublishedWeights.of(request.getPolicyCopy()) : null).in(runDir),
+                copy(request.getShard().getPolicyVersion(), request.hasPolicyCopy()
+                        ? PublishedWeights.of(request.getPolicyCopy()) : null)).in(runDir),
                 new ModelSource(request.getReferenceVersion(), Path.of(request.getReferenceDir()), null,
-                        request.hasReferenceCopy() ? PublishedWeights.of(request.getReferenceCopy()) : null).in(runDir));
+                        copy(request.getReferenceVersion(), request.hasReferenceCopy()
+                                ? PublishedWeights.of(request.getReferenceCopy()) : null)).in(runDir));
         return new Coordination.Scored(scoring.score(policy, reference, request.getShard()).toBuilder()
                 .setWeightsSha256(sha256).build(), worker, replyTo);
     }

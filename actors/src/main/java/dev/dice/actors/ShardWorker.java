@@ -1,7 +1,9 @@
 package dev.dice.actors;
 
+import dev.dice.gpu.collective.CollectiveException;
 import java.time.Duration;
 import java.util.Set;
+import java.util.stream.Stream;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -27,7 +29,10 @@ import org.apache.pekko.cluster.typed.Cluster;
  *
  * <p>Before it takes work a worker loads the run's current model version: the one it was given ({@link #preload()}),
  * or the ones the coordinator names when asked ({@link #preload(Coordination.CurrentModels)}), fetched over the
- * cluster when this node does not share the run directory. A shard of another version makes it load that one first. Subclasses are the model side; spawn them on the model dispatcher.
+ * cluster when this node does not share the run directory. A shard of another version makes it load that one first.
+ * A shard a coordinator queued before it moved names the copies its node served: when such a model cannot be
+ * fetched, the worker asks the coordinator where the version is served now and does the shard with that copy.
+ * Subclasses are the model side; spawn them on the model dispatcher.
  */
 public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Command> {
 
@@ -56,6 +61,12 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
     /** Whether the coordinator was asked for the current models, and whether a shard came first. */
     private boolean asked;
     private boolean worked;
+    /** The models the coordinator named last: where each version is served now. */
+    private Coordination.CurrentModels latest = Coordination.CurrentModels.NONE;
+    /** A shard whose model could not be fetched where it said, until the coordinator says where it is served now. */
+    private Delivered<W> refetch;
+    /** The shard is done again, with the copies the coordinator named last ({@link #copy}). */
+    private boolean refreshed;
 
     protected ShardWorker(ActorContext<Command> context, TimerScheduler<Command> timers, Duration resendAfter) {
         super(context);
@@ -78,6 +89,19 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
     protected abstract void preload(Coordination.CurrentModels models);
 
     protected abstract void release();
+
+    /**
+     * The copy of {@code version} to fetch: the one the shard names ({@code named}), or, when the shard is done again
+     * because that could not be fetched, the one the coordinator named last.
+     */
+    protected final PublishedWeights copy(long version, PublishedWeights named) {
+        if (!refreshed) {
+            return named;
+        }
+        return Stream.of(latest.generation(), latest.scoringPolicy(), latest.scoringReference())
+                .filter(m -> m != null && m.version() == version && m.copy() != null).map(ModelSource::copy)
+                .findFirst().orElse(named);
+    }
 
     /** Frees what the worker holds besides its models (called once, when it stops). */
     protected void stopped() {}
@@ -123,9 +147,25 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
         W shard = ((Delivered<W>) message).delivery().message();
         worked = true;
         getContext().getLog().info("{} works on {}", name, describe(shard));
-        pending = perform(shard, name, answers);
+        try {
+            pending = perform(shard, name, answers);
+        } catch (CollectiveException e) {
+            if (refreshed) {
+                throw e;
+            }
+            getContext().getLog().warn("{}: {}; asking the coordinator where it is served now", name, e.getMessage());
+            refetch = (Delivered<W>) message;
+            askCurrentModels();
+            return this;
+        }
         confirmTo = message.delivery().confirmTo();
         return report();
+    }
+
+    private void askCurrentModels() {
+        ActorRef<Coordination.CurrentModels> replies = getContext().messageAdapter(Coordination.CurrentModels.class,
+                Current::new);
+        coordinators.forEach(c -> c.tell(new Coordination.AskCurrentModels(replies)));
     }
 
     /** Sends the pending result to every coordinator listed (there is one; two only while one is moving). */
@@ -155,17 +195,26 @@ public abstract class ShardWorker<W> extends AbstractBehavior<ShardWorker.Comman
 
     private Behavior<Command> onCoordinators(Coordinators message) {
         coordinators = message.listing().getServiceInstances(Coordination.COORDINATOR);
-        if (!asked && !worked && !coordinators.isEmpty()) {
+        if ((!asked && !worked || refetch != null) && !coordinators.isEmpty()) {
             asked = true;
-            ActorRef<Coordination.CurrentModels> replies = getContext().messageAdapter(Coordination.CurrentModels.class,
-                    Current::new);
-            coordinators.forEach(c -> c.tell(new Coordination.AskCurrentModels(replies)));
+            askCurrentModels();
         }
         return report(); // a coordinator that takes over gets the pending result at once
     }
 
     /** The run's current models, as the coordinator named them; a shard already taken named its own. */
     private Behavior<Command> onCurrent(Current message) {
+        latest = message.models();
+        if (refetch != null) {
+            Delivered<W> again = refetch;
+            refetch = null;
+            refreshed = true;
+            try {
+                return onDelivered(again);
+            } finally {
+                refreshed = false;
+            }
+        }
         if (worked) {
             return this;
         }

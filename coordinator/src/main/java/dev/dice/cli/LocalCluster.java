@@ -115,9 +115,13 @@ public final class LocalCluster implements AutoCloseable {
         return directories == Directories.SHARED ? out : out.resolve("nodes").resolve(name);
     }
 
-    /** The run directory of the coordinator's node (node-1), where the run's results are. */
+    /**
+     * The run directory that holds the run's results: the coordinator's node's, node-1's unless the coordinator moved
+     * to a node with its own directory (the first whose directory has {@code summary.json}).
+     */
     public Path runDirectory() {
-        return directoryOf("node-1");
+        return nodes().stream().map(n -> directoryOf(n.spec().name()))
+                .filter(d -> Files.exists(d.resolve("summary.json"))).findFirst().orElse(directoryOf("node-1"));
     }
 
     /**
@@ -133,20 +137,21 @@ public final class LocalCluster implements AutoCloseable {
      * as in {@link #layout(int)}, nodes 3 to {@code trainers} generators and trainers, the others generators.
      */
     public static List<NodeSpec> layout(int n, int trainers) {
-        return layout(n, trainers, Directories.SHARED);
+        return layout(n, trainers, Directories.SHARED, false);
     }
 
     /**
-     * {@link #layout(int, int)}; with {@link Directories#OWN} node-1 alone holds the coordinator and the replay
-     * buffer: a standby would need the run directory and the journal that node-1 keeps.
+     * {@link #layout(int, int)}. With {@link Directories#OWN} node-2 stands by for the coordinator and the replay
+     * buffer only when the journal is one both reach ({@code sharedJournal}: PostgreSQL); it then keeps a copy of
+     * node-1's run directory. With the H2 journal, which lives in node-1's directory, node-1 alone holds them.
      */
-    public static List<NodeSpec> layout(int n, int trainers, Directories directories) {
+    public static List<NodeSpec> layout(int n, int trainers, Directories directories, boolean sharedJournal) {
         if (trainers > n) {
             throw new IllegalArgumentException("--trainers: " + trainers + " trainers need as many nodes, got --nodes " + n);
         }
         List<NodeSpec> specs = new ArrayList<>();
         specs.add(new NodeSpec("node-1", Set.of("coordinator", "replay", "trainer", "scorer")));
-        specs.add(new NodeSpec("node-2", directories == Directories.SHARED
+        specs.add(new NodeSpec("node-2", directories == Directories.SHARED || sharedJournal
                 ? Set.of("generator", "scorer", "coordinator", "replay", "trainer")
                 : Set.of("generator", "scorer", "trainer")));
         for (int i = 3; i <= n; i++) {

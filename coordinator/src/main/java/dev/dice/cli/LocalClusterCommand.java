@@ -31,8 +31,9 @@ final class LocalClusterCommand implements Callable<Integer> {
     String chaos;
 
     @Option(names = "--own-dirs", description = "Give each node its own run directory, <out>/nodes/node-i, so that"
-            + " nothing is shared on disk: models travel over the cluster; node-1's directory holds the run's results"
-            + " (node-2 is then no standby coordinator).")
+            + " nothing is shared on disk: models travel over the cluster; the coordinator's node's directory holds the"
+            + " run's results. node-2 stands by for the coordinator, with a copy of its run directory, when the journal"
+            + " is PostgreSQL (dice.journal.kind = postgres); with the H2 journal it does not.")
     boolean ownDirs;
 
     @Mixin
@@ -62,7 +63,8 @@ final class LocalClusterCommand implements Callable<Integer> {
         Thread stopAll = new Thread(cluster::close, "local-cluster-stop");
         Runtime.getRuntime().addShutdownHook(stopAll); // Ctrl-C stops every node
         try {
-            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes, trainers, directories);
+            List<LocalCluster.NodeSpec> layout = LocalCluster.layout(nodes, trainers, directories,
+                    root.getString("dice.journal.kind").equals("postgres"));
             layout.forEach(cluster::start);
             // The last trainer node: never node-1, where the coordinator runs.
             LocalCluster.Node victim = chaos == null ? null : cluster.node(chaos.equals("kill-trainer")

@@ -263,7 +263,7 @@ public final class Coordinator {
 
     private Behavior<Coordination.Command> record(StageResult result) {
         StageResult withFacts = result.withCluster(stageFacts).withCpu(observer.stageCpu());
-        plan.dir().saveResult(withFacts);
+        plan.saveResult(withFacts);
         results.add(withFacts);
         observer.stageFinished(withFacts);
         context.getLog().info("stage {}: done — {}", withFacts.name(), Summary.line(withFacts));

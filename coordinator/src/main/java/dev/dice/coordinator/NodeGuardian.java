@@ -6,13 +6,16 @@ import dev.dice.actors.GenerationActor;
 import dev.dice.actors.NodeBootstrap;
 import dev.dice.actors.ReplayBuffer;
 import dev.dice.actors.ScoringActor;
-import dev.dice.actors.TokenizerFetch;
-import dev.dice.actors.TokenizerFiles;
+import dev.dice.actors.FileCatalogue;
+import dev.dice.actors.FileFetch;
+import dev.dice.actors.FileServer;
 import dev.dice.actors.TrainerActor;
+import dev.dice.gpu.BadInputException;
 import dev.dice.gpu.IntraOpThreads;
 import dev.dice.gpu.Tokenizer;
 import dev.dice.work.Scoring;
 import dev.dice.work.ShardGeneration;
+import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -52,7 +55,10 @@ final class NodeGuardian {
 
     private record Ended(Coordination.RunEnded ended) implements Command {}
 
-    private record TokenizerFetched(TokenizerFetch.Outcome outcome) implements Command {}
+    /** This node cannot serve the run as it was started (one line for the user). */
+    record Refused(BadInputException why) implements Command {}
+
+    private record TokenizerFetched(FileFetch.Outcome outcome) implements Command {}
 
     /**
      * What a node needs: its roles, the run, the name its events carry in the journal, the device its workers compute
@@ -78,12 +84,20 @@ final class NodeGuardian {
             AtomicBoolean over = new AtomicBoolean();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             if (setup.tokenizer() == null) {
-                context.spawn(TokenizerFetch.create(setup.dir().root().resolve("tokenizer"),
-                        context.messageAdapter(TokenizerFetch.Outcome.class, TokenizerFetched::new)), "tokenizer-fetch");
+                Path into = setup.dir().root().resolve("tokenizer");
+                context.getLog().info("tokenizer files: not readable here; fetching them into {} from a node that has"
+                        + " them", into);
+                context.spawn(FileFetch.create(FileServer.TOKENIZER, into, name -> !name.contains("/"),
+                        "tokenizer files", context.messageAdapter(FileFetch.Outcome.class, TokenizerFetched::new)),
+                        "tokenizer-fetch", DispatcherSelector.blocking());
             } else {
                 spawnWorkers(context, setup);
             }
-            spawnSingletons(context, setup, over);
+            // A node that may take the coordinator over keeps a copy of the coordinator's run directory.
+            ActorRef<RunMirror.Command> mirror = setup.roles().contains("coordinator") && !setup.alone()
+                    ? context.spawn(RunMirror.create(setup.dir().root(), setup.config().journal().kind().equals("h2"),
+                            context.getSelf()), "run-mirror", DispatcherSelector.blocking()) : null;
+            spawnSingletons(context, setup, over, mirror);
             ActorRef<Topic.Command<Coordination.RunEnded>> topic = context.spawn(
                     Topic.create(Coordination.RunEnded.class, Coordination.RUN_TOPIC), "run-topic");
             topic.tell(Topic.subscribe(context.messageAdapter(Coordination.RunEnded.class, Ended::new)));
@@ -102,15 +116,19 @@ final class NodeGuardian {
                                 + cluster.selfMember().address().hostPort() + ": " + message.cause())));
                         return Behaviors.same();
                     })
+                    .onMessage(Refused.class, message -> {
+                        ended.completeExceptionally(message.why());
+                        return Behaviors.same();
+                    })
                     .onMessage(TokenizerFetched.class, message -> {
                         try {
-                            if (message.outcome() instanceof TokenizerFetch.Arrived arrived) {
+                            if (message.outcome() instanceof FileFetch.Arrived arrived) {
                                 spawnWorkers(context, setup.withTokenizer(DiceRun.tokenizer(setup.config(),
                                         arrived.dir())));
                                 return Behaviors.same();
                             }
                             throw new IllegalStateException("the tokenizer could not be fetched: "
-                                    + ((TokenizerFetch.Failed) message.outcome()).why());
+                                    + ((FileFetch.Failed) message.outcome()).why());
                         } catch (RuntimeException e) {
                             ended.completeExceptionally(e);
                             return Behaviors.stopped();
@@ -119,6 +137,9 @@ final class NodeGuardian {
                     .onMessage(Ended.class, message -> {
                         // Heard through the topic, also on the node that published it: by then the others were sent it.
                         over.set(true);
+                        if (mirror != null) {
+                            mirror.tell(RunMirror.Halt.INSTANCE);
+                        }
                         Coordination.RunEnded end = message.ended();
                         if (end.ok()) {
                             ended.complete(end);
@@ -143,7 +164,8 @@ final class NodeGuardian {
     private static void spawnWorkers(ActorContext<Command> context, Setup setup) {
         RunConfig config = setup.config();
         if (!setup.tokenizer().files().isEmpty()) {
-            context.spawn(TokenizerFiles.create(setup.tokenizer().files()), "tokenizer-files");
+            context.spawn(FileServer.create(FileServer.TOKENIZER, FileCatalogue.of(setup.tokenizer().files())),
+                    "tokenizer-files", DispatcherSelector.blocking());
         }
         DispatcherSelector model = DispatcherSelector.fromConfig("dice.model-dispatcher");
         if (setup.roles().contains("generator")) {
@@ -188,7 +210,8 @@ final class NodeGuardian {
      * coordinator role; every node that needs one gets a proxy. Once the run is over a singleton that moves
      * (nodes leave one by one) is not started again.
      */
-    private static void spawnSingletons(ActorContext<Command> context, Setup setup, AtomicBoolean over) {
+    private static void spawnSingletons(ActorContext<Command> context, Setup setup, AtomicBoolean over,
+            ActorRef<RunMirror.Command> mirror) {
         if (!setup.roles().contains("replay") && !setup.roles().contains("coordinator")) {
             return;
         }
@@ -198,7 +221,7 @@ final class NodeGuardian {
                 "replay-buffer").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("replay")));
         if (setup.roles().contains("coordinator")) {
             singletons.init(SingletonActor.of(Behaviors.<RunLeader.Command>setup(c -> over.get() ? Behaviors.empty()
-                    : RunLeader.create(setup, replay, context.getSelf())),
+                    : RunLeader.create(setup, replay, context.getSelf(), mirror)),
                     "coordinator").withSettings(ClusterSingletonSettings.create(context.getSystem()).withRole("coordinator")));
         }
     }

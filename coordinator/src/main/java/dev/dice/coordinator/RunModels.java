@@ -43,6 +43,7 @@ final class RunModels {
         published = trained.weights();
         copies.forget(task.version()); // written anew
         TrainedCopy.intoRunDirectory(plan, copies, task, trained);
+        plan.modelWritten(task.stage());
     }
 
     private PublishedWeights publishedAs(long version) {

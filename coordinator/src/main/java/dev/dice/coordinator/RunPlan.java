@@ -4,6 +4,7 @@ import dev.dice.actors.ModelSource;
 import dev.dice.actors.RewardShapingActor;
 import dev.dice.algo.Pair;
 import dev.dice.algo.ReplayMix;
+import dev.dice.files.RoundFiles;
 import dev.dice.proto.GeneratedShard;
 import dev.dice.proto.PreferencePair;
 import dev.dice.proto.PromptShard;
@@ -24,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * The bookkeeping of a run, kept out of the state machine: the stages, which model each uses, what each job gets
@@ -44,10 +46,17 @@ final class RunPlan {
     private final StageRows rows;
     /** π0's responses to the eval prompts, every stage's baseline; null until sampled. */
     private List<Response> baseline;
+    /** Told what of the run directory was written: nodes standing by mirror it ({@link RunMirror}). */
+    private final Consumer<String> changed;
 
     RunPlan(RunConfig config, RunDirectory dir) {
+        this(config, dir, written -> {});
+    }
+
+    RunPlan(RunConfig config, RunDirectory dir, Consumer<String> changed) {
         this.config = config;
         this.dir = dir;
+        this.changed = changed;
         this.userModel = config.model().dir().isEmpty() ? null : Path.of(config.model().dir());
         this.task = new BuiltinTask(config.seed());
         Optional<ChatFormat> chat = ChatFormat.of(config.model());
@@ -193,7 +202,20 @@ final class RunPlan {
 
     /** Writes {@code <run>/<round>/scored.jsonl}; returns the round's response texts by (prompt id, sample). */
     Map<String, String> writeScored(String round, List<ScoredShard> scored) {
-        return files.writeScored(round, scored);
+        Map<String, String> texts = files.writeScored(round, scored);
+        changed.accept(round + "/" + RoundFiles.SCORED);
+        return texts;
+    }
+
+    /** Writes {@code <run>/<stage>/stage.json}: the stage is finished. */
+    void saveResult(StageResult result) {
+        dir.saveResult(result);
+        changed.accept(result.name() + "/stage.json");
+    }
+
+    /** The model of {@code stage} is complete in the run directory. */
+    void modelWritten(String stage) {
+        changed.accept(dir.stored(dir.model(stage)).toString());
     }
 
     record GeneratedPairs(List<PreferencePair> pairs, RoundFacts facts) {
@@ -253,6 +275,7 @@ final class RunPlan {
     void saveBaseline(List<Response> responses) {
         baseline = responses;
         files.writeBaseline(responses);
+        changed.accept("the baseline");
     }
 
     /** The stage's row of the summary; writes its responses to {@code <run>/<stage>/eval.jsonl}. */

@@ -17,7 +17,7 @@ import java.security.SecureRandom;
  * like any other file (the process's umask decides its permissions, not {@code createTempFile}'s owner-only 0600), so
  * a checkpoint can be read by whoever may read its directory.
  */
-final class AtomicFiles {
+public final class AtomicFiles {
 
     @FunctionalInterface
     interface Body {
@@ -49,6 +49,66 @@ final class AtomicFiles {
                 } catch (IOException ignored) {
                     // the original failure is the one worth reporting
                 }
+            }
+        }
+    }
+
+    /**
+     * A file written piece by piece (a file that arrives over the network in parts) and then put in place at once by
+     * {@link Pending#commit}; {@link Pending#abandon} removes what was written.
+     */
+    public static Pending begin(Path target) {
+        Path dir = target.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+            Path temp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            return new Pending(target, temp, FileChannel.open(temp, StandardOpenOption.WRITE,
+                    StandardOpenOption.CREATE_NEW));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + target, e);
+        }
+    }
+
+    /** A file {@link #begin} started: its temp file is open until committed or abandoned. */
+    public static final class Pending {
+        private final Path target;
+        private final Path temp;
+        private final FileChannel out;
+
+        private Pending(Path target, Path temp, FileChannel out) {
+            this.target = target;
+            this.temp = temp;
+            this.out = out;
+        }
+
+        public void append(ByteBuffer bytes) {
+            try {
+                while (bytes.hasRemaining()) {
+                    out.write(bytes);
+                }
+            } catch (IOException e) {
+                abandon();
+                throw new UncheckedIOException("cannot write " + target, e);
+            }
+        }
+
+        public void commit() {
+            try {
+                out.force(true);
+                out.close();
+                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                abandon();
+                throw new UncheckedIOException("cannot write " + target, e);
+            }
+        }
+
+        public void abandon() {
+            try {
+                out.close();
+                Files.deleteIfExists(temp);
+            } catch (IOException ignored) {
+                // a temp file left behind is hidden (a dot file) and replaced by the next attempt's
             }
         }
     }

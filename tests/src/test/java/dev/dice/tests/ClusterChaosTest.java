@@ -73,13 +73,7 @@ class ClusterChaosTest {
         String standby;
         try (LocalCluster cluster = new LocalCluster(config, 3, ClusterChaosTest::echo)) {
             LocalCluster.layout(3).forEach(cluster::start);
-            // The singleton starts on the oldest of the nodes with the coordinator role: node-1 or node-2, whichever
-            // the cluster ranks first when all three come up together.
-            Pattern leader = Pattern.compile("coordinator of run");
-            String first = (String) CompletableFuture.anyOf(cluster.node("node-1").line(leader),
-                    cluster.node("node-2").line(leader)).get(RUN.toSeconds(), TimeUnit.SECONDS);
-            LocalCluster.Node coordinator = cluster.node(cluster.node("node-1").output().contains(first) ? "node-1"
-                    : "node-2");
+            LocalCluster.Node coordinator = firstCoordinator(cluster);
             standby = coordinator.spec().name().equals("node-1") ? "node-2" : "node-1";
             // Killed once round 1 has a result in the journal: the coordinator that takes over must not redo it.
             coordinator.line(Pattern.compile("round1: (generated|scored) shard \\d+ stored")).get(RUN.toSeconds(),
@@ -124,6 +118,17 @@ class ClusterChaosTest {
         Path file = Path.of(ClusterChaosTest.class.getResource("/tiny-cluster.conf").toURI());
         return DiceRun.configure(ConfigFactory.parseMap(Map.of("dice.out", out.toString(), "dice.seed", 11,
                 "dice.cluster.min-nodes", 3)), file, "smoke");
+    }
+
+    /**
+     * The node the coordinator singleton starts on: the oldest of those with the coordinator role, node-1 or node-2,
+     * whichever the cluster ranks first when all three come up together.
+     */
+    static LocalCluster.Node firstCoordinator(LocalCluster cluster) throws Exception {
+        Pattern leader = Pattern.compile("coordinator of run");
+        String first = (String) CompletableFuture.anyOf(cluster.node("node-1").line(leader),
+                cluster.node("node-2").line(leader)).get(RUN.toSeconds(), TimeUnit.SECONDS);
+        return cluster.node(cluster.node("node-1").output().contains(first) ? "node-1" : "node-2");
     }
 
     /** The given nodes end the run and exit 0. */
