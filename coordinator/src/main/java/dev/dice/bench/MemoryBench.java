@@ -46,11 +46,10 @@ public final class MemoryBench {
     private static final ObjectMapper JSON = new ObjectMapper();
     /**
      * Child processes allocate with a fixed mmap threshold: every tensor of 128 KiB or more is mapped on its own and
-     * unmapped when freed, and free heap above 128 KiB is returned (whatever the launcher sets for runs), so resident
-     * memory follows what is live. With glibc's dynamic threshold (up to 32 MiB),
+     * unmapped when freed, so resident memory follows what is live. With glibc's dynamic threshold (up to 32 MiB),
      * freed tensors stay in the heap and what the process holds depends on fragmentation, not on the plan.
      */
-    static final String ALLOCATOR = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
+    static final String MMAP_THRESHOLD = "131072";
 
     private MemoryBench() {}
 
@@ -118,7 +117,7 @@ public final class MemoryBench {
                     "layers", c.numHiddenLayers(), "vocab", c.vocabSize()));
         }
         out.put("sizes", shapes);
-        out.put("allocator", "glibc, GLIBC_TUNABLES=" + ALLOCATOR);
+        out.put("allocator", "glibc, MALLOC_MMAP_THRESHOLD_=" + MMAP_THRESHOLD);
         out.putAll(MemoryFigures.summary(measured, trainers));
         out.put("cores", Runtime.getRuntime().availableProcessors());
         out.put("load_avg_1m_before", loadBefore);
@@ -135,8 +134,8 @@ public final class MemoryBench {
         for (int rank = 0; rank < r; rank++) {
             MemoryTrainer.Job job = new MemoryTrainer.Job(config, rank, members, run.setting().zeroStage(),
                     run.setting().checkpointing(), workload.pairs(), workload.positions(), workload.steps());
-            children.add(ChildProcess.start(command(threads, job.args()), Map.of("GLIBC_TUNABLES", ALLOCATOR,
-                    "OMP_WAIT_POLICY", "PASSIVE")));
+            children.add(ChildProcess.start(command(threads, job.args()), Map.of("MALLOC_MMAP_THRESHOLD_",
+                    MMAP_THRESHOLD, "OMP_WAIT_POLICY", "PASSIVE")));
         }
         List<MemoryTrainer.Report> reports = new ArrayList<>();
         for (String line : ChildProcess.results(children, MemoryTrainer.RESULT, "memory bench " + run.size().name()
