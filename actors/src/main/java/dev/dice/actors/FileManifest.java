@@ -85,10 +85,13 @@ public record FileManifest(String token, List<Entry> files) implements Wire {
         }
     }
 
-    static String sha256(Path file) throws IOException {
+    /** The SHA-256 of {@code file}'s contents, in hex. */
+    public static String sha256(Path file) {
         MessageDigest digest = newDigest();
         try (InputStream in = new DigestInputStream(Files.newInputStream(file), digest)) {
             in.transferTo(java.io.OutputStream.nullOutputStream());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
         }
         return HexFormat.of().formatHex(digest.digest());
     }

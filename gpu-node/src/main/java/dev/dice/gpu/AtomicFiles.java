@@ -29,28 +29,19 @@ public final class AtomicFiles {
     private AtomicFiles() {}
 
     static void write(Path target, Body body) {
-        Path dir = target.toAbsolutePath().getParent();
-        Path temp = null;
+        Pending pending = begin(target);
+        boolean written = false;
         try {
-            Files.createDirectories(dir);
-            temp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
-                body.writeTo(out);
-                out.force(true);
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            temp = null;
+            body.writeTo(pending.out);
+            written = true;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target, e);
         } finally {
-            if (temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException ignored) {
-                    // the original failure is the one worth reporting
-                }
+            if (!written) {
+                pending.abandon();
             }
         }
+        pending.commit();
     }
 
     /**
